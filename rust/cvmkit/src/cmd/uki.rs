@@ -1,0 +1,92 @@
+//! `cvmkit uki`: assemble a Unified Kernel Image (systemd-stub + sections) in pure Rust.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cvmkit_uki::{build_uki, UkiParts};
+
+use crate::output::{read_input, source_date_epoch, write_atomically};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The systemd-stub EFI program (linuxx64.efi.stub) the sections are appended to.
+    #[arg(long)]
+    stub: PathBuf,
+    /// The kernel (a PE with an EFI stub, such as vmlinuz).
+    #[arg(long)]
+    linux: PathBuf,
+    /// An initrd; several are concatenated in the order given, each padded to 4 bytes.
+    #[arg(long)]
+    initrd: Vec<PathBuf>,
+    /// The kernel command line; `@FILE` reads it from FILE.
+    #[arg(long)]
+    cmdline: Option<String>,
+    /// An os-release file for the .osrel section.
+    #[arg(long)]
+    os_release: Option<PathBuf>,
+    /// The kernel release for the .uname section.
+    #[arg(long)]
+    uname: Option<String>,
+    /// SBAT entries merged into the stub's .sbat section (text starting with `sbat,`).
+    #[arg(long)]
+    sbat: Option<PathBuf>,
+    /// An extra section as NAME:FILE, placed before .linux.
+    #[arg(long, value_name = "NAME:FILE")]
+    section: Vec<String>,
+    /// Output file.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let stub = read_input(&args.stub, "stub")?;
+    let linux = read_input(&args.linux, "kernel")?;
+    let initrds = args
+        .initrd
+        .iter()
+        .map(|p| read_input(p, "initrd"))
+        .collect::<Result<Vec<_>>>()?;
+    let cmdline = match &args.cmdline {
+        Some(c) => Some(match c.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read command line file {path}"))?,
+            None => c.clone(),
+        }),
+        None => None,
+    };
+    let os_release = args.os_release.as_ref().map(|p| read_input(p, "os-release")).transpose()?;
+    let sbat = match &args.sbat {
+        Some(p) => Some(
+            String::from_utf8(read_input(p, "sbat file")?)
+                .with_context(|| format!("sbat file {} is not UTF-8 text", p.display()))?,
+        ),
+        None => None,
+    };
+    let mut extra = Vec::new();
+    for s in &args.section {
+        let (name, file) = s
+            .split_once(':')
+            .with_context(|| format!("--section {s:?}: expected NAME:FILE, such as .splash:logo.bmp"))?;
+        extra.push((name.to_string(), read_input(PathBuf::from(file).as_path(), "section file")?));
+    }
+    let parts = UkiParts {
+        linux: &linux,
+        initrds: initrds.iter().map(Vec::as_slice).collect(),
+        cmdline: cmdline.as_deref(),
+        os_release: os_release.as_deref(),
+        uname: args.uname.as_deref(),
+        sbat: sbat.as_deref(),
+        extra: extra.iter().map(|(n, d)| (n.clone(), d.as_slice())).collect(),
+    };
+    let image = build_uki(&stub, &parts, source_date_epoch()?)
+        .with_context(|| format!("cannot build a UKI from stub {}", args.stub.display()))?;
+    write_atomically(&args.output, |w| {
+        use std::io::Write;
+        w.write_all(&image)?;
+        Ok(())
+    })?;
+    // The summary is the same report `cvmkit inspect` gives, so what was built is visible at once.
+    crate::cmd::inspect::print_human(&args.output, &image)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,58 @@
+//! `cvmkit`: a thin command line over the cvmkit library crates.
+//!
+//! Every subcommand lives in its own module under `cmd/`; this file only parses arguments and
+//! turns errors into one `error: …` line and exit status 2.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod output;
+
+#[derive(Parser)]
+#[command(
+    name = "cvmkit",
+    version,
+    about = "Build reproducible confidential-VM images and compute their measurements ahead of boot",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pack a directory tree (and/or a gen_init_cpio spec) into a deterministic newc initramfs.
+    Initrd(cmd::initrd::Args),
+    /// Assemble a Unified Kernel Image from a systemd-stub, a kernel, initrds and a command line.
+    Uki(cmd::uki::Args),
+    /// Show a PE file's sections, digests and Authenticode hashes (UKIs, kernels, stubs).
+    Inspect(cmd::inspect::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Initrd(args) => cmd::initrd::run(args),
+        Command::Uki(args) => cmd::uki::run(args),
+        Command::Inspect(args) => cmd::inspect::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`cvmkit inspect … | head`) is not an error worth a message.
+            if err
+                .chain()
+                .filter_map(|e| e.downcast_ref::<std::io::Error>())
+                .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            // One line: the outermost context first, then each cause, joined by ": ".
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

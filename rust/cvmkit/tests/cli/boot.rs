@@ -1,0 +1,67 @@
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// Puts `uki` on a fresh FAT ESP image as \EFI\BOOT\BOOTX64.EFI (the removable-media path OVMF
+/// boots without any boot entry), using mkfs.vfat + mtools.
+pub fn make_esp(dir: &Path, uki: &Path) -> std::path::PathBuf {
+    let esp = dir.join("esp.img");
+    let size_kib = std::fs::metadata(uki).unwrap().len() / 1024 + 8 * 1024;
+    run(Command::new(require_tool("mkfs.vfat")).arg("-C").arg(&esp).arg(size_kib.to_string()), true);
+    run(Command::new(require_tool("mmd")).arg("-i").arg(&esp).args(["::/EFI", "::/EFI/BOOT"]), true);
+    run(
+        Command::new(require_tool("mcopy")).arg("-i").arg(&esp).arg(uki).arg("::/EFI/BOOT/BOOTX64.EFI"),
+        true,
+    );
+    esp
+}
+
+/// Boots `disk` with OVMF under TCG and returns the serial log. QEMU exits when the guest powers off.
+pub fn boot_serial_log(dir: &Path, ovmf: &Path, disk: &Path, timeout: Duration) -> String {
+    let log = dir.join("serial.log");
+    let mut child = Command::new(require_tool("qemu-system-x86_64"))
+        .args(["-machine", "q35", "-accel", "tcg", "-m", "512", "-smp", "1"])
+        .arg("-bios")
+        .arg(ovmf)
+        .arg("-drive")
+        .arg(format!("if=virtio,format=raw,file={}", disk.display()))
+        .args(["-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none"])
+        .arg("-serial")
+        .arg(format!("file:{}", log.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start qemu-system-x86_64");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::fs::read_to_string(&log).unwrap_or_default()
+}
+
+#[test]
+fn uki_boots_to_marker_under_ovmf() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stage_example_root(tmp.path(), &inputs);
+    let (_, uki) = build_example(tmp.path(), &root, &inputs, "zstd");
+    let esp = make_esp(tmp.path(), &uki);
+    let log = boot_serial_log(tmp.path(), &inputs.ovmf, &esp, Duration::from_secs(240));
+    // The marker carries /proc/cmdline, which proves the stub passed our .cmdline to the kernel.
+    assert!(
+        log.contains("CVMKIT-BOOT-OK cmdline=[console=ttyS0 panic=-1"),
+        "marker not found; serial log tail:\n{}",
+        &log[log.len().saturating_sub(3000)..]
+    );
+}

@@ -1,0 +1,121 @@
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::*;
+
+/// Asserts exit status 2, a single `error: …` line on stderr containing every `needles`, and no
+/// output file (nor a leftover temporary) in `dir`.
+fn assert_clean_failure(cmd: &mut Command, dir: &Path, out_name: &str, needles: &[&str]) {
+    let before: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let out = run(cmd, false);
+    assert_eq!(out.status.code(), Some(2), "exit status");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "want one line, got:\n{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "error {err:?} does not mention {n:?}");
+    }
+    assert!(!dir.join(out_name).exists(), "{out_name} was left behind");
+    let after: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(before, after, "a temporary file was left behind");
+}
+
+fn uki_cmd(dir: &Path, stub: &Path, linux: &Path) -> Command {
+    let mut c = cvmkit(dir);
+    c.arg("uki").arg("--stub").arg(stub).arg("--linux").arg(linux).args(["-o", "out.efi"]);
+    c
+}
+
+#[test]
+fn garbage_and_truncated_pe() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let garbage = tmp.path().join("garbage.efi");
+    std::fs::write(&garbage, b"this is not a PE file at all, just text\n".repeat(50)).unwrap();
+    let stub = std::fs::read(&inputs.stub).unwrap();
+    let truncated = tmp.path().join("truncated.efi");
+    std::fs::write(&truncated, &stub[..0x300]).unwrap();
+
+    assert_clean_failure(&mut uki_cmd(&work, &garbage, &inputs.kernel), &work, "out.efi", &["garbage.efi"]);
+    assert_clean_failure(&mut uki_cmd(&work, &truncated, &inputs.kernel), &work, "out.efi", &["truncated.efi"]);
+    // A kernel that is not a PE: the error names the kernel, not the stub.
+    assert_clean_failure(&mut uki_cmd(&work, &inputs.stub, &garbage), &work, "out.efi", &["garbage.efi"]);
+    // Debian's vmlinuz is signed: refused as a stub (a signature would be invalidated).
+    assert_clean_failure(&mut uki_cmd(&work, &inputs.kernel, &inputs.kernel), &work, "out.efi", &["signed"]);
+    let mut c = cvmkit(&work);
+    c.arg("inspect").arg(&truncated);
+    assert_clean_failure(&mut c, &work, "none", &["truncated.efi"]);
+}
+
+#[test]
+fn missing_files() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-kernel");
+    assert_clean_failure(&mut uki_cmd(tmp.path(), &inputs.stub, &missing), tmp.path(), "out.efi", &["no-such-kernel"]);
+    let mut c = uki_cmd(tmp.path(), &inputs.stub, &inputs.kernel);
+    c.args(["--initrd", "no-such-initrd"]);
+    assert_clean_failure(&mut c, tmp.path(), "out.efi", &["no-such-initrd"]);
+    let mut c = cvmkit(tmp.path());
+    c.args(["initrd", "no-such-root", "-o", "out.cpio"]);
+    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["no-such-root"]);
+    let mut c = cvmkit(tmp.path());
+    c.args(["initrd", "--spec", "no-such.spec", "-o", "out.cpio"]);
+    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["no-such.spec"]);
+}
+
+#[test]
+fn root_that_is_not_a_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("plain-file"), "x").unwrap();
+    let mut c = cvmkit(tmp.path());
+    c.args(["initrd", "plain-file", "-o", "out.cpio"]);
+    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["plain-file", "not a directory"]);
+}
+
+#[test]
+fn file_too_large_for_newc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("small"), "x").unwrap();
+    // Sparse: 4 GiB of apparent size, no disk blocks.
+    std::fs::File::create(root.join("huge")).unwrap().set_len(1 << 32).unwrap();
+    let mut c = cvmkit(tmp.path());
+    c.args(["initrd", "root", "-o", "out.cpio"]);
+    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["huge", "4294967296"]);
+}
+
+#[test]
+fn dangling_symlink() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("sbin")).unwrap();
+    std::os::unix::fs::symlink("/bin/nope", root.join("sbin/init")).unwrap();
+    let mut c = cvmkit(tmp.path());
+    c.args(["initrd", "root", "-o", "out.cpio"]);
+    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["sbin/init", "/bin/nope"]);
+    // The escape hatch keeps it.
+    run(cvmkit(tmp.path()).args(["initrd", "root", "--allow-dangling-symlinks", "-o", "out.cpio"]), true);
+    assert!(tmp.path().join("out.cpio").exists());
+}
+
+#[test]
+fn bad_source_date_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("root")).unwrap();
+    let mut c = cvmkit(tmp.path());
+    c.env("SOURCE_DATE_EPOCH", "yesterday").args(["initrd", "root", "-o", "out.cpio"]);
+    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["SOURCE_DATE_EPOCH", "yesterday"]);
+}
+
+#[test]
+fn failed_build_keeps_previous_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("out.cpio"), "previous").unwrap();
+    let out = run(cvmkit(tmp.path()).args(["initrd", "no-such-root", "-o", "out.cpio"]), false);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(tmp.path().join("out.cpio")).unwrap(), "previous");
+}

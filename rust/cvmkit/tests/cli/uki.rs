@@ -1,0 +1,70 @@
+use std::process::Command;
+
+use crate::util::*;
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).expect("inspect --json prints JSON")
+}
+
+/// The example UKI as objdump (binutils, an independent PE reader) sees it: the stub's sections
+/// unchanged, then ours in ukify's order, each with the bytes we put in.
+#[test]
+fn uki_sections_as_objdump_sees_them() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stage_example_root(tmp.path(), &inputs);
+    let (initrd, uki) = build_example(tmp.path(), &root, &inputs, "gzip");
+
+    let dump = run(Command::new(require_tool("objdump")).arg("-h").arg(&uki), true);
+    let names: Vec<String> = stdout(&dump)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 7 && f[0].parse::<u32>().is_ok()).then(|| f[1].to_string())
+        })
+        .collect();
+    let stub_dump = run(Command::new(require_tool("objdump")).arg("-h").arg(&inputs.stub), true);
+    let stub_sections = stdout(&stub_dump).lines().filter(|l| l.trim_start().starts_with(char::is_numeric)).count();
+    assert_eq!(names.len(), stub_sections + 5, "{names:?}");
+    assert_eq!(names[stub_sections..], [".osrel", ".cmdline", ".uname", ".initrd", ".linux"]);
+
+    let report = json(&run(cvmkit(tmp.path()).arg("inspect").arg("--json").arg(&uki), true));
+    let sections = report["sections"].as_array().unwrap();
+    let by_name = |n: &str| sections.iter().find(|s| s["name"] == n).unwrap_or_else(|| panic!("no {n}"));
+    assert_eq!(by_name(".initrd")["sha256"], sha256_hex(&initrd));
+    assert_eq!(by_name(".linux")["sha256"], sha256_hex(&inputs.kernel));
+    assert_eq!(report["uki"]["uname"], "6.1.0-example");
+    assert!(report["uki"]["cmdline"].as_str().unwrap().starts_with("console=ttyS0 panic=-1"));
+    assert!(report["uki"]["osrel"].as_str().unwrap().contains("ID=cvmkit-example"));
+    assert_eq!(report["time_date_stamp"], 0);
+    assert_eq!(report["signed"], false);
+}
+
+/// `cvmkit inspect` Authenticode sha256 equals pesign's (Debian's pesign, a C implementation) for
+/// the signed Debian kernel, the stub and our UKI.
+#[test]
+fn authenticode_matches_pesign() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stage_example_root(tmp.path(), &inputs);
+    let (_, uki) = build_example(tmp.path(), &root, &inputs, "zstd");
+    for file in [&inputs.kernel, &inputs.stub, &uki] {
+        let ours = json(&run(cvmkit(tmp.path()).arg("inspect").arg("--json").arg(file), true));
+        let peer = run(Command::new(require_tool("pesign")).args(["-h", "-d", "sha256", "-i"]).arg(file), true);
+        let peer = stdout(&peer);
+        let peer = peer.trim().strip_prefix("hash: ").unwrap_or_else(|| panic!("pesign said {peer:?}"));
+        assert_eq!(ours["authenticode"]["sha256"], peer, "{}", file.display());
+    }
+}
+
+/// The human output names each section and the Authenticode digests.
+#[test]
+fn inspect_human_output() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(cvmkit(tmp.path()).arg("inspect").arg(&inputs.kernel), true);
+    let text = stdout(&out);
+    assert!(text.contains("authenticode sha256 ") && text.contains("authenticode sha384 "), "{text}");
+    assert!(text.contains(" signed"), "Debian's vmlinuz carries a signature: {text}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with(".text")), "{text}");
+}

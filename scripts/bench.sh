@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Benchmarks cvmkit against the tools people use today, on the same inputs in one run, and prints a
+# Markdown report (BENCHMARKS.md is this script's output plus commentary).
+#
+#   initrd: `find | sort | cpio --reproducible | gzip -9n` vs `cvmkit initrd --compress gzip|zstd`
+#   uki:    `objcopy --add-section …` vs `cvmkit uki`
+#
+# The tree is a fixed selection of the Debian kernel's modules (real binaries, ~55 MB, ~1,100 files).
+# Needs scripts/setup.sh first (hyperfine, cpio, binutils, the inputs).
+set -euo pipefail
+export LC_ALL=C
+repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/.cache/inputs/inputs.env"
+runs=${BENCH_RUNS:-5}
+cargo build -q --release --locked --manifest-path "$repo/Cargo.toml" -p cvmkit
+cvmkit=$repo/target/release/cvmkit
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+
+modules=$(dirname "$(dirname "$KERNEL")")/lib/modules
+kdir=$(ls -d "$modules"/*/kernel | head -n1)
+tree=$work/tree
+mkdir -p "$tree"
+for d in drivers/media drivers/iio drivers/hid drivers/hwmon; do
+  mkdir -p "$tree/$(dirname "$d")"
+  cp -a "$kdir/$d" "$tree/$d"
+done
+files=$(find "$tree" -type f | wc -l)
+mb=$(du -sbm "$tree" | cut -f1)
+
+size() { stat -c %s "$1"; }
+mean() { python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][0]["mean"])' "$1"; }
+
+cat > "$work/pipeline.sh" <<EOF
+cd "$tree" && find . -mindepth 1 | sort | cpio -o -H newc --reproducible --quiet | gzip -9n > "$work/pipe.cpio.gz"
+EOF
+hyperfine -N -r "$runs" -w 1 --export-json "$work/h1.json" "sh $work/pipeline.sh" >/dev/null
+hyperfine -N -r "$runs" -w 1 --export-json "$work/h2.json" "$cvmkit initrd $tree --compress gzip -o $work/cvm.cpio.gz" >/dev/null
+hyperfine -N -r "$runs" -w 1 --export-json "$work/h3.json" "$cvmkit initrd $tree --compress zstd -o $work/cvm.cpio.zst" >/dev/null
+hyperfine -N -r "$runs" -w 1 --export-json "$work/h4.json" "$cvmkit initrd $tree --compress none -o $work/cvm.cpio" >/dev/null
+t1=$(mean "$work/h1.json"); t2=$(mean "$work/h2.json"); t3=$(mean "$work/h3.json"); t4=$(mean "$work/h4.json")
+
+# UKI: ~60 MB (kernel + the uncompressed cpio above as initrd).
+printf 'console=ttyS0\n' > "$work/cmdline"
+cp "$repo/examples/minimal/os-release" "$work/osrel"
+cat > "$work/objcopy.sh" <<EOF
+rm -f "$work/objcopy.efi"
+objcopy --add-section .osrel="$work/osrel" --change-section-vma .osrel=0x20000 \
+  --add-section .cmdline="$work/cmdline" --change-section-vma .cmdline=0x30000 \
+  --add-section .linux="$KERNEL" --change-section-vma .linux=0x2000000 \
+  --add-section .initrd="$work/cvm.cpio" --change-section-vma .initrd=0x3000000 \
+  "$STUB" "$work/objcopy.efi"
+EOF
+hyperfine -N -r "$runs" -w 1 --export-json "$work/u1.json" "sh $work/objcopy.sh" >/dev/null
+hyperfine -N -r "$runs" -w 1 --export-json "$work/u2.json" \
+  "$cvmkit uki --stub $STUB --linux $KERNEL --initrd $work/cvm.cpio --cmdline @$work/cmdline --os-release $work/osrel -o $work/cvm.efi" >/dev/null
+u1=$(mean "$work/u1.json"); u2=$(mean "$work/u2.json")
+
+ratio() { python3 -c "print('%.1f' % ($1 / $2))"; }
+cat <<EOF
+Inputs: $files files, $mb MB (modules of $(basename "$KERNEL")); UKI of $(( $(size "$work/cvm.efi") / 1000000 )) MB. Mean of $runs runs (hyperfine), $(nproc) cores.
+
+| job | tool | time (s) | output bytes | speed-up |
+|---|---|---:|---:|---:|
+| initrd | find \| sort \| cpio --reproducible \| gzip -9n | $t1 | $(size "$work/pipe.cpio.gz") | 1.0× |
+| initrd | cvmkit initrd --compress gzip | $t2 | $(size "$work/cvm.cpio.gz") | $(ratio "$t1" "$t2")× |
+| initrd | cvmkit initrd --compress zstd | $t3 | $(size "$work/cvm.cpio.zst") | $(ratio "$t1" "$t3")× |
+| initrd | cvmkit initrd --compress none | $t4 | $(size "$work/cvm.cpio") | $(ratio "$t1" "$t4")× |
+| uki | objcopy --add-section … | $u1 | $(size "$work/objcopy.efi") | 1.0× |
+| uki | cvmkit uki | $u2 | $(size "$work/cvm.efi") | $(ratio "$u1" "$u2")× |
+EOF
