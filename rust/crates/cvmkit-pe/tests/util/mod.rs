@@ -1,0 +1,213 @@
+//! Real inputs and peer tools shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Root of the workspace (three levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
+}
+
+/// The path of an input named in `.cache/inputs/inputs.env` (or the environment variable of
+/// the same name, which wins).
+pub fn input(key: &str) -> PathBuf {
+    if let Some(v) = std::env::var_os(key) {
+        return PathBuf::from(v);
+    }
+    let env = workspace_root().join(".cache/inputs/inputs.env");
+    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}): run scripts/fetch-inputs.sh to download the test inputs",
+            env.display()
+        )
+    });
+    let path = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| PathBuf::from(v.trim()))
+        .unwrap_or_else(|| {
+            panic!(
+                "{key} missing from {}: run scripts/fetch-inputs.sh",
+                env.display()
+            )
+        });
+    assert!(
+        path.exists(),
+        "{key}={} does not exist: run scripts/fetch-inputs.sh",
+        path.display()
+    );
+    path
+}
+
+/// Debian's signed vmlinuz (a PE32+ with a certificate table).
+pub fn kernel() -> PathBuf {
+    input("KERNEL")
+}
+
+/// systemd-boot-efi 252 `linuxx64.efi.stub` (PE32+, with a COFF symbol table, odd length).
+pub fn stub() -> PathBuf {
+    input("STUB")
+}
+
+/// The Python of the project's venv, which has signify and pefile.
+pub fn python() -> PathBuf {
+    let p = workspace_root().join(".cache/venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} missing: create the venv and `pip install signify pefile` into it",
+        p.display()
+    );
+    p
+}
+
+/// Runs a command, panicking with its stderr if it fails; returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is it installed?)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// signify's Authenticode fingerprints (sha256, sha384) of each file, hex.
+pub fn signify(paths: &[&Path]) -> Vec<(String, String)> {
+    // oscrypto 1.3.0 cannot parse the version string of OpenSSL 3.0.1x and fails on import;
+    // signify only needs it to verify signatures, not to hash, so a stub module stands in.
+    const SCRIPT: &str = r#"
+import sys, hashlib, importlib.abc, importlib.machinery
+from unittest import mock
+class _Stub(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        if name == 'oscrypto' or name.startswith('oscrypto.'):
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+    def create_module(self, spec):
+        m = mock.MagicMock(); m.__path__ = []; m.__name__ = spec.name; return m
+    def exec_module(self, m): pass
+sys.meta_path.insert(0, _Stub())
+from signify.authenticode.signed_file.pe import SignedPEFile
+for p in sys.argv[1:]:
+    with open(p, 'rb') as f:
+        fp = SignedPEFile(f).get_fingerprints(hashlib.sha256, hashlib.sha384)
+        print(fp['sha256'].hex(), fp['sha384'].hex())
+"#;
+    let out = run(Command::new(python()).arg("-c").arg(SCRIPT).args(paths));
+    out.lines()
+        .map(|l| {
+            let (a, b) = l.split_once(' ').expect("signify output");
+            (a.to_string(), b.to_string())
+        })
+        .collect()
+}
+
+/// pefile's (header CheckSum, generate_checksum()) of a file.
+pub fn pefile_checksum(path: &Path) -> (u32, u32) {
+    const SCRIPT: &str = r#"
+import sys, pefile
+pe = pefile.PE(sys.argv[1], fast_load=True)
+print(pe.OPTIONAL_HEADER.CheckSum, pe.generate_checksum())
+"#;
+    let out = run(Command::new(python()).arg("-c").arg(SCRIPT).arg(path));
+    let mut it = out
+        .split_whitespace()
+        .map(|v| v.parse::<u32>().expect("pefile output"));
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+/// `pesign -h` (sha256 only: pesign 116 has no other digest); `padded` adds `-P`.
+pub fn pesign_sha256(path: &Path, padded: bool) -> String {
+    let mut cmd = Command::new("pesign");
+    cmd.arg("-h").arg("-i").arg(path);
+    if padded {
+        cmd.arg("-P");
+    }
+    let out = run(&mut cmd);
+    out.trim()
+        .strip_prefix("hash: ")
+        .expect("pesign output")
+        .to_string()
+}
+
+/// Signs a copy of `path` with a throwaway key using `osslsigncode sign -h <hash>` (nested if
+/// the file is already signed) and returns the "Current message digest" of each signature of
+/// the result, lowercase hex, after checking each equals the digest osslsigncode recalculates.
+pub fn osslsigncode_digests(path: &Path, hash: &str, dir: &Path) -> Vec<String> {
+    let key = dir.join("key.pem");
+    let cert = dir.join("cert.pem");
+    if !cert.exists() {
+        run(Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=cvmkit test", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert));
+    }
+    let out = dir.join(format!("signed-{hash}.efi"));
+    let _ = std::fs::remove_file(&out);
+    let mut cmd = Command::new("osslsigncode");
+    cmd.arg("sign")
+        .args(["-h", hash])
+        .arg("-certs")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key);
+    if cvmkit_pe::PeFile::parse(&std::fs::read(path).unwrap())
+        .unwrap()
+        .is_signed()
+    {
+        cmd.arg("-nest");
+    }
+    run(cmd.arg("-in").arg(path).arg("-out").arg(&out));
+    // verify exits non-zero because the throwaway certificate is not trusted.
+    let v = Command::new("osslsigncode")
+        .arg("verify")
+        .arg("-in")
+        .arg(&out)
+        .output()
+        .expect("osslsigncode");
+    let text = String::from_utf8_lossy(&v.stdout);
+    let pick = |label: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(label))
+            .map(|l| l.trim_start_matches([' ', ':']).trim().to_lowercase())
+            .collect()
+    };
+    let current = pick("Current message digest");
+    assert_eq!(
+        current,
+        pick("Calculated message digest"),
+        "osslsigncode verify:\n{text}"
+    );
+    assert!(
+        !current.is_empty(),
+        "no digest in osslsigncode output:\n{text}"
+    );
+    current
+}
+
+/// A PE32 EFI application built by GNU ld (`i386pe`), with data and a COFF symbol table.
+pub fn build_pe32(dir: &Path) -> PathBuf {
+    let s = dir.join("pe32.s");
+    std::fs::write(&s, ".text\n.globl _start\n_start:\n ret\n.data\n.long 1,2,3\n.section .rodata\n.ascii \"cvmkit\"\n")
+        .unwrap();
+    let o = dir.join("pe32.o");
+    let efi = dir.join("pe32.efi");
+    run(Command::new("as").arg("--32").arg("-o").arg(&o).arg(&s));
+    run(Command::new("ld")
+        .args(["-m", "i386pe", "--subsystem", "10", "-e", "_start", "-o"])
+        .arg(&efi)
+        .arg(&o));
+    efi
+}
