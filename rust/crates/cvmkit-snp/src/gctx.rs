@@ -1,0 +1,135 @@
+//! The SNP guest context launch digest: a SHA-384 chain over `PAGE_INFO` structures
+//! (SEV-SNP firmware ABI specification, §8.17.2 "SNP_LAUNCH_UPDATE", Table 67 "PAGE_INFO").
+
+use sha2::{Digest, Sha384};
+use std::fmt;
+
+/// Bytes in a page.
+pub const PAGE_SIZE: usize = 4096;
+/// Size of an SNP launch digest (SHA-384).
+pub const LD_SIZE: usize = 48;
+/// `PAGE_INFO.LENGTH`: the structure is 0x70 bytes.
+pub const PAGE_INFO_LEN: usize = 0x70;
+/// GPA recorded for VMSA pages: `(u64)-1`, page aligned, bits above 51 cleared.
+pub const VMSA_GPA: u64 = 0xFFFF_FFFF_F000;
+
+/// `PAGE_INFO.PAGE_TYPE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PageType {
+    /// `PAGE_TYPE_NORMAL` = 1: contents measured.
+    Normal,
+    /// `PAGE_TYPE_VMSA` = 2: a vCPU save area, contents measured.
+    Vmsa,
+    /// `PAGE_TYPE_ZERO` = 3: zero page, contents digest all zero.
+    Zero,
+    /// `PAGE_TYPE_UNMEASURED` = 4: contents not measured.
+    Unmeasured,
+    /// `PAGE_TYPE_SECRETS` = 5: filled by the PSP.
+    Secrets,
+    /// `PAGE_TYPE_CPUID` = 6: CPUID table checked by the PSP.
+    Cpuid,
+}
+
+impl PageType {
+    /// The u8 encoding in `PAGE_INFO`.
+    pub const fn raw(self) -> u8 {
+        match self {
+            PageType::Normal => 1,
+            PageType::Vmsa => 2,
+            PageType::Zero => 3,
+            PageType::Unmeasured => 4,
+            PageType::Secrets => 5,
+            PageType::Cpuid => 6,
+        }
+    }
+}
+
+impl fmt::Display for PageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PageType::Normal => "NORMAL",
+            PageType::Vmsa => "VMSA",
+            PageType::Zero => "ZERO",
+            PageType::Unmeasured => "UNMEASURED",
+            PageType::Secrets => "SECRETS",
+            PageType::Cpuid => "CPUID",
+        })
+    }
+}
+
+/// The guest context's running launch digest (`GCTX.LD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gctx {
+    ld: [u8; LD_SIZE],
+}
+
+impl Default for Gctx {
+    fn default() -> Self {
+        Gctx::new()
+    }
+}
+
+impl Gctx {
+    /// A fresh context: the digest starts as 48 zero bytes.
+    pub const fn new() -> Gctx {
+        Gctx { ld: [0; LD_SIZE] }
+    }
+
+    /// A context resumed from a digest, e.g. a precomputed OVMF hash.
+    pub const fn with_seed(ld: [u8; LD_SIZE]) -> Gctx {
+        Gctx { ld }
+    }
+
+    /// The current launch digest.
+    pub const fn ld(&self) -> &[u8; LD_SIZE] {
+        &self.ld
+    }
+
+    /// Extends the digest with one `PAGE_INFO`: `LD = SHA-384(LD ‖ CONTENTS ‖ LENGTH ‖ PAGE_TYPE ‖
+    /// IMI_PAGE ‖ VMPL3..1_PERMS ‖ 0 ‖ GPA)`, with `IMI_PAGE` and the VMPL permissions zero.
+    pub fn update(&mut self, page_type: PageType, gpa: u64, contents: &[u8; LD_SIZE]) {
+        let mut info = [0u8; PAGE_INFO_LEN];
+        info[..48].copy_from_slice(&self.ld);
+        info[48..96].copy_from_slice(contents);
+        info[96..98].copy_from_slice(&(PAGE_INFO_LEN as u16).to_le_bytes());
+        info[98] = page_type.raw();
+        // 99: IMI_PAGE, 100..103: VMPL3/2/1 permissions, 103: reserved — all zero.
+        info[104..112].copy_from_slice(&gpa.to_le_bytes());
+        self.ld = Sha384::digest(info).into();
+    }
+
+    /// Measures `data` (a whole number of pages) as NORMAL pages from `gpa` up, hashing each page
+    /// once. Returns the number of pages. A trailing partial page is ignored: callers check sizes.
+    pub fn update_normal_pages(&mut self, gpa: u64, data: &[u8]) -> u64 {
+        let mut pages = 0u64;
+        for (i, page) in data.chunks_exact(PAGE_SIZE).enumerate() {
+            let contents: [u8; LD_SIZE] = Sha384::digest(page).into();
+            self.update(
+                PageType::Normal,
+                gpa.wrapping_add((i * PAGE_SIZE) as u64),
+                &contents,
+            );
+            pages += 1;
+        }
+        pages
+    }
+
+    /// Measures `len` bytes (a whole number of pages) from `gpa` as pages of `page_type` whose
+    /// contents digest is zero (ZERO, UNMEASURED, SECRETS, CPUID).
+    pub fn update_contentless_pages(&mut self, page_type: PageType, gpa: u64, len: u64) -> u64 {
+        let pages = len / PAGE_SIZE as u64;
+        for i in 0..pages {
+            self.update(
+                page_type,
+                gpa.wrapping_add(i * PAGE_SIZE as u64),
+                &[0; LD_SIZE],
+            );
+        }
+        pages
+    }
+
+    /// Measures one VMSA page whose contents digest is `contents` (SHA-384 of the page).
+    pub fn update_vmsa_page(&mut self, contents: &[u8; LD_SIZE]) {
+        self.update(PageType::Vmsa, VMSA_GPA, contents);
+    }
+}
