@@ -76,14 +76,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 pub fn report(path: &Path, data: &[u8]) -> Result<Report> {
     let pe = cvmkit_pe::PeFile::parse(data).with_context(|| format!("{}", path.display()))?;
-    let (a256, a384) = pe.authenticode_sha256_sha384();
+    let auth = pe.authenticode_sha256_sha384();
+    let (fh, oh) = (pe.file_header(), pe.optional_header());
     let mut sections = Vec::new();
     let mut text = UkiText { osrel: None, uname: None, cmdline: None };
     for s in pe.sections() {
         let bytes = pe
-            .section_measured_data(s)
+            .section_virtual_data(s)
             .with_context(|| format!("{}: section {}", path.display(), s.name()))?;
-        let name = s.name();
+        let name = s.name().into_owned();
         let as_text = || Some(String::from_utf8_lossy(bytes).trim_end_matches('\0').to_string());
         match name.as_str() {
             ".osrel" => text.osrel = as_text(),
@@ -93,10 +94,10 @@ pub fn report(path: &Path, data: &[u8]) -> Result<Report> {
         }
         sections.push(SectionReport {
             name,
-            virtual_address: s.virtual_address,
-            virtual_size: s.virtual_size,
-            file_offset: s.pointer_to_raw_data,
-            file_size: s.size_of_raw_data,
+            virtual_address: s.header.virtual_address,
+            virtual_size: s.header.virtual_size,
+            file_offset: s.header.pointer_to_raw_data,
+            file_size: s.header.size_of_raw_data,
             sha256: hex(&Sha256::digest(bytes)),
             sha384: hex(&Sha384::digest(bytes)),
         });
@@ -107,15 +108,15 @@ pub fn report(path: &Path, data: &[u8]) -> Result<Report> {
         size: data.len() as u64,
         sha256: hex(&Sha256::digest(data)),
         format: if pe.is_pe32_plus() { "PE32+" } else { "PE32" },
-        machine: format!("{:#06x}", pe.machine()),
-        subsystem: pe.subsystem(),
-        time_date_stamp: pe.time_date_stamp(),
-        checksum: pe.checksum(),
-        section_alignment: pe.section_alignment(),
-        file_alignment: pe.file_alignment(),
-        size_of_image: pe.size_of_image(),
-        signed: pe.certificate_table().is_some(),
-        authenticode: Digests { sha256: hex(&a256), sha384: hex(&a384) },
+        machine: format!("{:#06x}", fh.machine),
+        subsystem: oh.subsystem,
+        time_date_stamp: fh.time_date_stamp,
+        checksum: oh.check_sum,
+        section_alignment: oh.section_alignment,
+        file_alignment: oh.file_alignment,
+        size_of_image: oh.size_of_image,
+        signed: pe.is_signed(),
+        authenticode: Digests { sha256: hex(&auth.sha256), sha384: hex(&auth.sha384) },
         sections,
         uki: is_uki.then_some(text),
     })

@@ -79,8 +79,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         sbat: sbat.as_deref(),
         extra: extra.iter().map(|(n, d)| (n.clone(), d.as_slice())).collect(),
     };
-    let image = build_uki(&stub, &parts, source_date_epoch()?)
-        .with_context(|| format!("cannot build a UKI from stub {}", args.stub.display()))?;
+    let image = build_uki(&stub, &parts, source_date_epoch()?).map_err(|e| {
+        // Name the input the library complains about, so the user knows which file to fix.
+        let input = match &e {
+            cvmkit_uki::Error::LinuxNotPe(_) => format!("kernel {}", args.linux.display()),
+            e if e.to_string().starts_with("the stub") => format!("stub {}", args.stub.display()),
+            _ => "cannot build the UKI".to_string(),
+        };
+        anyhow::Error::new(e).context(input)
+    })?;
     write_atomically(&args.output, |w| {
         use std::io::Write;
         w.write_all(&image)?;

@@ -28,6 +28,7 @@ fn staged_copy(dir: &Path, inputs: &Inputs, reverse: bool, stamp: &str) -> PathB
     for s in &steps {
         s();
     }
+    drop(steps);
     run(Command::new("find").arg(&root).args(["-exec", "touch", "-h", "-d", stamp, "{}", "+"]), true);
     root
 }
