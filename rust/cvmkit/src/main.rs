@@ -30,6 +30,10 @@ enum Command {
     Uki(cmd::uki::Args),
     /// Show a PE file's sections, digests and Authenticode hashes (UKIs, kernels, stubs).
     Inspect(cmd::inspect::Args),
+    /// Compute the measurements a verifier pins (SNP launch digest, TDX MRTD/RTMRs, TPM PCRs).
+    Measure(cmd::measure::Args),
+    /// Replay a TPM or TDX CCEL event log; with --expect, check it against a prediction.
+    Replay(cmd::replay::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,8 @@ fn main() -> ExitCode {
         Command::Initrd(args) => cmd::initrd::run(args),
         Command::Uki(args) => cmd::uki::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Measure(args) => cmd::measure::run(args),
+        Command::Replay(args) => cmd::replay::run(args),
     };
     match result {
         Ok(code) => code,

@@ -11,7 +11,8 @@
 //!   "registers": [
 //!     { "name": "RTMR2", "bank": "sha384", "value": "…",
 //!       "events": [ { "label": "kernel command line", "event_type": "EV_EVENT_TAG", "digest": "…" } ] }
-//!   ]
+//!   ],
+//!   "notes": [ "…" ]
 //! }
 //! ```
 //!
@@ -47,6 +48,10 @@ pub struct Measurements {
     pub inputs: BTreeMap<String, Input>,
     /// Registers in the order the platform defines them (MRTD, RTMR0…; PCR0…).
     pub registers: Vec<Register>,
+    /// Things a verifier should know that are not register values: assumptions a prediction
+    /// rests on, problems found in a replayed log (`warning: duplicate separator …`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub notes: Vec<String>,
 }
 
 /// One input: a file (path + sha256) or a parameter value.
@@ -187,6 +192,7 @@ impl Measurements {
             platform: platform.into(),
             inputs: BTreeMap::new(),
             registers: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

@@ -2,4 +2,6 @@
 
 pub mod initrd;
 pub mod inspect;
+pub mod measure;
+pub mod replay;
 pub mod uki;

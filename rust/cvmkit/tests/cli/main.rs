@@ -9,6 +9,8 @@ mod boot;
 mod errors;
 /// `cvmkit initrd` end to end, checked with GNU cpio.
 mod initrd;
+/// `cvmkit measure` against peers, `cvmkit replay` against real event logs and quotes.
+mod measure;
 /// Byte-identical outputs under a perturbed clock, umask, TZ, locale, cwd, paths and mtimes.
 mod repro;
 /// `cvmkit uki` and `cvmkit inspect`, checked with objdump and Authenticode peers.

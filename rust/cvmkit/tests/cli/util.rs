@@ -119,3 +119,20 @@ pub fn sha256_hex(path: &Path) -> String {
     let data = std::fs::read(path).unwrap();
     Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The shared fixture tree (real event logs and quotes) beside the checkout, or $CVMKIT_FIXTURES.
+pub fn fixtures() -> PathBuf {
+    let dir = std::env::var_os("CVMKIT_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/fixtures"));
+    assert!(dir.join("PROVENANCE.md").is_file(), "fixtures not found at {}; set CVMKIT_FIXTURES", dir.display());
+    dir
+}
+
+/// A peer tool from the project's venv (scripts/setup.sh installs them).
+pub fn venv_tool(name: &str) -> PathBuf {
+    let venv = std::env::var_os("CVMKIT_VENV").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".cache/venv"));
+    let p = venv.join("bin").join(name);
+    assert!(p.is_file(), "{} missing; run scripts/setup.sh", p.display());
+    p
+}

@@ -1,0 +1,198 @@
+//! `cvmkit measure snp|tdx|tpm`: the values a verifier pins, computed before boot.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use cvmkit_measure::{Bank, Event, Input, Measurements, Register};
+
+use crate::output::read_input;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    platform: Platform,
+}
+
+#[derive(Subcommand)]
+enum Platform {
+    /// AMD SEV-SNP launch digest (also SEV-ES and SEV), as sev-snp-measure computes it.
+    Snp(SnpArgs),
+}
+
+#[derive(clap::Args)]
+struct SnpArgs {
+    /// The OVMF firmware file (an SEV-capable build).
+    #[arg(long)]
+    firmware: PathBuf,
+    /// Number of vCPUs.
+    #[arg(long)]
+    vcpus: Option<u32>,
+    /// vCPU model name as QEMU spells it (EPYC, EPYC-v4, EPYC-Milan, EPYC-Genoa, …), or a
+    /// signature in hex.
+    #[arg(long, conflicts_with_all = ["vcpu_sig", "vcpu_family"])]
+    vcpu_type: Option<String>,
+    /// vCPU signature (CPUID Fn0000_0001 EAX), e.g. 0x00a00f11.
+    #[arg(long, conflicts_with = "vcpu_family")]
+    vcpu_sig: Option<String>,
+    /// vCPU family (with --vcpu-model and --vcpu-stepping).
+    #[arg(long, requires_all = ["vcpu_model", "vcpu_stepping"])]
+    vcpu_family: Option<u32>,
+    /// vCPU model number.
+    #[arg(long, requires = "vcpu_family")]
+    vcpu_model: Option<u32>,
+    /// vCPU stepping.
+    #[arg(long, requires = "vcpu_family")]
+    vcpu_stepping: Option<u32>,
+    /// SEV_FEATURES of the guest (hex), e.g. 0x1 (SNP only) or 0x21 (with debug swap, QEMU's default).
+    #[arg(long, default_value = "0x1")]
+    guest_features: String,
+    /// The VMM launching the guest: qemu, ec2 or gce.
+    #[arg(long, default_value = "qemu")]
+    vmm_type: String,
+    /// The guest mode: snp, seves or sev.
+    #[arg(long, default_value = "snp")]
+    mode: String,
+    /// Kernel for direct boot (measured through OVMF's kernel-hashes table).
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// Initrd for direct boot.
+    #[arg(long, requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// Kernel command line for direct boot.
+    #[arg(long, requires = "kernel")]
+    append: Option<String>,
+    /// A precomputed OVMF hash (96 hex digits), as from --print-ovmf-hash.
+    #[arg(long)]
+    ovmf_hash: Option<String>,
+    /// Print only the OVMF hash (the digest after the firmware pages), for --ovmf-hash later.
+    #[arg(long)]
+    print_ovmf_hash: bool,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.platform {
+        Platform::Snp(a) => snp(a),
+    }
+}
+
+fn parse_hex_u64(text: &str, what: &str) -> Result<u64> {
+    let t = text.trim();
+    let digits = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+    u64::from_str_radix(digits, 16).with_context(|| format!("{what} {text:?} is not a hexadecimal number"))
+}
+
+fn file_input(doc: &mut Measurements, name: &str, path: &Path, data: &[u8]) {
+    doc.inputs.insert(name.to_string(), Input::file(path.display().to_string(), data));
+}
+
+fn snp(a: SnpArgs) -> Result<ExitCode> {
+    use cvmkit_snp::cvmkit_ovmf::Firmware;
+    use cvmkit_snp::{SevMode, Vcpu, VmmType};
+
+    let fw_bytes = read_input(&a.firmware, "firmware")?;
+    let fw_name = a.firmware.display().to_string();
+    let firmware = Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
+    if a.print_ovmf_hash {
+        let h = cvmkit_snp::ovmf_hash(&firmware).with_context(|| fw_name.clone())?;
+        println!("{}", cvmkit_measure::hex(&h));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mode = match a.mode.as_str() {
+        "snp" => SevMode::Snp,
+        "seves" | "sev-es" => SevMode::SevEs,
+        "sev" => SevMode::Sev,
+        other => bail!("--mode {other:?}: expected snp, seves or sev"),
+    };
+    let vmm_type: VmmType = a.vmm_type.parse().map_err(|e| anyhow::anyhow!("--vmm-type: {e}"))?;
+    let vcpu = match (&a.vcpu_type, &a.vcpu_sig, a.vcpu_family) {
+        (Some(t), _, _) => Some(t.parse::<Vcpu>().map_err(|e| anyhow::anyhow!("--vcpu-type: {e}"))?),
+        (_, Some(s), _) => Some(Vcpu::Signature(parse_hex_u64(s, "--vcpu-sig")? as u32)),
+        (_, _, Some(f)) => Some(Vcpu::from_family_model_stepping(
+            f,
+            a.vcpu_model.unwrap_or_default(),
+            a.vcpu_stepping.unwrap_or_default(),
+        )),
+        _ => None,
+    };
+    let needs_vcpus = mode != SevMode::Sev;
+    let vcpus = match a.vcpus {
+        Some(n) => n,
+        None if needs_vcpus => bail!("--vcpus is required for mode {}", a.mode),
+        None => 1,
+    };
+    if needs_vcpus && vcpu.is_none() && vmm_type == VmmType::Qemu {
+        bail!("give the vCPU with --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping");
+    }
+    let kernel = a.kernel.as_ref().map(|p| read_input(p, "kernel")).transpose()?;
+    let initrd = a.initrd.as_ref().map(|p| read_input(p, "initrd")).transpose()?;
+    let ovmf_hash = a.ovmf_hash.as_deref().map(cvmkit_snp::parse_ovmf_hash).transpose()?;
+    let args = cvmkit_snp::SnpArgs {
+        vcpus,
+        vcpu,
+        guest_features: parse_hex_u64(&a.guest_features, "--guest-features")?,
+        vmm_type,
+        kernel: kernel.as_deref(),
+        initrd: initrd.as_deref(),
+        append: a.append.as_deref(),
+        ovmf_hash,
+    };
+
+    let mut doc = Measurements::new(match mode {
+        SevMode::Snp => "snp",
+        SevMode::SevEs => "seves",
+        SevMode::Sev => "sev",
+    });
+    file_input(&mut doc, "firmware", &a.firmware, &fw_bytes);
+    if let (Some(p), Some(k)) = (&a.kernel, &kernel) {
+        file_input(&mut doc, "kernel", p, k);
+    }
+    if let (Some(p), Some(i)) = (&a.initrd, &initrd) {
+        file_input(&mut doc, "initrd", p, i);
+    }
+    if let Some(ap) = &a.append {
+        doc.inputs.insert("append".into(), Input::value(ap));
+    }
+    doc.inputs.insert("vcpus".into(), Input::value(vcpus));
+    if let Some(v) = vcpu {
+        doc.inputs.insert("vcpu_signature".into(), Input::value(format!("{:#010x}", v.signature())));
+    }
+    doc.inputs.insert("guest_features".into(), Input::value(format!("{:#x}", args.guest_features)));
+    doc.inputs.insert("vmm_type".into(), Input::value(&a.vmm_type));
+
+    let ctx = || format!("cannot compute the {} launch digest for {fw_name}", a.mode);
+    match mode {
+        SevMode::Snp => {
+            let m = cvmkit_snp::snp_launch_measure(&firmware, &args).with_context(ctx)?;
+            let mut r = Register::with_value("LAUNCH_DIGEST", Bank::Sha384, &m.digest);
+            // SNP's digest is a chain over PAGE_INFO structures, not an extend fold: the steps
+            // are listed to show what was measured, each with its contents' digest.
+            for s in &m.steps {
+                r.events.push(Event::new(
+                    format!("{} at {:#x} ({} page{})", s.label, s.gpa, s.pages, if s.pages == 1 { "" } else { "s" }),
+                    Some(&format!("{:?}", s.page_type)),
+                    s.digest.to_vec(),
+                ));
+            }
+            doc.registers.push(r);
+        }
+        _ => {
+            let d = cvmkit_snp::launch_digest(mode, &firmware, &args).with_context(ctx)?;
+            doc.registers.push(Register::with_value("LAUNCH_DIGEST", Bank::Sha256, d.as_bytes()));
+        }
+    }
+    emit(&doc, a.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn emit(doc: &Measurements, json: bool) {
+    if json {
+        print!("{}", doc.to_json());
+    } else {
+        crate::cmd::replay::print_document(doc);
+    }
+}

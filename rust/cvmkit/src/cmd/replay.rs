@@ -1,0 +1,167 @@
+//! `cvmkit replay`: replay a TPM or TDX CCEL event log, and check it against a prediction.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cvmkit_measure::{compare, Bank, Event, Input, Measurements, Register, Verdict};
+use cvmkit_tcg_log::{EventLog, HashAlg, LogKind, Severity};
+
+use crate::output::read_input;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A TCG crypto-agile event log: a TPM log (/sys/kernel/security/tpm0/binary_bios_measurements)
+    /// or a TDX CCEL (/sys/firmware/acpi/tables/data/CCEL).
+    eventlog: PathBuf,
+    /// Treat the log as this kind instead of detecting it.
+    #[arg(long, value_parser = ["tpm", "ccel"])]
+    kind: Option<String>,
+    /// A prediction from `cvmkit measure … --json`: print MATCH/MISMATCH per register and event,
+    /// and exit 1 on any mismatch.
+    #[arg(long)]
+    expect: Option<PathBuf>,
+    /// Also fail (exit 1) on warnings about the log itself, such as a duplicate separator.
+    #[arg(long)]
+    strict: bool,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn bank(alg: HashAlg) -> Option<Bank> {
+    Some(match alg {
+        HashAlg::SHA1 => Bank::Sha1,
+        HashAlg::SHA256 => Bank::Sha256,
+        HashAlg::SHA384 => Bank::Sha384,
+        HashAlg::SHA512 => Bank::Sha512,
+        _ => return None,
+    })
+}
+
+/// The log as a measurement document: every register the log extends, per replayed bank, with
+/// its events.
+pub fn replay_document(path: &std::path::Path, data: &[u8], kind: Option<LogKind>) -> Result<(Measurements, bool)> {
+    let log = match kind {
+        Some(k) => EventLog::parse_as(data, k),
+        None => EventLog::parse(data),
+    }
+    .with_context(|| format!("event log {}", path.display()))?;
+    let replay = log.replay();
+    let mut doc = Measurements::new("eventlog");
+    doc.inputs.insert("eventlog".into(), Input::file(path.display().to_string(), data));
+    let kind_name = match log.kind() {
+        LogKind::Tpm => "tpm",
+        LogKind::Ccel => "ccel",
+        _ => "other",
+    };
+    doc.inputs.insert("kind".into(), Input::value(kind_name));
+    for alg in replay.banks() {
+        let Some(b) = bank(*alg) else { continue };
+        for (register, value) in replay.values(*alg) {
+            if replay.events_extended(register) == 0 {
+                continue;
+            }
+            let mut r = Register::with_value(register.to_string(), b, value.as_bytes());
+            for e in log.events().iter().filter(|e| e.register == register && e.is_extended()) {
+                let Some(d) = e.digest(*alg) else { continue };
+                let ty = e.event_type.to_string();
+                let label = e.label().unwrap_or_else(|| ty.clone());
+                r.events.push(Event::new(format!("#{} {label}", e.index), Some(&ty), d.as_bytes().to_vec()));
+            }
+            doc.registers.push(r);
+        }
+    }
+    let mut warned = false;
+    for f in log.findings() {
+        let level = match f.severity() {
+            Severity::Warning => {
+                warned = true;
+                "warning"
+            }
+            _ => "info",
+        };
+        doc.notes.push(format!("{level}: {f}"));
+    }
+    Ok((doc, warned))
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let data = read_input(&args.eventlog, "event log")?;
+    let kind = args.kind.as_deref().map(|k| if k == "tpm" { LogKind::Tpm } else { LogKind::Ccel });
+    let (doc, warned) = replay_document(&args.eventlog, &data, kind)?;
+    let failed_strict = args.strict && warned;
+    let Some(expect_path) = &args.expect else {
+        if args.json {
+            print!("{}", doc.to_json());
+        } else {
+            print_document(&doc);
+        }
+        return Ok(if failed_strict { ExitCode::from(1) } else { ExitCode::SUCCESS });
+    };
+    let text = std::fs::read_to_string(expect_path)
+        .with_context(|| format!("cannot read prediction {}", expect_path.display()))?;
+    let expected = Measurements::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", expect_path.display()))?;
+    let result = compare(&expected, &doc);
+    let all_match = result.iter().all(|r| r.is_match());
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            result: &'static str,
+            registers: &'a [cvmkit_measure::RegisterComparison],
+            notes: &'a [String],
+        }
+        let out = Out { result: if all_match { "MATCH" } else { "MISMATCH" }, registers: &result, notes: &doc.notes };
+        crate::output::print_json(&out)?;
+    } else {
+        for r in &result {
+            println!("{:<9} {} {} expected {}", verdict(r.verdict), r.name, r.bank.name(), r.expected);
+            if let Some(a) = &r.actual {
+                if r.verdict != Verdict::Match {
+                    println!("{:<9} {:>width$} actual   {a}", "", "", width = r.name.len() + r.bank.name().len() + 1);
+                }
+            }
+            for e in &r.events {
+                println!("  {:<9} [{}] {}", verdict(e.verdict), e.index, e.label);
+                if e.verdict == Verdict::Mismatch {
+                    println!("            expected {}", e.expected.as_deref().unwrap_or("-"));
+                    println!("            actual   {}", e.actual.as_deref().unwrap_or("-"));
+                }
+            }
+        }
+        for n in &doc.notes {
+            println!("{n}");
+        }
+        println!("{}", if all_match { "MATCH" } else { "MISMATCH" });
+    }
+    Ok(if all_match && !failed_strict { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn verdict(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Match => "MATCH",
+        Verdict::Mismatch => "MISMATCH",
+        Verdict::Missing => "MISSING",
+        Verdict::Unexpected => "UNEXPECTED",
+    }
+}
+
+/// Human output shared with `cvmkit measure`: each register, then its events.
+pub fn print_document(doc: &Measurements) {
+    for (name, input) in &doc.inputs {
+        match (&input.path, &input.sha256, &input.value) {
+            (Some(p), Some(h), _) => println!("input {name}: {p} (sha256 {h})"),
+            (_, _, Some(v)) => println!("input {name}: {v}"),
+            _ => {}
+        }
+    }
+    for r in &doc.registers {
+        println!("{} {} {}", r.name, r.bank.name(), r.value);
+        for (i, e) in r.events.iter().enumerate() {
+            println!("  [{i}] {} {}", e.digest, e.label);
+        }
+    }
+    for n in &doc.notes {
+        println!("{n}");
+    }
+}

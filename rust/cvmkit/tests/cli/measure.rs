@@ -1,0 +1,114 @@
+use std::process::Command;
+
+use crate::util::*;
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
+}
+
+/// `cvmkit measure snp` prints the same launch digest as sev-snp-measure (PyPI 0.0.13, run here)
+/// for Debian's OVMF.fd; the library's own tests cover the full peer matrix.
+#[test]
+fn snp_launch_digest_equals_sev_snp_measure() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    for (vcpus, vcpu, features, vmm) in [("1", "EPYC-v4", "0x1", "qemu"), ("4", "EPYC-Milan", "0x21", "qemu"), ("2", "EPYC-Genoa", "0x1", "ec2")] {
+        let ours = json(&run(
+            cvmkit(tmp.path())
+                .args(["measure", "snp", "--json", "--firmware"])
+                .arg(&inputs.ovmf)
+                .args(["--vcpus", vcpus, "--vcpu-type", vcpu, "--guest-features", features, "--vmm-type", vmm]),
+            true,
+        ));
+        let peer = run(
+            Command::new(venv_tool("sev-snp-measure"))
+                .args(["--mode", "snp", "--vcpus", vcpus, "--vcpu-type", vcpu, "--guest-features", features, "--vmm-type", if vmm == "qemu" { "QEMU" } else { vmm }, "--ovmf"])
+                .arg(&inputs.ovmf),
+            true,
+        );
+        assert_eq!(ours["schema"], "cvmkit.measurements/v1");
+        assert_eq!(ours["registers"][0]["name"], "LAUNCH_DIGEST");
+        assert_eq!(ours["registers"][0]["value"], stdout(&peer).trim(), "{vcpus} {vcpu} {features} {vmm}");
+    }
+    // Debian's OVMF.fd has no kernel-hashes section: the peer's error, as one line.
+    let out = run(
+        cvmkit(tmp.path())
+            .args(["measure", "snp", "--firmware"])
+            .arg(&inputs.ovmf)
+            .args(["--vcpus", "1", "--vcpu-type", "EPYC-v4", "--kernel"])
+            .arg(&inputs.kernel),
+        false,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("Kernel specified but OVMF metadata doesn't include SNP_KERNEL_HASHES section"), "{err}");
+}
+
+/// `cvmkit replay` reproduces the RTMRs of a real GCE TDX quote from the CCEL of the same boot
+/// (go-tdx-guest fixtures; the values are the quote's TD report fields).
+#[test]
+fn replay_reproduces_real_quote_and_checks_expectations() {
+    let fx = fixtures();
+    let tmp = tempfile::tempdir().unwrap();
+    let quote: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.join("go-tdx-guest/expected.derived.json")).unwrap()).unwrap();
+    let report = &quote["ccel/cos-113-tdx-quote.dat"];
+    let log = fx.join("go-tdx-guest/ccel/ccel_data.dat");
+    let doc = json(&run(cvmkit(tmp.path()).arg("replay").arg("--json").arg(&log), true));
+    let regs = doc["registers"].as_array().unwrap();
+    for (i, key) in ["rt_mr0", "rt_mr1", "rt_mr2"].iter().enumerate() {
+        let r = regs.iter().find(|r| r["name"] == format!("RTMR{i}")).unwrap();
+        assert_eq!(r["value"], report[key], "RTMR{i}");
+        assert!(!r["events"].as_array().unwrap().is_empty());
+    }
+
+    // An expectation holding the quote's values matches; one changed digit is a MISMATCH, exit 1.
+    let mut expect = serde_json::json!({"schema": "cvmkit.measurements/v1", "platform": "tdx", "inputs": {}, "registers": []});
+    for i in 0..3 {
+        expect["registers"].as_array_mut().unwrap().push(serde_json::json!({
+            "name": format!("RTMR{i}"), "bank": "sha384", "value": report[format!("rt_mr{i}")], "events": []
+        }));
+    }
+    std::fs::write(tmp.path().join("good.json"), expect.to_string()).unwrap();
+    let ok = run(cvmkit(tmp.path()).arg("replay").arg(&log).args(["--expect", "good.json"]), true);
+    assert!(stdout(&ok).lines().last() == Some("MATCH"), "{}", stdout(&ok));
+    expect["registers"][1]["value"] = serde_json::Value::String(format!("0{}", &report["rt_mr1"].as_str().unwrap()[1..]));
+    std::fs::write(tmp.path().join("bad.json"), expect.to_string()).unwrap();
+    let bad = run(cvmkit(tmp.path()).arg("replay").arg(&log).args(["--expect", "bad.json"]), false);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stdout(&bad).contains("MISMATCH  RTMR1"), "{}", stdout(&bad));
+
+    // A prediction document replayed against itself matches event by event.
+    std::fs::write(tmp.path().join("self.json"), serde_json::to_string(&doc).unwrap()).unwrap();
+    let same = run(cvmkit(tmp.path()).arg("replay").arg(&log).args(["--expect", "self.json", "--json"]), true);
+    assert_eq!(json(&same)["result"], "MATCH");
+}
+
+/// The known duplicate-separator log (go-eventlog) is flagged; --strict makes it an exit 1.
+#[test]
+fn replay_flags_duplicate_separator() {
+    let fx = fixtures();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = fx.join("go-eventlog/eventlogs/ccel/cos-113-intel-tdx-dupe-separator.bin");
+    let out = run(cvmkit(tmp.path()).arg("replay").arg(&log), true);
+    assert!(stdout(&out).contains("warning: event 16") && stdout(&out).contains("duplicate separator"), "{}", stdout(&out));
+    let strict = run(cvmkit(tmp.path()).arg("replay").arg("--strict").arg(&log), false);
+    assert_eq!(strict.status.code(), Some(1));
+}
+
+/// A malformed log is a one-line error with exit 2, never a panic.
+#[test]
+fn replay_rejects_garbage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs();
+    let bytes = std::fs::read(fixtures().join("go-tdx-guest/ccel/ccel_data.dat")).unwrap();
+    std::fs::write(tmp.path().join("cut.bin"), &bytes[..100]).unwrap();
+    for file in [tmp.path().join("cut.bin"), inputs.stub.clone()] {
+        let out = run(cvmkit(tmp.path()).arg("replay").arg(&file), false);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(&file.display().to_string()), "{err}");
+    }
+}
