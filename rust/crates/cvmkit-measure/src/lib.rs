@@ -95,7 +95,7 @@ pub enum Bank {
 
 impl Bank {
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Bank::Sha1 => 20,
             Bank::Sha256 => 32,
@@ -147,7 +147,7 @@ pub struct Register {
 impl Register {
     /// An extend-style register at its reset value (all zeros).
     pub fn new(name: impl Into<String>, bank: Bank) -> Register {
-        Register { name: name.into(), bank, value: hex(&vec![0; bank.len()]), events: Vec::new() }
+        Register { name: name.into(), bank, value: hex(&vec![0; bank.digest_len()]), events: Vec::new() }
     }
 
     /// A register whose value is not an extend chain (SNP launch digest, MRTD); `events` are
@@ -158,7 +158,7 @@ impl Register {
 
     /// Appends `event` and extends the value with its digest.
     pub fn push(&mut self, event: Event) {
-        let current = unhex(&self.value).unwrap_or_else(|| vec![0; self.bank.len()]);
+        let current = unhex(&self.value).unwrap_or_else(|| vec![0; self.bank.digest_len()]);
         let digest = unhex(&event.digest).unwrap_or_default();
         self.value = hex(&self.bank.extend(&current, &digest));
         self.events.push(event);
