@@ -24,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build a whole image (initrd, UKI, …) from a JSON spec: the builder of the Nix derivations.
+    Build(cmd::build::Args),
     /// Pack a directory tree (and/or a gen_init_cpio spec) into a deterministic newc initramfs.
     Initrd(cmd::initrd::Args),
     /// Assemble a Unified Kernel Image from a systemd-stub, a kernel, initrds and a command line.
@@ -39,6 +41,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Build(args) => cmd::build::run(args),
         Command::Initrd(args) => cmd::initrd::run(args),
         Command::Uki(args) => cmd::uki::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),

@@ -207,12 +207,27 @@ pub fn build(
     compression: Compression,
     out: &mut dyn Write,
 ) -> Result<Stats, Error> {
+    let roots: Vec<&Path> = root.into_iter().collect();
+    let specs: Vec<&Spec> = spec.into_iter().collect();
+    build_from(&roots, &specs, opts, compression, out)
+}
+
+/// [`build`] from several trees and specs: the trees are merged in order (an entry of a later
+/// tree replaces the same name from an earlier one, as [`Initrd::add_tree`]), then the specs
+/// are applied in order. This is how image modules layer their files.
+pub fn build_from(
+    roots: &[&Path],
+    specs: &[&Spec],
+    opts: &Options,
+    compression: Compression,
+    out: &mut dyn Write,
+) -> Result<Stats, Error> {
     compression.validate()?;
-    let mut initrd = match root {
-        Some(root) => Initrd::from_tree(root, opts)?,
-        None => Initrd::new(),
-    };
-    if let Some(spec) = spec {
+    let mut initrd = Initrd::new();
+    for root in roots {
+        initrd.add_tree(root, opts)?;
+    }
+    for spec in specs {
         initrd.apply_spec(spec)?;
     }
     if !opts.allow_dangling_symlinks {

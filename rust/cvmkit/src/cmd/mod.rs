@@ -1,5 +1,6 @@
 //! One module per subcommand: argument struct + `run`.
 
+pub mod build;
 pub mod initrd;
 pub mod inspect;
 pub mod measure;

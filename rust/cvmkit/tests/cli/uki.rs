@@ -68,3 +68,32 @@ fn inspect_human_output() {
     assert!(text.contains(" signed"), "Debian's vmlinuz carries a signature: {text}");
     assert!(text.lines().any(|l| l.trim_start().starts_with(".text")), "{text}");
 }
+
+/// `cvmkit inspect` reads a UKI assembled by objcopy (the pre-ukify recipe, sections at fixed
+/// VMAs): the .linux and .cmdline bytes are the inputs, and pesign agrees on Authenticode.
+#[test]
+fn inspect_reads_objcopy_built_uki() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("cmdline"), "console=ttyS0 quiet").unwrap();
+    let uki = tmp.path().join("objcopy.efi");
+    run(
+        Command::new(require_tool("objcopy"))
+            .arg("--add-section")
+            .arg(format!(".cmdline={}", tmp.path().join("cmdline").display()))
+            .args(["--change-section-vma", ".cmdline=0x30000", "--add-section"])
+            .arg(format!(".linux={}", inputs.kernel.display()))
+            .args(["--change-section-vma", ".linux=0x2000000"])
+            .arg(&inputs.stub)
+            .arg(&uki),
+        true,
+    );
+    let report = json(&run(cvmkit(tmp.path()).arg("inspect").arg("--json").arg(&uki), true));
+    let sections = report["sections"].as_array().unwrap();
+    let linux = sections.iter().find(|s| s["name"] == ".linux").unwrap();
+    assert_eq!(linux["virtual_address"], 0x2000000);
+    assert_eq!(linux["sha256"], sha256_hex(&inputs.kernel));
+    assert_eq!(report["uki"]["cmdline"], "console=ttyS0 quiet");
+    let peer = run(Command::new(require_tool("pesign")).args(["-h", "-d", "sha256", "-i"]).arg(&uki), true);
+    assert_eq!(format!("hash: {}", report["authenticode"]["sha256"].as_str().unwrap()), stdout(&peer).trim());
+}
