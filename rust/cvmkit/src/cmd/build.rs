@@ -19,8 +19,13 @@ pub const SPEC_SCHEMA: &str = "cvmkit.image/v1";
 pub struct Args {
     /// The image spec (JSON, schema "cvmkit.image/v1"); relative paths in it are relative to
     /// the spec file's directory.
-    #[arg(long)]
-    spec: PathBuf,
+    #[arg(long, required_unless_present = "spec_json", conflicts_with = "spec_json")]
+    spec: Option<PathBuf>,
+    /// The spec as JSON text (relative paths are relative to the working directory). Nix passes
+    /// it this way: a string keeps the store paths it names as build dependencies, which a file
+    /// written by builtins.toFile cannot.
+    #[arg(long, value_name = "JSON")]
+    spec_json: Option<String>,
     /// Output directory (created; existing outputs in it are replaced).
     #[arg(long)]
     out: PathBuf,
@@ -79,15 +84,19 @@ pub struct UkiSpec {
 }
 
 impl Spec {
-    /// Reads and checks a spec; relative paths are resolved against the spec's directory.
+    /// Reads and checks a spec file; relative paths are resolved against its directory.
     pub fn load(path: &Path) -> Result<Spec> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read spec {}", path.display()))?;
+        Spec::parse(&text, &path.display().to_string(), path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Parses spec text named `origin` in messages; relative paths are resolved against `base`.
+    pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Spec> {
         let mut spec: Spec =
-            serde_json::from_str(&text).with_context(|| format!("spec {} is not a valid image spec", path.display()))?;
+            serde_json::from_str(text).with_context(|| format!("spec {origin} is not a valid image spec"))?;
         if spec.schema != SPEC_SCHEMA {
-            bail!("spec {}: schema {:?} is not {SPEC_SCHEMA:?}", path.display(), spec.schema);
+            bail!("spec {origin}: schema {:?} is not {SPEC_SCHEMA:?}", spec.schema);
         }
-        let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -104,7 +113,11 @@ impl Spec {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let spec = Spec::load(&args.spec)?;
+    let spec = match (&args.spec, &args.spec_json) {
+        (Some(path), _) => Spec::load(path)?,
+        (None, Some(text)) => Spec::parse(text, "given with --spec-json", Path::new("."))?,
+        (None, None) => bail!("give --spec FILE or --spec-json TEXT"),
+    };
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     let what = |step: &str| format!("image {}: {step}", spec.name);
 
