@@ -16,6 +16,8 @@ debs=(
   cpio gzip zstd                # oracles for the initramfs
   binutils osslsigncode pesign  # oracles for PE/UKI (objdump, objcopy, Authenticode)
   faketime                      # reproducibility test moves the clock
+  swtpm swtpm-tools             # a software TPM for the PCR boot test
+  systemd                       # systemd-measure, the PCR 11 oracle
   python3 python3-venv          # PyPI peers
   hyperfine                     # benchmarks
 )

@@ -107,8 +107,9 @@ pub enum LinuxVirtualSize {
     /// followed by zeros, which no `systemd-measure --linux=FILE` predicts.
     SizeOfImage,
     /// The kernel's file length, as older ukify and `objcopy --add-section` give. The default:
-    /// every stub version then measures exactly the kernel file into PCR 11 (newer stubs measure
-    /// the file-backed size, 252 measures `VirtualSize`), so predictions hold for all of them.
+    /// every stub version measures `VirtualSize` bytes of each section (zero fill included), so
+    /// with this choice PCR 11 covers exactly the kernel file, and `systemd-measure --linux=FILE`
+    /// of any version predicts it (checked by a real boot with a software TPM in cvmkit-tpm).
     #[default]
     FileSize,
 }

@@ -19,6 +19,35 @@ pub struct Args {
 enum Platform {
     /// AMD SEV-SNP launch digest (also SEV-ES and SEV), as sev-snp-measure computes it.
     Snp(SnpArgs),
+    /// TPM PCR 4 and PCR 11 for OVMF booting a UKI from an ESP (vTPM clouds, QEMU + swtpm).
+    Tpm(TpmArgs),
+}
+
+#[derive(clap::Args)]
+struct TpmArgs {
+    /// The UKI.
+    #[arg(long)]
+    uki: PathBuf,
+    /// Banks, comma-separated: sha1, sha256, sha384, sha512.
+    #[arg(long, default_value = "sha1,sha256,sha384", value_delimiter = ',')]
+    banks: Vec<String>,
+    /// Boot phases systemd extends into PCR 11 after the sections (comma-separated, e.g.
+    /// enter-initrd,leave-initrd,sysinit,ready); none predicts the value when the initrd starts.
+    #[arg(long, value_delimiter = ',')]
+    phases: Vec<String>,
+    /// Boot options the firmware tried and failed before the UKI (QEMU's q35 has an empty DVD
+    /// drive that OVMF tries first unless QEMU runs with -nodefaults: 1 there).
+    #[arg(long, default_value_t = 0)]
+    failed_boot_attempts: u32,
+    /// UEFI Secure Boot is on (then systemd-stub < 258 starts the kernel unmeasured in PCR 4).
+    #[arg(long)]
+    secure_boot: bool,
+    /// The systemd-stub major version, if the UKI's .sdmagic does not say it.
+    #[arg(long)]
+    stub_version: Option<u32>,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -77,6 +106,7 @@ struct SnpArgs {
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.platform {
         Platform::Snp(a) => snp(a),
+        Platform::Tpm(a) => tpm(a),
     }
 }
 
@@ -195,4 +225,52 @@ fn emit(doc: &Measurements, json: bool) {
     } else {
         crate::cmd::replay::print_document(doc);
     }
+}
+
+fn tpm(a: TpmArgs) -> Result<ExitCode> {
+    use cvmkit_tpm::{predict, Bank as TpmBank, EventOrigin, TpmOptions};
+    let uki = read_input(&a.uki, "UKI")?;
+    let banks = a
+        .banks
+        .iter()
+        .map(|b| b.parse::<TpmBank>().map_err(|e| anyhow::anyhow!("--banks: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let opts = TpmOptions::default()
+        .with_banks(banks)
+        .with_phases(a.phases.iter().filter(|p| !p.is_empty()).cloned())
+        .with_failed_boot_attempts(a.failed_boot_attempts)
+        .with_secure_boot(a.secure_boot)
+        .with_stub_version(a.stub_version);
+    let p = predict(&uki, &opts).with_context(|| format!("UKI {}", a.uki.display()))?;
+    let mut doc = Measurements::new("tpm");
+    file_input(&mut doc, "uki", &a.uki, &uki);
+    doc.inputs.insert("failed_boot_attempts".into(), Input::value(a.failed_boot_attempts));
+    doc.inputs.insert("secure_boot".into(), Input::value(a.secure_boot));
+    if !a.phases.is_empty() {
+        doc.inputs.insert("phases".into(), Input::value(a.phases.join(",")));
+    }
+    doc.notes.push(format!(
+        "assumes OVMF starting the UKI from the ESP's removable-media path, systemd-stub {}{}",
+        p.stub.version,
+        p.stub.loader_info.as_deref().map(|i| format!(" ({i})")).unwrap_or_default()
+    ));
+    for r in &p.registers {
+        let bank = match r.bank {
+            TpmBank::Sha1 => Bank::Sha1,
+            TpmBank::Sha256 => Bank::Sha256,
+            TpmBank::Sha384 => Bank::Sha384,
+            _ => Bank::Sha512,
+        };
+        let mut reg = Register::with_value(format!("PCR{}", r.pcr), bank, &r.value);
+        for e in &r.events {
+            let ty = match e.origin {
+                EventOrigin::Userspace => "userspace".to_string(),
+                _ => cvmkit_tcg_log::EventType(e.event_type).to_string(),
+            };
+            reg.events.push(Event::new(e.label.clone(), Some(&ty), e.digest.clone()));
+        }
+        doc.registers.push(reg);
+    }
+    emit(&doc, a.json);
+    Ok(ExitCode::SUCCESS)
 }

@@ -112,3 +112,31 @@ fn replay_rejects_garbage() {
         assert!(err.contains(&file.display().to_string()), "{err}");
     }
 }
+
+/// `cvmkit measure tpm` PCR 11 equals Debian's `systemd-measure calculate` (systemd 252) for the
+/// same section files; the cvmkit-tpm crate's tests also boot the UKI with swtpm and compare
+/// against the TPM's real PCR 4 and PCR 11.
+#[test]
+fn tpm_pcr11_equals_systemd_measure() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stage_example_root(tmp.path(), &inputs);
+    let (initrd, uki) = build_example(tmp.path(), &root, &inputs, "zstd");
+    let ours = json(&run(cvmkit(tmp.path()).args(["measure", "tpm", "--json", "--banks", "sha256,sha384", "--uki"]).arg(&uki), true));
+    for bank in ["sha256", "sha384"] {
+        let peer = run(
+            Command::new(require_tool("/usr/lib/systemd/systemd-measure"))
+                .arg("calculate")
+                .arg(format!("--linux={}", inputs.kernel.display()))
+                .arg(format!("--osrel={}", example_file("os-release").display()))
+                .arg(format!("--cmdline={}", example_file("cmdline").display()))
+                .arg(format!("--initrd={}", initrd.display()))
+                .args([&format!("--bank={bank}"), "--phase=", "--json=short"]),
+            true,
+        );
+        let peer: serde_json::Value = serde_json::from_slice(&peer.stdout).unwrap();
+        let pcr11 = ours["registers"].as_array().unwrap().iter().find(|r| r["name"] == "PCR11" && r["bank"] == bank).unwrap();
+        assert_eq!(pcr11["value"], peer[bank][0]["hash"], "{bank}");
+        assert_eq!(pcr11["events"].as_array().unwrap().len(), 8, ".linux .osrel .cmdline .initrd: name + content each");
+    }
+}

@@ -1,0 +1,324 @@
+//! Predicts the TPM PCRs that a Unified Kernel Image (UKI) leaves behind when OVMF boots it
+//! from an EFI System Partition: PCR 4 (the EFI binaries started) and PCR 11 (the UKI's
+//! payload, measured by systemd-stub), per bank, each with the ordered events that build it.
+//!
+//! [`predict`] reads the stub version from the UKI's `.sdmagic` section (`#### LoaderInfo:
+//! systemd-stub 252.39-1~deb12u2 ####`) because the measured sections, how they are found and
+//! whether the kernel is measured into PCR 4 differ between systemd versions; see [`stub`] for
+//! the table, read from systemd's sources.
+//!
+//! **PCR 11** (systemd-stub, `EV_IPL` events): for each section of the version's list that
+//! the UKI has, `H(name ‖ NUL)` then `H(content)`, where the content is `VirtualSize` bytes as
+//! the stub reads them from the loaded image (raw data cut to `VirtualSize`, or followed by
+//! the loader's zero fill). Then, optionally, the boot-phase strings `systemd-pcrphase` extends
+//! later (`enter-initrd`, `leave-initrd`, `sysinit`, `ready`; no NUL), see
+//! [`TpmOptions::phases`]. With no phases this equals `systemd-measure calculate --phase=`; with
+//! [`PHASES_BOOTED`] it equals systemd-measure's last default phase.
+//!
+//! **PCR 4** (OVMF / EDK2 `Tcg2Dxe` and `DxeTpm2MeasureBootLib`):
+//! 1. `EV_EFI_ACTION` "Calling EFI Application from Boot Option" (at `ReadyToBoot`);
+//! 2. `EV_SEPARATOR` (four zero bytes), closing the pre-boot environment;
+//! 3. for each boot option that failed to load before the UKI
+//!    ([`TpmOptions::failed_boot_attempts`]), `EV_EFI_ACTION` "Returning from EFI Application
+//!    from Boot Option" and "Calling EFI Application from Boot Option" again;
+//! 4. `EV_EFI_BOOT_SERVICES_APPLICATION` with the Authenticode digest of each image the
+//!    firmware's `LoadImage()` starts: boot loaders if any ([`BootPath::ChainLoaded`]), the UKI,
+//!    then — systemd-stub 252–257 without Secure Boot — the `.linux` section the stub hands to
+//!    `LoadImage()`.
+//!
+//! `tests/boot.rs` proves both against a real boot of systemd-stub 252 under QEMU, OVMF and
+//! swtpm: the TPM's PCRs, the replayed event log and each logged event equal the prediction.
+//!
+//! Booting from the removable-media path (`\EFI\BOOT\BOOTX64.EFI`) and from a `Boot####`
+//! entry that points at the UKI give the same PCR 4; they differ in PCRs 1 and 5, which this
+//! crate does not predict.
+//!
+//! ```
+//! use cvmkit_tpm::{predict, Bank, Error, TpmOptions, PHASES_BOOTED};
+//!
+//! let err = predict(b"not a PE file", &TpmOptions::default()).unwrap_err();
+//! assert_eq!(err.to_string(), "the UKI is not a valid PE image: not a PE file: missing MZ signature");
+//!
+//! let opts = TpmOptions::default()
+//!     .with_banks([Bank::Sha256, Bank::Sha384])
+//!     .with_phases(PHASES_BOOTED);
+//! assert_eq!(opts.phases, ["enter-initrd", "leave-initrd", "sysinit", "ready"]);
+//!
+//! // systemd-stub 252 does not measure .uname or .sbat; 254 does.
+//! assert!(!cvmkit_tpm::pcr11_sections(252)?.contains(&".sbat"));
+//! assert!(cvmkit_tpm::pcr11_sections(254)?.contains(&".sbat"));
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! Predicting a real UKI:
+//!
+//! ```no_run
+//! use cvmkit_tpm::{predict, Bank, TpmOptions};
+//!
+//! let uki = std::fs::read("uki.efi")?;
+//! let p = predict(&uki, &TpmOptions::default())?;
+//! println!("systemd-stub {}", p.stub.version);
+//! for r in &p.registers {
+//!     println!("PCR{} {} {}", r.pcr, r.bank, hex(&r.value));
+//!     for e in &r.events {
+//!         println!("  {:#010x} {} {}", e.event_type, hex(&e.digest), e.label);
+//!     }
+//! }
+//! let pcr11 = p.get(11, Bank::Sha256).unwrap();
+//! # fn hex(b: &[u8]) -> String { b.iter().map(|x| format!("{x:02x}")).collect() }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod bank;
+mod error;
+mod pcr11;
+mod pcr4;
+pub mod stub;
+
+use cvmkit_pe::PeFile;
+
+pub use bank::{Bank, UnknownBank};
+pub use error::Error;
+pub use stub::{pcr11_sections, StubInfo};
+
+/// `EV_SEPARATOR`: the end of the pre-boot environment.
+pub const EV_SEPARATOR: u32 = 0x0000_0004;
+/// `EV_IPL`: systemd-stub's PCR 11 events.
+pub const EV_IPL: u32 = 0x0000_000D;
+/// `EV_EFI_BOOT_SERVICES_APPLICATION`: an EFI application started by `LoadImage()`.
+pub const EV_EFI_BOOT_SERVICES_APPLICATION: u32 = 0x8000_0003;
+/// `EV_EFI_ACTION`: an action string such as "Calling EFI Application from Boot Option".
+pub const EV_EFI_ACTION: u32 = 0x8000_0007;
+/// Not a TCG event type: a measurement made from userspace (`systemd-pcrphase`), which is
+/// recorded in `/run/log/systemd/tpm2-measure.log`, not in the firmware's event log.
+pub const EVENT_TYPE_USERSPACE: u32 = 0;
+
+/// The phase strings `systemd-pcrphase` extends into PCR 11 on a full boot, in order: in the
+/// initrd, leaving it, at `sysinit.target`, at `multi-user.target`.
+pub const PHASES_BOOTED: [&str; 4] = ["enter-initrd", "leave-initrd", "sysinit", "ready"];
+
+/// PCR 4, `boot-loader-code`: the EFI applications started.
+pub const PCR_BOOT_LOADER_CODE: u32 = 4;
+/// PCR 11, systemd's `TPM2_PCR_KERNEL_BOOT`: the UKI's sections and the boot phases.
+pub const PCR_KERNEL_BOOT: u32 = 11;
+
+/// How the firmware gets to the UKI; this decides the images measured into PCR 4 before it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BootPath {
+    /// The firmware's boot manager starts `\EFI\BOOT\BOOTX64.EFI` of the ESP (the
+    /// removable-media path, no `Boot####` variable needed). The default.
+    #[default]
+    RemovableMedia,
+    /// A `Boot####` entry that points directly at the UKI (e.g. made with `efibootmgr`).
+    BootEntry,
+    /// The firmware starts these boot loaders first (PE images, in order; e.g. systemd-boot),
+    /// the last of which starts the UKI through `LoadImage()`. Only their Authenticode events
+    /// are modelled, not what they measure themselves (shim's own PCR 4 and PCR 7 events,
+    /// systemd-boot's PCR 12 events).
+    ChainLoaded {
+        /// The loaders' PE files.
+        loaders: Vec<Vec<u8>>,
+    },
+}
+
+/// What to predict; start from `TpmOptions::default()` and the `with_` methods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TpmOptions {
+    /// Banks to compute, in output order. Default: sha1, sha256, sha384.
+    pub banks: Vec<Bank>,
+    /// The systemd-stub major version; `None` (default) reads it from `.sdmagic`.
+    pub stub_version: Option<u32>,
+    /// How the firmware reaches the UKI (PCR 4).
+    pub boot_path: BootPath,
+    /// Whether UEFI Secure Boot is enabled: then systemd-stub 252–257 start `.linux` without
+    /// the firmware measuring it into PCR 4. Default: off.
+    pub secure_boot: bool,
+    /// Phase strings extended into PCR 11 after the sections, e.g. [`PHASES_BOOTED`] or its
+    /// first element for "in the initrd". Default: none, the value when the initrd starts.
+    pub phases: Vec<String>,
+    /// Boot options the firmware tried before the UKI that failed to load (nothing started, so
+    /// nothing measured but the attempt). Each repeats `ReadyToBoot`, which `Tcg2Dxe` records
+    /// as "Returning from EFI Application from Boot Option" then "Calling EFI Application from
+    /// Boot Option" in PCR 4. QEMU's `q35` machine has an empty SATA DVD-ROM unless started
+    /// with `-nodefaults`, and OVMF tries it first: 1 there. Default: 0.
+    pub failed_boot_attempts: u32,
+    /// The UKI profile the stub boots (systemd-stub ≥ 257, multi-profile UKIs). `None` means
+    /// what the stub does without an `@N` argument: profile 0 if the UKI has profiles.
+    pub profile: Option<u32>,
+}
+
+impl Default for TpmOptions {
+    fn default() -> Self {
+        TpmOptions {
+            banks: vec![Bank::Sha1, Bank::Sha256, Bank::Sha384],
+            stub_version: None,
+            boot_path: BootPath::default(),
+            secure_boot: false,
+            phases: Vec::new(),
+            failed_boot_attempts: 0,
+            profile: None,
+        }
+    }
+}
+
+impl TpmOptions {
+    /// Sets [`TpmOptions::banks`].
+    pub fn with_banks(mut self, banks: impl IntoIterator<Item = Bank>) -> Self {
+        self.banks = banks.into_iter().collect();
+        self
+    }
+
+    /// Sets [`TpmOptions::stub_version`].
+    pub fn with_stub_version(mut self, version: Option<u32>) -> Self {
+        self.stub_version = version;
+        self
+    }
+
+    /// Sets [`TpmOptions::boot_path`].
+    pub fn with_boot_path(mut self, path: BootPath) -> Self {
+        self.boot_path = path;
+        self
+    }
+
+    /// Sets [`TpmOptions::secure_boot`].
+    pub fn with_secure_boot(mut self, on: bool) -> Self {
+        self.secure_boot = on;
+        self
+    }
+
+    /// Sets [`TpmOptions::phases`].
+    pub fn with_phases<S: Into<String>>(mut self, phases: impl IntoIterator<Item = S>) -> Self {
+        self.phases = phases.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`TpmOptions::failed_boot_attempts`].
+    pub fn with_failed_boot_attempts(mut self, n: u32) -> Self {
+        self.failed_boot_attempts = n;
+        self
+    }
+
+    /// Sets [`TpmOptions::profile`].
+    pub fn with_profile(mut self, profile: Option<u32>) -> Self {
+        self.profile = profile;
+        self
+    }
+}
+
+/// Who makes a measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventOrigin {
+    /// The firmware (OVMF), logged in the TCG event log.
+    Firmware,
+    /// systemd-stub, through the firmware's `EFI_TCG2_PROTOCOL`, logged in the TCG event log.
+    Stub,
+    /// `systemd-pcrphase` in the booted system; not in the firmware's log.
+    Userspace,
+}
+
+/// One extend operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PredictedEvent {
+    /// What is measured, e.g. `.linux content`, `UKI Authenticode`.
+    pub label: String,
+    /// The TCG event type ([`EV_IPL`], [`EV_EFI_ACTION`], …), or [`EVENT_TYPE_USERSPACE`].
+    pub event_type: u32,
+    /// The digest extended, in the register's bank.
+    pub digest: Vec<u8>,
+    /// Who measures it.
+    pub origin: EventOrigin,
+}
+
+/// The predicted value of one PCR in one bank, and how it is reached from zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegisterPrediction {
+    /// The PCR index (4 or 11).
+    pub pcr: u32,
+    /// The bank.
+    pub bank: Bank,
+    /// The value after all `events`, starting from zeros.
+    pub value: Vec<u8>,
+    /// The extends, in order.
+    pub events: Vec<PredictedEvent>,
+}
+
+/// The result of [`predict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TpmPrediction {
+    /// The stub the prediction assumes.
+    pub stub: StubInfo,
+    /// PCR 4 then PCR 11, each in the order of [`TpmOptions::banks`].
+    pub registers: Vec<RegisterPrediction>,
+}
+
+impl TpmPrediction {
+    /// The prediction for `pcr` in `bank`.
+    pub fn get(&self, pcr: u32, bank: Bank) -> Option<&RegisterPrediction> {
+        self.registers
+            .iter()
+            .find(|r| r.pcr == pcr && r.bank == bank)
+    }
+}
+
+/// Predicts PCR 4 and PCR 11 for OVMF booting `uki`; see the crate documentation.
+///
+/// Never panics on malformed input; a UKI the stub or the firmware would refuse gives an error.
+pub fn predict(uki: &[u8], opts: &TpmOptions) -> Result<TpmPrediction, Error> {
+    let mut banks: Vec<Bank> = Vec::with_capacity(opts.banks.len());
+    for b in &opts.banks {
+        if !banks.contains(b) {
+            banks.push(*b);
+        }
+    }
+    if banks.is_empty() {
+        return Err(Error::NoBanks);
+    }
+    let pe = PeFile::parse(uki).map_err(Error::Pe)?;
+    let stub = match opts.stub_version {
+        Some(version) => StubInfo {
+            version,
+            loader_info: None,
+        },
+        None => stub::detect(&pe)?,
+    };
+    let behaviour = stub::StubBehaviour::for_version(stub.version)?;
+    let sections = pcr11::locate(&pe, &behaviour, stub.version, opts.profile)?;
+    let loaders = pcr4::parse_loaders(&opts.boot_path)?;
+    let kernel = pcr4::kernel_load_image(&pe, &sections, &behaviour, opts.secure_boot)?;
+
+    let mut registers = Vec::with_capacity(2 * banks.len());
+    for &bank in &banks {
+        registers.push(pcr4::predict(
+            bank,
+            &pe,
+            opts.failed_boot_attempts,
+            &loaders,
+            kernel.as_deref(),
+        ));
+    }
+    for &bank in &banks {
+        registers.push(pcr11::predict(bank, &pe, &sections, &opts.phases));
+    }
+    Ok(TpmPrediction { stub, registers })
+}
+
+/// Builds a register from its events.
+fn register(pcr: u32, bank: Bank, events: Vec<PredictedEvent>) -> RegisterPrediction {
+    let value = events
+        .iter()
+        .fold(bank.zero(), |v, e| bank.extend(&v, &e.digest));
+    RegisterPrediction {
+        pcr,
+        bank,
+        value,
+        events,
+    }
+}

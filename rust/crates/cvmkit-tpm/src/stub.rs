@@ -1,0 +1,193 @@
+//! Which systemd-stub built the UKI, and how that version measures.
+//!
+//! Read from systemd's sources: the systemd/systemd-stable tags v252 (and v252.31, the newest
+//! 252 there; Debian's 252.39 stub behaves the same in the boot test), v253, v254, v255, v256,
+//! and systemd/systemd main: `src/fundamental/tpm-pcr.{c,h}` (252, 253) and `uki.{c,h}`
+//! (later) for the list, `src/boot/efi/stub.c` (`efi_main()`, later `measure_sections()`),
+//! `measure.c` (`tpm_log_event_ascii()`), `pe.c` (`locate_sections()`, later
+//! `pe_locate_sections_internal()` and the profile functions), `linux.c` and `secure-boot.c`.
+//!
+//! | version | sections measured into PCR 11, in this order | lookup | `.linux` started by |
+//! |---|---|---|---|
+//! | 252, 253 | `.linux .osrel .cmdline .initrd .splash .dtb .pcrpkey` | prefix, last wins | `LoadImage()` |
+//! | 254, 255 | `.linux .osrel .cmdline .initrd .splash .dtb .uname .sbat .pcrpkey` | prefix, last wins | `LoadImage()` |
+//! | 256 | `.linux .osrel .cmdline .initrd .ucode .splash .dtb .uname .sbat .pcrpkey` | prefix, last wins | `LoadImage()` |
+//! | 257 | `.linux .osrel .cmdline .initrd .ucode .splash .dtb .uname .sbat .pcrpkey .profile .dtbauto .hwids .efifw` | exact, first wins, per profile | `LoadImage()` |
+//! | ≥ 258 | as 257 | as 257 | the stub's own PE loader |
+//!
+//! - `.pcrsig` is in the stub's list but never measured (`unified_section_measure()`). This
+//!   crate takes `.dtbauto`, `.hwids` and `.efifw` to arrive with 257 (`.efifw` may be 258;
+//!   either way a UKI with `.dtbauto` or `.efifw` is refused, since the stub measures the one
+//!   that matches the machine).
+//! - 252–256 `locate_sections()` compares `strlen(name)` bytes of the 8-byte header name
+//!   (`memcmp`), so `.linuxX` counts as `.linux` and `.dtbauto` as `.dtb`, and keeps the *last*
+//!   matching table entry. Newer `pe_locate_sections_internal()` compares whole names
+//!   (`pe_section_name_equal()`) and keeps the first, looking in the base sections (those
+//!   before the first `.profile`) and then in the chosen profile's sections, which override.
+//! - Every version measures `VirtualSize` bytes at the section's address in the loaded image
+//!   (252: `szs[]` = `VirtualSize`; later `memory_size`): the raw data cut to `VirtualSize`, or
+//!   followed by the loader's zero fill when `VirtualSize` exceeds `SizeOfRawData`. A section
+//!   with `VirtualSize` 0 counts as absent. `systemd-measure` 252 hashes the file it is given as
+//!   is, so for a `.linux` whose `VirtualSize` is the kernel's `SizeOfImage` (current ukify) it
+//!   disagrees with the 252 stub unless given the zero-padded kernel; newer `systemd-measure`
+//!   pads `--linux` to `SizeOfImage` itself.
+//! - Each section gives two `EV_IPL` events in PCR 11, `H(name ‖ NUL)` then `H(content)`; both
+//!   carry the name as UTF-16 with NUL as event data (`tpm_log_event_ascii()`).
+//! - 252–257 hand `.linux` (`VirtualSize` bytes from memory) to the firmware's `LoadImage()`,
+//!   which measures its Authenticode into PCR 4 as `EV_EFI_BOOT_SERVICES_APPLICATION` — unless
+//!   Secure Boot is on, when the stub's security-protocol override
+//!   (`install_security_override()`) accepts the buffer without calling the firmware handler
+//!   that measures it. Kernels whose `MajorImageVersion` is 0 go through the EFI handover
+//!   protocol instead (x86), also unmeasured. From 258 (systemd PR #37372, "stub: call inner
+//!   kernel directly") the stub copies the kernel's sections itself and nothing lands in
+//!   PCR 4, except under Secure Boot with shim, which this crate does not model.
+
+use cvmkit_pe::PeFile;
+
+use crate::Error;
+
+/// PCR 11 sections of systemd-stub 252 and 253.
+const SECTIONS_252: &[&str] = &[
+    ".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey",
+];
+/// PCR 11 sections of systemd-stub 254 and 255 (`.uname` and `.sbat` added).
+const SECTIONS_254: &[&str] = &[
+    ".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey",
+];
+/// PCR 11 sections of systemd-stub 256 (`.ucode` added).
+const SECTIONS_256: &[&str] = &[
+    ".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat",
+    ".pcrpkey",
+];
+/// PCR 11 sections of systemd-stub 257 and later (`.profile`, `.dtbauto`, `.hwids`, `.efifw`).
+const SECTIONS_257: &[&str] = &[
+    ".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat",
+    ".pcrpkey", ".profile", ".dtbauto", ".hwids", ".efifw",
+];
+
+/// The oldest stub version this crate models (the first with PCR 11 and `LoadImage()`).
+pub const MIN_STUB_VERSION: u32 = 252;
+
+/// How a stub version finds and measures sections; see the module table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StubBehaviour {
+    /// Measured into PCR 11, in this order.
+    pub sections: &'static [&'static str],
+    /// 252–256: `memcmp` on the name's length, last table entry wins, no profiles.
+    pub prefix_last_wins: bool,
+    /// ≤ 257: `.linux` goes through the firmware's `LoadImage()`.
+    pub kernel_load_image: bool,
+}
+
+impl StubBehaviour {
+    pub(crate) fn for_version(major: u32) -> Result<StubBehaviour, Error> {
+        let (sections, prefix_last_wins) = match major {
+            0..=251 => return Err(Error::UnsupportedStubVersion { version: major }),
+            252..=253 => (SECTIONS_252, true),
+            254..=255 => (SECTIONS_254, true),
+            256 => (SECTIONS_256, true),
+            _ => (SECTIONS_257, false),
+        };
+        Ok(StubBehaviour {
+            sections,
+            prefix_last_wins,
+            kernel_load_image: major <= 257,
+        })
+    }
+}
+
+/// The section names systemd-stub `version` measures into PCR 11, in its order (before the
+/// profile and device-tree rules narrow them down).
+///
+/// ```
+/// assert_eq!(
+///     cvmkit_tpm::pcr11_sections(252)?,
+///     [".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey"]
+/// );
+/// assert_eq!(cvmkit_tpm::pcr11_sections(255)?[6..8], [".uname", ".sbat"]);
+/// assert!(cvmkit_tpm::pcr11_sections(251).is_err());
+/// # Ok::<(), cvmkit_tpm::Error>(())
+/// ```
+pub fn pcr11_sections(version: u32) -> Result<&'static [&'static str], Error> {
+    StubBehaviour::for_version(version).map(|b| b.sections)
+}
+
+/// The stub's identification, from its `.sdmagic` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StubInfo {
+    /// Major systemd version, e.g. 252.
+    pub version: u32,
+    /// The `.sdmagic` text without the `#### LoaderInfo:` frame, e.g.
+    /// `systemd-stub 252.39-1~deb12u2`; `None` when the version was given, not detected.
+    pub loader_info: Option<String>,
+}
+
+/// Reads `#### LoaderInfo: systemd-stub <version> ####` from `.sdmagic` (`stub.c` puts
+/// `GIT_VERSION` there, e.g. `252.39-1~deb12u2`, `257.4-3`, `v258-rc1-12-gabcdef`).
+pub(crate) fn detect(pe: &PeFile<'_>) -> Result<StubInfo, Error> {
+    let section = pe
+        .sections()
+        .iter()
+        .find(|s| s.header.name_bytes() == b".sdmagic")
+        .ok_or(Error::NoSdMagic)?;
+    let data = pe.section_virtual_data(section).map_err(Error::Pe)?;
+    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let text = String::from_utf8_lossy(&data[..end]);
+    let info = text
+        .trim()
+        .strip_prefix("#### LoaderInfo:")
+        .and_then(|t| t.strip_suffix("####"))
+        .map(str::trim);
+    let Some(info) = info else {
+        return Err(Error::BadSdMagic {
+            text: text.escape_debug().to_string(),
+        });
+    };
+    let version = info
+        .strip_prefix("systemd-stub ")
+        .and_then(parse_major)
+        .ok_or_else(|| Error::NotSystemdStub {
+            loader_info: info.escape_debug().to_string(),
+        })?;
+    Ok(StubInfo {
+        version,
+        loader_info: Some(info.to_string()),
+    })
+}
+
+/// The leading decimal number of a version string, after an optional `v`.
+fn parse_major(v: &str) -> Option<u32> {
+    let v = v.trim_start_matches('v');
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    v[..digits].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn majors() {
+        assert_eq!(parse_major("252.39-1~deb12u2"), Some(252));
+        assert_eq!(parse_major("v258-rc1-12-gabcdef"), Some(258));
+        assert_eq!(parse_major("257.4-3"), Some(257));
+        assert_eq!(parse_major("~rc"), None);
+        assert_eq!(parse_major("99999999999"), None);
+    }
+
+    #[test]
+    fn behaviours() {
+        let b = StubBehaviour::for_version(252).unwrap();
+        assert!(b.prefix_last_wins && b.kernel_load_image);
+        assert!(!b.sections.contains(&".sbat"));
+        let b = StubBehaviour::for_version(257).unwrap();
+        assert!(!b.prefix_last_wins && b.kernel_load_image);
+        let b = StubBehaviour::for_version(258).unwrap();
+        assert!(!b.kernel_load_image);
+        assert_eq!(
+            StubBehaviour::for_version(250).unwrap_err().to_string(),
+            "systemd-stub 250 is not supported: PCR 11 predictions need systemd-stub 252 or later"
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! Peers without a boot: systemd-measure 252 (Debian's, `/usr/lib/systemd/systemd-measure`) on a
+//! UKI from the real stub and kernel, for every boot phase; and the event encoding of a newer
+//! systemd-stub in a real GCE vTPM log (/work/shared/fixtures/dstack/tpm_eventlog.bin).
+
+mod util;
+
+use std::path::PathBuf;
+
+use cvmkit_tcg_log::{EventLog, HashAlg, Register};
+use cvmkit_tpm::{predict, Bank, TpmOptions, EV_IPL, PHASES_BOOTED};
+use cvmkit_uki::LinuxVirtualSize;
+use util::*;
+
+#[test]
+fn systemd_measure_agrees_for_every_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let initrd = build_initrd(dir.path());
+    let uki = build_uki(&initrd, LinuxVirtualSize::FileSize);
+    // systemd-measure's default phases: each prefix of enter-initrd:leave-initrd:sysinit:ready.
+    for n in 0..=PHASES_BOOTED.len() {
+        let phases = &PHASES_BOOTED[..n];
+        let p = predict(
+            &uki,
+            &TpmOptions::default().with_phases(phases.iter().copied()),
+        )
+        .unwrap();
+        let oracle = systemd_measure_phase(&uki, dir.path(), &[], &phases.join(":"));
+        assert_eq!(oracle.len(), 3);
+        for (bank, value) in oracle {
+            let bank: Bank = bank.parse().unwrap();
+            assert_eq!(
+                hex(&p.get(11, bank).unwrap().value),
+                value,
+                "PCR 11 {bank} after phases {phases:?}"
+            );
+        }
+    }
+}
+
+fn fixtures() -> PathBuf {
+    std::env::var_os("CVMKIT_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/fixtures")
+        })
+}
+
+/// The dstack GCE log (PROVENANCE.md §1e) of a newer systemd-stub: its PCR 11 events are
+/// name/content pairs of EV_IPL events whose data is the section name in UTF-16 with NUL; the
+/// name event's digest is H(name ‖ NUL) in every bank; the sections come in the order of the
+/// ≥ 254 list and include `.uname` and `.sbat`, which 252 does not measure.
+#[test]
+fn newer_stub_event_encoding_in_a_real_log() {
+    let path = fixtures().join("dstack/tpm_eventlog.bin");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (set CVMKIT_FIXTURES to the shared fixture tree)",
+            path.display()
+        )
+    });
+    let log = EventLog::parse(&bytes).unwrap();
+    let events: Vec<_> = log
+        .events()
+        .iter()
+        .filter(|e| e.register == Register::Pcr(11) && e.is_extended())
+        .collect();
+    assert_eq!(events.len() % 2, 0);
+    let mut names = Vec::new();
+    for pair in events.chunks(2) {
+        let utf16: Vec<u16> = pair[0]
+            .data
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c.get(1).copied().unwrap_or(0)]))
+            .collect();
+        assert_eq!(utf16.last(), Some(&0), "NUL-terminated UTF-16 event data");
+        let name = String::from_utf16(&utf16[..utf16.len() - 1]).unwrap();
+        for e in pair {
+            assert_eq!(e.event_type.0, EV_IPL);
+            assert_eq!(e.data, pair[0].data, "both events carry the name");
+        }
+        let mut with_nul = name.clone().into_bytes();
+        with_nul.push(0);
+        for bank in [Bank::Sha1, Bank::Sha256, Bank::Sha384] {
+            let logged = pair[0].digest(HashAlg(bank.tpm_alg_id())).unwrap();
+            assert_eq!(logged.as_bytes(), bank.hash(&with_nul), "{name} {bank}");
+        }
+        names.push(name);
+    }
+    assert_eq!(
+        names,
+        [".linux", ".osrel", ".cmdline", ".initrd", ".uname", ".sbat"]
+    );
+    let order = cvmkit_tpm::pcr11_sections(255).unwrap();
+    let positions: Vec<usize> = names
+        .iter()
+        .map(|n| order.iter().position(|o| o == n).unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "{names:?} in {order:?}"
+    );
+    assert!(!cvmkit_tpm::pcr11_sections(252).unwrap().contains(&".uname"));
+}
+
+/// The real stub names itself in `.sdmagic`; a UKI built from it predicts without a boot.
+#[test]
+fn real_stub_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let initrd = build_initrd(dir.path());
+    let uki = build_uki(&initrd, LinuxVirtualSize::FileSize);
+    let p = predict(&uki, &TpmOptions::default()).unwrap();
+    assert_eq!(p.stub.version, 252);
+    assert_eq!(p.registers.len(), 6);
+    let pcr4 = p.get(4, Bank::Sha256).unwrap();
+    let kernel = std::fs::read(input("KERNEL")).unwrap();
+    let kernel_digest = cvmkit_pe::PeFile::parse(&kernel)
+        .unwrap()
+        .authenticode_sha256_sha384();
+    assert_eq!(pcr4.events.last().unwrap().digest, kernel_digest.sha256);
+}
