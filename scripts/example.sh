@@ -21,3 +21,15 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 uname=$(basename "$KERNEL"); uname=${uname#vmlinuz-}
 "$cvmkit" uki --stub "$STUB" --linux "$KERNEL" --initrd "$out/initrd.img" \
   --cmdline "@$ex/cmdline" --os-release "$ex/os-release" --uname "$uname" -o "$out/uki.efi"
+
+echo
+echo "== TPM PCRs for OVMF booting this UKI from an ESP (vTPM: QEMU+swtpm, Azure/GCP shielded VMs)"
+"$cvmkit" measure tpm --uki "$out/uki.efi" --banks sha256 | tee "$out/measure-tpm.txt"
+"$cvmkit" measure tpm --uki "$out/uki.efi" --json > "$out/measurements-tpm.json"
+echo
+echo "== SEV-SNP launch digest of Debian's OVMF.fd (1 vCPU EPYC-v4; Debian's build has no kernel-hashes table,"
+echo "   so the UKI itself is covered by the vTPM/RTMR values, not by the launch digest)"
+"$cvmkit" measure snp --firmware "$OVMF" --vcpus 1 --vcpu-type EPYC-v4 --json > "$out/measurements-snp.json"
+"$cvmkit" measure snp --firmware "$OVMF" --vcpus 1 --vcpu-type EPYC-v4 | grep LAUNCH_DIGEST
+echo
+echo "example: outputs and measurements (JSON) in $out"
