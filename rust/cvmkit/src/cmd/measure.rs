@@ -21,6 +21,66 @@ enum Platform {
     Snp(SnpArgs),
     /// TPM PCR 4 and PCR 11 for OVMF booting a UKI from an ESP (vTPM clouds, QEMU + swtpm).
     Tpm(TpmArgs),
+    /// Intel TDX MRTD and RTMR0-2, each with its ordered event list.
+    Tdx(TdxArgs),
+}
+
+#[derive(clap::Args)]
+struct TdxArgs {
+    /// The TDX-capable OVMF (TDVF) firmware.
+    #[arg(long)]
+    firmware: PathBuf,
+    /// Guest memory (QEMU -m), e.g. 2G, 4096M.
+    #[arg(long, default_value = "2G")]
+    memory: String,
+    /// vCPUs; they reach RTMR0 only through the ACPI tables given with --acpi-dir.
+    #[arg(long, default_value_t = 1)]
+    cpus: u32,
+    /// The QEMU version (MAJOR.MINOR): decides the MRTD page order (two-pass before 9) and
+    /// whether the kernel header is patched before OVMF measures it (before 10.1).
+    #[arg(long, default_value = "10.1")]
+    qemu_version: String,
+    /// Override the MRTD page-add order: two-pass or interleaved.
+    #[arg(long)]
+    page_order: Option<String>,
+    /// The firmware's measurement behaviour: edk2-202411 (current), edk2-before-202411 (the
+    /// older separator layout), or no-cc (no TdTcg2Dxe, e.g. Debian bookworm's OVMF.fd: RTMRs stay 0).
+    #[arg(long, default_value = "edk2-202411")]
+    ovmf_profile: String,
+    /// Whether the kernel's EFI stub measures the command line and initrd into RTMR2 (cc), or
+    /// not (none: kernels without EFI CC measurement support, such as Debian's 6.1).
+    #[arg(long, default_value = "cc")]
+    kernel_measures: String,
+    /// A UKI booted from a GPT disk (give the disk with --disk).
+    #[arg(long, conflicts_with = "kernel", requires = "disk")]
+    uki: Option<PathBuf>,
+    /// The boot disk image holding the UKI (its GPT is measured).
+    #[arg(long)]
+    disk: Option<PathBuf>,
+    /// Boot options OVMF tried and failed before the UKI.
+    #[arg(long, default_value_t = 0)]
+    failed_boot_attempts: u32,
+    /// Direct boot: the kernel (QEMU -kernel).
+    #[arg(long, required_unless_present = "uki")]
+    kernel: Option<PathBuf>,
+    /// Direct boot: the initrd (QEMU -initrd).
+    #[arg(long, requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// Direct boot: the command line (QEMU -append).
+    #[arg(long, requires = "kernel", default_value = "")]
+    cmdline: String,
+    /// QEMU's ACPI blobs for this machine shape: a directory with etc/table-loader and the files
+    /// it allocates (etc/acpi/tables, etc/acpi/rsdp). Without it (or --rtmr0-captured) RTMR0 is
+    /// not printed.
+    #[arg(long)]
+    acpi_dir: Option<PathBuf>,
+    /// RTMR0 captured on a real VM of the same shape (JSON: {"rtmr0": "…"}, event lists, or a
+    /// dstack event log), for clouds whose firmware inputs are not public (GCP).
+    #[arg(long, conflicts_with = "acpi_dir")]
+    rtmr0_captured: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -107,6 +167,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.platform {
         Platform::Snp(a) => snp(a),
         Platform::Tpm(a) => tpm(a),
+        Platform::Tdx(a) => tdx(a),
     }
 }
 
@@ -270,6 +331,154 @@ fn tpm(a: TpmArgs) -> Result<ExitCode> {
             reg.events.push(Event::new(e.label.clone(), Some(&ty), e.digest.clone()));
         }
         doc.registers.push(reg);
+    }
+    emit(&doc, a.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A size such as `2G`, `512M`, `4096MiB`, `1T` or plain bytes.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().with_context(|| format!("size {text:?}: expected a number with an optional unit (K, M, G, T)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => bail!("size {text:?}: unknown unit {unit:?} (use K, M, G or T)"),
+    };
+    n.checked_mul(1 << shift).with_context(|| format!("size {text:?} is too large"))
+}
+
+fn tdx(a: TdxArgs) -> Result<ExitCode> {
+    use cvmkit_tdx::cvmkit_ovmf::Firmware;
+    use cvmkit_tdx::{
+        acpi_blobs, measure, Boot, Captured, DirectBoot, LinuxStubMeasurement, OvmfProfile, PageOrder, QemuProfile,
+        Rtmr0Inputs, Rtmr0Source, TdxConfig, UkiBoot,
+    };
+    let fw_bytes = read_input(&a.firmware, "firmware")?;
+    let fw_name = a.firmware.display().to_string();
+    let firmware = Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
+    let memory = parse_size(&a.memory).context("--memory")?;
+    let (major, minor) = a
+        .qemu_version
+        .split_once('.')
+        .and_then(|(x, y)| Some((x.parse().ok()?, y.parse().ok()?)))
+        .with_context(|| format!("--qemu-version {:?}: expected MAJOR.MINOR such as 9.2", a.qemu_version))?;
+    let mut qemu = QemuProfile::for_version(major, minor);
+    match a.page_order.as_deref() {
+        None => {}
+        Some("two-pass") => qemu.page_order = PageOrder::TwoPass,
+        Some("interleaved") => qemu.page_order = PageOrder::Interleaved,
+        Some(o) => bail!("--page-order {o:?}: expected two-pass or interleaved"),
+    }
+    let ovmf = match a.ovmf_profile.as_str() {
+        "edk2-202411" => OvmfProfile::EDK2_202411,
+        "edk2-before-202411" => OvmfProfile::EDK2_BEFORE_202411,
+        "no-cc" => OvmfProfile::NO_CC_MEASUREMENT,
+        o => bail!("--ovmf-profile {o:?}: expected edk2-202411, edk2-before-202411 or no-cc"),
+    };
+    let linux_stub = match a.kernel_measures.as_str() {
+        "cc" => LinuxStubMeasurement::CcMeasurement,
+        "none" => LinuxStubMeasurement::None,
+        o => bail!("--kernel-measures {o:?}: expected cc or none"),
+    };
+
+    // RTMR0: computed from ACPI blobs, captured, or left out (printed as a note, never as zeros).
+    let mut acpi_files: Vec<(String, Vec<u8>)> = Vec::new();
+    if let Some(dir) = &a.acpi_dir {
+        let loader = read_input(&dir.join("etc/table-loader"), "ACPI table loader")?;
+        acpi_files.push(("etc/table-loader".into(), loader));
+        for name in ["etc/acpi/tables", "etc/acpi/rsdp", "etc/tpm/log"] {
+            let p = dir.join(name);
+            if p.exists() {
+                acpi_files.push((name.into(), read_input(&p, "ACPI blob")?));
+            }
+        }
+    }
+    let captured = a
+        .rtmr0_captured
+        .as_ref()
+        .map(|p| -> Result<Captured> {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            Captured::from_json(&text).with_context(|| p.display().to_string())
+        })
+        .transpose()?;
+    let rtmr0_known = a.acpi_dir.is_some() || captured.as_ref().is_some_and(|c| c.rtmr[0].is_some());
+    let rtmr0 = if let Some(c) = &captured {
+        match &c.rtmr[0] {
+            Some(r) => Rtmr0Source::Captured { value: r.value, events: r.events.clone() },
+            None => bail!("{}: no RTMR0 in the captured values", a.rtmr0_captured.as_ref().unwrap().display()),
+        }
+    } else if a.acpi_dir.is_some() {
+        let files: std::collections::BTreeMap<String, &[u8]> =
+            acpi_files.iter().skip(1).map(|(n, d)| (n.clone(), d.as_slice())).collect();
+        let blobs = acpi_blobs(&acpi_files[0].1, &files).context("--acpi-dir")?;
+        Rtmr0Source::Computed(Rtmr0Inputs { acpi: Some(blobs), ..Rtmr0Inputs::default() })
+    } else {
+        Rtmr0Source::Captured { value: [0; 48], events: Vec::new() }
+    };
+    let config = TdxConfig { memory, qemu, ovmf, linux_stub, rtmr0 };
+
+    let mut doc = Measurements::new("tdx");
+    file_input(&mut doc, "firmware", &a.firmware, &fw_bytes);
+    doc.inputs.insert("memory".into(), Input::value(memory));
+    doc.inputs.insert("cpus".into(), Input::value(a.cpus));
+    doc.inputs.insert("qemu_version".into(), Input::value(&a.qemu_version));
+    doc.inputs.insert("ovmf_profile".into(), Input::value(&a.ovmf_profile));
+    doc.inputs.insert("kernel_measures".into(), Input::value(&a.kernel_measures));
+    doc.inputs.insert("page_order".into(), Input::value(format!("{:?}", config.qemu.page_order)));
+
+    let (kernel, initrd, uki, disk);
+    let boot = if let Some(uki_path) = &a.uki {
+        uki = read_input(uki_path, "UKI")?;
+        file_input(&mut doc, "uki", uki_path, &uki);
+        let disk_path = a.disk.as_ref().expect("clap requires --disk with --uki");
+        let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
+        disk = cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
+            .with_context(|| format!("disk {}", disk_path.display()))?;
+        doc.inputs.insert("disk".into(), Input { path: Some(disk_path.display().to_string()), ..Input::default() });
+        let mut u = UkiBoot::new(&uki, disk.clone());
+        u.failed_boot_attempts = a.failed_boot_attempts;
+        Boot::Uki(u)
+    } else {
+        let kp = a.kernel.as_ref().expect("clap requires --kernel without --uki");
+        kernel = read_input(kp, "kernel")?;
+        file_input(&mut doc, "kernel", kp, &kernel);
+        initrd = a.initrd.as_ref().map(|p| read_input(p, "initrd")).transpose()?;
+        if let (Some(p), Some(i)) = (&a.initrd, &initrd) {
+            file_input(&mut doc, "initrd", p, i);
+        }
+        doc.inputs.insert("cmdline".into(), Input::value(&a.cmdline));
+        Boot::Direct(DirectBoot { kernel: &kernel, initrd: initrd.as_deref(), cmdline: &a.cmdline })
+    };
+    let m = measure(&firmware, &config, &boot).with_context(|| format!("cannot compute TDX measurements for {fw_name}"))?;
+
+    let to_reg = |name: &str, r: &cvmkit_tdx::Register| {
+        let mut reg = Register::with_value(name, Bank::Sha384, &r.value);
+        for e in &r.events {
+            reg.events.push(Event::new(e.label.clone(), Some(&e.event_type.to_string()), e.digest.to_vec()));
+        }
+        reg
+    };
+    doc.registers.push(Register::with_value("MRTD", Bank::Sha384, &m.mrtd));
+    if rtmr0_known {
+        doc.registers.push(to_reg("RTMR0", &m.rtmr0));
+    } else {
+        doc.notes.push("RTMR0 not computed: give QEMU's ACPI blobs with --acpi-dir, or a captured value with --rtmr0-captured".into());
+    }
+    doc.registers.push(to_reg("RTMR1", &m.rtmr1));
+    doc.registers.push(to_reg("RTMR2", &m.rtmr2));
+    if a.ovmf_profile == "no-cc" {
+        doc.notes.push("firmware without CC measurement (no TdTcg2Dxe): RTMR0-2 stay zero; only MRTD pins the firmware".into());
+    } else {
+        doc.notes.push(format!(
+            "assumes firmware that measures into RTMRs ({}); Debian bookworm's OVMF.fd does not: use --ovmf-profile no-cc for it",
+            a.ovmf_profile
+        ));
     }
     emit(&doc, a.json);
     Ok(ExitCode::SUCCESS)

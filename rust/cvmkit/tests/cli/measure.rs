@@ -140,3 +140,41 @@ fn tpm_pcr11_equals_systemd_measure() {
         assert_eq!(pcr11["events"].as_array().unwrap().len(), 8, ".linux .osrel .cmdline .initrd: name + content each");
     }
 }
+
+/// `cvmkit measure tdx` MRTD for Debian's OVMF.fd equals dstack-mr's (Dstack-TEE/dstack @ 312dc605,
+/// `dstack-mr measure --memory 2G --two-pass-add-pages {false,true}`, run by hand here; the
+/// cvmkit-tdx tests hold the full peer comparison), for both page-add orders; without ACPI
+/// blobs RTMR0 is left out with a note rather than printed as zeros.
+#[test]
+fn tdx_mrtd_equals_dstack_mr() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let fw_sha = sha256_hex(&inputs.ovmf);
+    if fw_sha != "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773" {
+        panic!("Debian's OVMF.fd changed (sha256 {fw_sha}): re-run dstack-mr on it and update the expected MRTDs here and in cvmkit-tdx/tests/peers.rs");
+    }
+    for (order, expected) in [
+        ("interleaved", "4c7206f0f483c524f12c366c711e9049030a8d47c471ee5aa9c4999a08de4057fb887fed0744d5631a212967fb231c47"),
+        ("two-pass", "acccbcc870a381adab0d3919d90a7f268ac3b0364771f202ed4bb4e892d045b33db3b32e6924cba830a724eed443f7e1"),
+    ] {
+        let doc = json(&run(
+            cvmkit(tmp.path())
+                .args(["measure", "tdx", "--json", "--page-order", order, "--firmware"])
+                .arg(&inputs.ovmf)
+                .arg("--kernel")
+                .arg(&inputs.kernel)
+                .args(["--cmdline", "console=ttyS0"]),
+            true,
+        ));
+        let regs = doc["registers"].as_array().unwrap();
+        assert_eq!(regs[0]["name"], "MRTD");
+        assert_eq!(regs[0]["value"], expected, "{order}");
+        assert!(regs.iter().all(|r| r["name"] != "RTMR0"));
+        assert!(doc["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("RTMR0 not computed")));
+    }
+    // Firmware without TDX metadata names the missing table.
+    let out = run(cvmkit(tmp.path()).args(["measure", "tdx", "--firmware"]).arg(&inputs.stub).arg("--kernel").arg(&inputs.kernel), false);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("TDX") || err.contains("e47a6535"), "{err}");
+}
