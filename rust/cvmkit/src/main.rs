@@ -24,6 +24,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Remove docs, locales, caches, headers … from a root tree by glob rules (with keep-rules).
+    Debloat(cmd::debloat::Args),
+    /// Print the built-in debloat config (a starting point for your own).
+    #[command(name = "debloat-default-config")]
+    DebloatDefaultConfig,
     /// Build a whole image (initrd, UKI, …) from a JSON spec: the builder of the Nix derivations.
     Build(cmd::build::Args),
     /// Pack a directory tree (and/or a gen_init_cpio spec) into a deterministic newc initramfs.
@@ -42,6 +47,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => cmd::build::run(args),
+        Command::Debloat(args) => cmd::debloat::run(args),
+        Command::DebloatDefaultConfig => {
+            print!("{}", cmd::debloat::default_config_text());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Initrd(args) => cmd::initrd::run(args),
         Command::Uki(args) => cmd::uki::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),

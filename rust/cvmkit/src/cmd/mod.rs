@@ -1,6 +1,7 @@
 //! One module per subcommand: argument struct + `run`.
 
 pub mod build;
+pub mod debloat;
 pub mod initrd;
 pub mod inspect;
 pub mod measure;

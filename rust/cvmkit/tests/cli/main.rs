@@ -5,6 +5,8 @@ mod util;
 
 /// `cvmkit build --spec`: the JSON image spec the Nix layer drives.
 mod build;
+/// `cvmkit debloat`: dry run, apply, keep-rules, errors.
+mod debloat;
 /// A UKI boots under QEMU + OVMF (TCG) from a FAT ESP to the example's marker.
 mod boot;
 /// Bad input: one-line errors, exit status 2, nothing left at -o.
