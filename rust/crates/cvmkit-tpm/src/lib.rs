@@ -294,19 +294,25 @@ pub fn predict(uki: &[u8], opts: &TpmOptions) -> Result<TpmPrediction, Error> {
     let loaders = pcr4::parse_loaders(&opts.boot_path)?;
     let kernel = pcr4::kernel_load_image(&pe, &sections, &behaviour, opts.secure_boot)?;
 
-    let mut registers = Vec::with_capacity(2 * banks.len());
-    for &bank in &banks {
-        registers.push(pcr4::predict(
-            bank,
-            &pe,
-            opts.failed_boot_attempts,
-            &loaders,
-            kernel.as_deref(),
-        ));
-    }
-    for &bank in &banks {
-        registers.push(pcr11::predict(bank, &pe, &sections, &opts.phases));
-    }
+    // Each bank hashes the whole UKI about twice (Authenticode, then the sections): the banks are
+    // independent, so they run on their own threads; the output order stays PCR 4 then PCR 11.
+    let per_bank: Vec<(RegisterPrediction, RegisterPrediction)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = banks
+            .iter()
+            .map(|&bank| {
+                let (pe, loaders, kernel, sections) = (&pe, &loaders, kernel.as_deref(), &sections);
+                scope.spawn(move || {
+                    (
+                        pcr4::predict(bank, pe, opts.failed_boot_attempts, loaders, kernel),
+                        pcr11::predict(bank, pe, sections, &opts.phases),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("hashing does not panic")).collect()
+    });
+    let (pcr4s, pcr11s): (Vec<_>, Vec<_>) = per_bank.into_iter().unzip();
+    let registers = pcr4s.into_iter().chain(pcr11s).collect();
     Ok(TpmPrediction { stub, registers })
 }
 
