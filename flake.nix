@@ -3,33 +3,161 @@
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
 
-  # First step of the flake: the CLI itself. Images, measurements and checks come with the Nix issue;
-  # everything here already builds with real nixpkgs.
+  # Layout (crane's pattern): the library lives in nix/ and needs only builtins; `mkLib pkgs` binds
+  # it to a nixpkgs for the defaults of `mkImage` (cvmkit, the guest kernel of kernel/, systemd's
+  # stub, a static busybox, OVMF). Every output kind is one attribute set (Nix 2.8 cannot define
+  # `packages.${system}.a` and `packages.${system}.b` separately). checks/offline.sh runs the same
+  # library, and this very file, without nixpkgs.
   outputs =
     { self, nixpkgs }:
     let
       system = "x86_64-linux";
       pkgs = nixpkgs.legacyPackages.${system};
+
+      /**
+        cvmkit's library (nix/default.nix) with `mkImage` defaults taken from `pkgs`: the cvmkit
+        package, the TDX/SNP guest kernel of kernel/ (no modules), systemd-stub from
+        `pkgs.systemd` (the path NixOS' boot.uki uses), `pkgs.pkgsStatic.busybox` and OVMF.
+
+        # Inputs
+
+        `pkgs`
+        : a nixpkgs package set (x86_64-linux)
+
+        # Type
+
+        ```
+        mkLib :: Pkgs -> Lib
+        ```
+
+        # Examples
+
+        ```nix
+        (cvmkit.mkLib pkgs).mkImage { name = "demo"; modules = [ … ]; }
+        ```
+      */
+      mkLib =
+        pkgs:
+        let
+          kernel = pkgs.callPackage ./kernel { };
+        in
+        import ./nix {
+          inherit pkgs;
+          cvmkit = pkgs.callPackage ./nix/cvmkit.nix { };
+          kernel = "${kernel}/${pkgs.stdenv.hostPlatform.linux-kernel.target}";
+          uname = kernel.modDirVersion;
+          stub = "${pkgs.systemd}/lib/systemd/boot/efi/linux${pkgs.stdenv.hostPlatform.efiArch}.efi.stub";
+          busybox = "${pkgs.pkgsStatic.busybox}/bin/busybox";
+          firmware = "${pkgs.OVMF.fd}/FV/OVMF.fd";
+          inherit (pkgs.stdenv.hostPlatform) system;
+        };
+
+      lib = mkLib pkgs;
       cvmkit = pkgs.callPackage ./nix/cvmkit.nix { };
+      guestKernel = pkgs.callPackage ./kernel { };
+
+      # The images: a platform and a cloud profile over the base init. No workload: the init
+      # brings up the network and waits; add `workload` in your own module (see
+      # examples/downstream). When `cvmkit build` learns the `disk` and `measure` spec keys, pass
+      # `specExtensions = { inherit (lib.specExtensions) disk measure; }` below and the outputs
+      # gain disk.raw / disk.tar.gz / disk.vhd and the predicted measurements.
+      imageModules = with lib.modules; {
+        tdx-qemu = [ base qemu tdx ];
+        tdx-gcp = [ base gcp tdx ];
+        tdx-azure = [ base azure tdx ];
+        snp-qemu = [ base qemu snp ];
+        snp-gcp = [ base gcp snp ];
+        snp-azure = [ base azure snp ];
+        tdx-qemu-devtools = [ base qemu tdx devtools ];
+      };
+      images = builtins.mapAttrs (name: modules: lib.mkImage { inherit name modules; }) imageModules;
+
+      # Builds `image` again as another derivation (a salt attribute) and requires the same bytes.
+      # Uses cmp from stdenv until `cvmkit diff` lands; then `cvmkit diff` can be the builder and
+      # say where two builds differ.
+      reproducible =
+        name: image:
+        pkgs.runCommand "reproducible-${name}"
+          {
+            first = image;
+            second = image.withSalt "reproducibility-check";
+          }
+          ''
+            for f in initrd.img uki.efi; do
+              cmp "$first/$f" "$second/$f" || { echo "${name}: $f differs between two builds" >&2; exit 1; }
+            done
+            sha256sum "$first"/* > "$out"
+          '';
+
+      # `cvmkit SUBCOMMAND "$@"` as a program for `nix run .#SUBCOMMAND -- …`.
+      subcommandApp = sub: {
+        type = "app";
+        program = "${pkgs.writeShellScriptBin "cvmkit-${sub}" ''exec ${cvmkit}/bin/cvmkit ${sub} "$@"''}/bin/cvmkit-${sub}";
+        meta.description = "cvmkit ${sub}";
+      };
+
+      libTests = import ./nix/tests.nix;
     in
     {
-      packages.${system} = {
+      inherit mkLib;
+
+      lib.${system} = lib;
+
+      packages.${system} = images // {
         inherit cvmkit;
         default = cvmkit;
+        guest-kernel = guestKernel;
       };
+
       apps.${system} = {
         default = {
           type = "app";
           program = "${cvmkit}/bin/cvmkit";
+          meta.description = "cvmkit: build images, compute and check measurements";
         };
+        measure = subcommandApp "measure";
+        inspect = subcommandApp "inspect";
+        # `cvmkit diff` arrives with the CLI's diff subcommand; until then this app says so.
+        diff = subcommandApp "diff";
       };
-      checks.${system} = {
-        inherit cvmkit;
+
+      checks.${system} =
+        builtins.listToAttrs (
+          map (name: {
+            name = "reproducible-${name}";
+            value = reproducible name images.${name};
+          }) (builtins.attrNames images)
+        )
+        // {
+          inherit cvmkit;
+          # The library's unit tests run at evaluation; the derivation records the count.
+          nix-lib =
+            if libTests.failed == [ ] then
+              pkgs.runCommand "cvmkit-nix-lib-tests" { } ''
+                echo "${toString libTests.passed} of ${toString libTests.total} Nix library tests passed" > "$out"
+              ''
+            else
+              throw "cvmkit: Nix library tests failed: ${builtins.toJSON libTests.failed}";
+          # Fails unless every option of kernel/guest.config survives olddefconfig.
+          kernel-config = guestKernel.configfile;
+        };
+
+      overlays.default = final: prev: {
+        cvmkit = final.callPackage ./nix/cvmkit.nix { };
+        cvmkit-guest-kernel = final.callPackage ./kernel { };
+        cvmkitLib = mkLib final;
       };
-      overlays.default = final: prev: { cvmkit = final.callPackage ./nix/cvmkit.nix { }; };
+
       devShells.${system}.default = pkgs.mkShell {
         inputsFrom = [ cvmkit ];
-        packages = [ pkgs.qemu pkgs.OVMF pkgs.mtools pkgs.dosfstools pkgs.cpio pkgs.osslsigncode ];
+        packages = [
+          pkgs.qemu
+          pkgs.OVMF
+          pkgs.mtools
+          pkgs.dosfstools
+          pkgs.cpio
+          pkgs.osslsigncode
+        ];
       };
     };
 }

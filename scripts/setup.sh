@@ -20,6 +20,8 @@ debs=(
   systemd                       # systemd-measure, the PCR 11 oracle
   python3 python3-venv          # PyPI peers
   hyperfine                     # benchmarks
+  nix-bin                       # checks/offline.sh: the Nix layer with Debian's Nix 2.8
+  flex bison                    # checks/offline.sh: Kconfig's conf for kernel/mkconfig.sh
 )
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${debs[@]}" >/dev/null

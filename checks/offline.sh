@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# checks/offline.sh: verifies cvmkit's Nix layer with Debian's nix-bin (Nix 2.8), without nixpkgs,
+# a binary cache or network. Run as root on Debian/Ubuntu (CI: `bash checks/offline.sh`, CI=true,
+# no stdin); idempotent; a few minutes (the first run also compiles cvmkit and downloads Debian's
+# linux-source package).
+#
+# What it does: builds a static cvmkit with cargo and adds it to the Nix store; adds Debian's
+# kernel, systemd-stub, OVMF, busybox-static (scripts/fetch-inputs.sh) and a few kernel modules
+# as fixed-output paths; then, with the sandbox on and NO /bin/sh in it, builds images through
+# the same nix/ library the flake uses (checks/offline.nix) and checks:
+#   - every .nix file parses; the Nix library's unit tests pass; its errors read well;
+#   - the example image builds, rebuilds bit-identically (`nix-build --check`), and a salted twin
+#     (another derivation) gives the same bytes;
+#   - its outputs equal `cvmkit build` run outside Nix on the same spec, and the UKI and initrd
+#     that `cvmkit initrd` + `cvmkit uki` make from examples/minimal as scripts/example.sh does;
+#   - images of the base module boot under QEMU + OVMF (TCG): mounts, DHCP, static ip=,
+#     commands, services, workload, power-off;
+#   - the flake itself (flake.nix) evaluates, builds an image, runs `nix run .#measure -- --help`
+#     and passes `nix flake check`, with a stand-in for nixpkgs (checks/stub-nixpkgs) that hands
+#     it the same Debian inputs;
+#   - kernel/guest.config survives `make olddefconfig` on Debian's linux-source-6.12.
+# Prints one line per check and ends with "offline: N passed, M failed[, K skipped]".
+#
+# Environment: CARGO_TARGET_DIR (default <repo>/target), CVMKIT_OFFLINE_DIR (work directory,
+# default <repo>/.cache/offline), CVMKIT_OFFLINE_SKIP_BOOT=1, CVMKIT_OFFLINE_SKIP_KERNEL=1.
+set -uo pipefail
+export LC_ALL=C
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo" || exit 2
+work=${CVMKIT_OFFLINE_DIR:-$repo/.cache/offline}
+mkdir -p "$work/logs"
+work=$(cd "$work" && pwd)
+sudo=
+[ "$(id -u)" = 0 ] || sudo=sudo
+
+passed=0
+failed=0
+skipped=0
+pass() {
+  passed=$((passed + 1))
+  echo "ok    $1"
+}
+fail() { # NAME [LOG]
+  failed=$((failed + 1))
+  echo "FAIL  $1"
+  if [ -n "${2:-}" ] && [ -s "$2" ]; then tail -n 40 "$2" | sed 's/^/      | /'; fi
+}
+skip() {
+  skipped=$((skipped + 1))
+  echo "skip  $1 ($2)"
+}
+# check NAME CMD...: runs CMD with its output in logs/NAME.log ($last_log); pass or fail.
+last_log=
+check() {
+  local name=$1
+  shift
+  last_log="$work/logs/$(echo "$name" | tr -c 'A-Za-z0-9\n' _ | cut -c1-60).log"
+  if "$@" >"$last_log" 2>&1; then pass "$name"; else fail "$name" "$last_log"; fi
+}
+summary() {
+  echo "offline: $passed passed, $failed failed$([ "$skipped" = 0 ] || echo ", $skipped skipped")"
+}
+die() {
+  echo "offline: error: $*" >&2
+  failed=$((failed + 1))
+  summary
+  exit 1
+}
+apt_install() {
+  command -v apt-get >/dev/null || return 1
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 ||
+    { $sudo apt-get update -q >/dev/null 2>&1 &&
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1; }
+}
+
+# --- Set-up (a failure here stops everything) --------------------------------------------------
+
+command -v nix-build >/dev/null || apt_install nix-bin || die "nix-bin is not installed and apt-get could not install it"
+command -v cargo >/dev/null || die "cargo not found (install Rust with rustup)"
+command -v python3 >/dev/null || apt_install python3 || die "python3 not found"
+command -v readelf >/dev/null || apt_install binutils || die "readelf (binutils) not found"
+
+if [ ! -f "$repo/.cache/inputs/inputs.env" ]; then
+  "$repo/scripts/fetch-inputs.sh" >/dev/null || die "scripts/fetch-inputs.sh failed"
+fi
+# shellcheck disable=SC1091 # KERNEL STUB OVMF BUSYBOX
+. "$repo/.cache/inputs/inputs.env"
+# shellcheck disable=SC2153
+: "${KERNEL:?}" "${STUB:?}" "${OVMF:?}" "${BUSYBOX:?}"
+for v in KERNEL STUB OVMF BUSYBOX; do [ -f "${!v}" ] || die "input $v=${!v} is missing; run scripts/fetch-inputs.sh"; done
+
+# Debian's nix-bin, used directly by root on the local store; the sandbox on, without fallback and
+# without any extra path (no /bin/sh: image builds must not need a shell); no binary cache.
+export NIX_CONFIG="experimental-features = nix-command flakes
+substituters =
+sandbox = true
+sandbox-fallback = false
+sandbox-paths =
+build-users-group =
+warn-dirty = false"
+unset NIX_PATH
+echo "offline: $(nix --version), sandbox on, no substituters; work directory $work"
+
+# A static cvmkit: the sandbox has no /lib, so a dynamically linked one could not run there.
+target_dir=${CARGO_TARGET_DIR:-$repo/target}
+echo "offline: building a static cvmkit (cargo, $target_dir)"
+RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$target_dir \
+  cargo build -q --release --locked -p cvmkit --target x86_64-unknown-linux-gnu >"$work/logs/cargo.log" 2>&1 ||
+  { tail -n 30 "$work/logs/cargo.log" >&2; die "cargo build of a static cvmkit failed"; }
+cvmkit_bin=$target_dir/x86_64-unknown-linux-gnu/release/cvmkit
+version=$("$cvmkit_bin" --version | awk '{ print $2 }')
+
+# Puts FILE in the store as a flat fixed-output path; prints its JSON for inputs.json.
+add_flat() { # FILE
+  local hash path
+  hash=$(sha256sum "$1" | cut -d' ' -f1)
+  path=$(nix-store --add-fixed sha256 "$1") || return 1
+  printf '{ "name": "%s", "sha256": "%s", "path": "%s" }' "$(basename "$1")" "$hash" "$path"
+}
+# Puts DIR in the store as a recursive fixed-output path; prints its JSON.
+add_tree() { # DIR
+  local hash path
+  hash=$(nix-hash --type sha256 "$1")
+  path=$(nix-store --add-fixed --recursive sha256 "$1") || return 1
+  printf '{ "name": "%s", "sha256": "%s", "path": "%s" }' "$(basename "$1")" "$hash" "$path"
+}
+
+stage=$work/stage
+chmod -R u+w "$stage" 2>/dev/null
+rm -rf "$stage"
+mkdir -p "$stage/cvmkit-$version/bin" "$stage/busybox-static/bin"
+cp "$cvmkit_bin" "$stage/cvmkit-$version/bin/cvmkit"
+chmod 0555 "$stage/cvmkit-$version/bin/cvmkit"
+# busybox as nixpkgs lays it out, for checks/stub-nixpkgs (a builder must be called busybox).
+cp "$BUSYBOX" "$stage/busybox-static/bin/busybox"
+chmod 0555 "$stage/busybox-static/bin/busybox"
+
+uname=$(basename "$KERNEL")
+uname=${uname#vmlinuz-}
+moddir=$(dirname "$(dirname "$KERNEL")")/lib/modules/$uname/kernel
+# virtio-net and what it needs, in load order (Debian builds them as modules).
+kmods="net/core/failover.ko drivers/net/net_failover.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
+drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko
+drivers/net/virtio_net.ko"
+
+cvmkit_json=$(add_tree "$stage/cvmkit-$version") || die "cannot add cvmkit to the store"
+kmods_json=
+for m in $kmods; do
+  [ -f "$moddir/$m" ] || die "kernel module $moddir/$m not found"
+  kmods_json="$kmods_json${kmods_json:+, }$(add_flat "$moddir/$m")" || die "cannot add $m to the store"
+done
+inputs_json="{
+  \"cvmkit\": $cvmkit_json,
+  \"kernel\": $(add_flat "$KERNEL"),
+  \"stub\": $(add_flat "$STUB"),
+  \"ovmf\": $(add_flat "$OVMF"),
+  \"busybox\": $(add_flat "$BUSYBOX"),
+  \"busyboxTree\": $(add_tree "$stage/busybox-static"),
+  \"kernelModules\": [ $kmods_json ],
+  \"uname\": \"$uname\"
+}"
+echo "$inputs_json" >"$work/inputs.json"
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]), end='')" "$1"; }
+store_cvmkit=$(json 'd["cvmkit"]["path"]' <"$work/inputs.json")/bin/cvmkit
+
+# nix-build of an attribute of checks/offline.nix; prints the output path.
+obuild() { # ATTR [nix-build options]
+  local attr=$1
+  shift
+  nix-build "$repo/checks/offline.nix" --argstr inputsJSON "$inputs_json" -A "$attr" --no-out-link "$@"
+}
+oeval() { # EXPR-ON-offline.nix (JSON out)
+  nix-instantiate --eval --strict --json --readonly-mode \
+    --expr "let o = import $repo/checks/offline.nix { inputsJSON = builtins.readFile $work/inputs.json; }; in $1"
+}
+
+# --- Checks ------------------------------------------------------------------------------------
+
+static_cvmkit() {
+  readelf -l "$cvmkit_bin" | grep -q 'Requesting program interpreter' && { echo "has an ELF interpreter: not static"; return 1; }
+  readelf -d "$cvmkit_bin" | grep -q '(NEEDED)' && { echo "needs shared libraries: not static"; return 1; }
+  echo "$store_cvmkit"
+  "$store_cvmkit" --version
+  cmp "$cvmkit_bin" "$store_cvmkit"
+}
+check "cvmkit is statically linked and in the store" static_cvmkit
+
+parse_all() {
+  local n=0 f
+  while IFS= read -r f; do
+    nix-instantiate --parse "$f" >/dev/null || { echo "$f does not parse"; return 1; }
+    n=$((n + 1))
+  done < <(find "$repo" \( -path "$repo/.git" -o -path "$repo/.cache" -o -path "$repo/target" -o -name 'target*' \) -prune -o -name '*.nix' -print | sort)
+  echo "$n files parsed"
+  [ "$n" -gt 10 ]
+}
+check "every .nix file parses (nix-instantiate --parse)" parse_all
+
+unit_tests() {
+  nix-instantiate --eval --strict --json --readonly-mode "$repo/nix/tests.nix" >"$work/tests.json" || return 1
+  python3 - "$work/tests.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for f in r["failed"]:
+    print("failed:", f["name"], "\n  got:", json.dumps(f["got"]), "\n  expected:", json.dumps(f["expected"]))
+print(f'{r["passed"]} of {r["total"]} tests passed')
+sys.exit(0 if not r["failed"] and r["passed"] == r["total"] > 0 else 1)
+EOF
+}
+check "Nix library unit tests (nix/tests.nix)" unit_tests
+echo "      $(tail -n1 "$last_log")"
+
+error_messages() {
+  local out
+  out=$(nix-instantiate --eval --strict --readonly-mode --expr "(import $repo/nix {}).evalModules { modules = [
+      { _file = \"a.nix\"; files.\"/etc/x\".text = \"a\"; } { _file = \"b.nix\"; files.\"/etc/x\".text = \"b\"; } ]; }" 2>&1)
+  echo "$out"
+  # shellcheck disable=SC2016 # backquotes are part of the message
+  echo "$out" | grep -qF 'error: cvmkit: files."/etc/x" is defined by a.nix and again, differently, by b.nix; set `force = true` in the later definition to replace the earlier one' || return 1
+  out=$(nix-instantiate --eval --strict --readonly-mode --expr "(import $repo/nix {}).evalModules { modules = [ { init.comands = [ ]; } ]; }" 2>&1)
+  echo "$out"
+  echo "$out" | grep -qF 'error: cvmkit: module modules[0] sets unknown option init.comands; init has commands' || return 1
+}
+check "library errors name the modules and the fix" error_messages
+
+example_out=
+build_example() {
+  example_out=$(obuild example) || return 1
+  echo "$example_out"
+  ls -l "$example_out"
+  # The builder is cvmkit itself, and the sandbox had no /bin/sh.
+  local drv
+  drv=$(nix-instantiate "$repo/checks/offline.nix" --argstr inputsJSON "$inputs_json" -A example 2>/dev/null)
+  nix show-derivation "$drv" | python3 -c '
+import json, sys
+d = next(iter(json.load(sys.stdin).values()))
+assert d["builder"].endswith("/bin/cvmkit"), d["builder"]
+assert d["args"][:2] == ["build", "--spec-json"], d["args"]
+print("builder", d["builder"], "args", d["args"][0], d["args"][1], "…")'
+}
+check "example image builds in the sandbox, builder = cvmkit, no shell" build_example
+
+if [ -n "$example_out" ]; then
+  check "example image rebuilds bit-identically (nix-build --check)" obuild example --check
+
+  salted() {
+    local twin
+    twin=$(obuild exampleSalted) || return 1
+    [ "$twin" != "$example_out" ] || { echo "the salted twin has the same output path"; return 1; }
+    cmp "$example_out/uki.efi" "$twin/uki.efi" && cmp "$example_out/initrd.img" "$twin/initrd.img"
+  }
+  check "a salted twin (another derivation) builds the same bytes" salted
+
+  direct_build() {
+    local d spec name
+    d=$(mktemp -d "$work/direct.XXXXXX")
+    spec=$(oeval 'o.example.specJSON' | json 'd') || return 1
+    name=$(echo "$spec" | json 'd["initrd"]["spec_files"][0]')
+    oeval 'o.example.initrdSpec' | json 'd' >"$d/$name"
+    (cd "$d" && "$cvmkit_bin" build --spec-json "$spec" --out out) || return 1
+    cmp "$d/out/uki.efi" "$example_out/uki.efi" && cmp "$d/out/initrd.img" "$example_out/initrd.img" || return 1
+    rm -rf "$d"
+  }
+  check "cvmkit build outside Nix on the same spec gives the same bytes" direct_build
+
+  classic() {
+    local d ex=$repo/examples/minimal
+    d=$(mktemp -d "$work/classic.XXXXXX")
+    mkdir -p "$d/root/bin"
+    cp "$BUSYBOX" "$d/root/bin/busybox"
+    cp "$ex/init" "$d/root/init"
+    (
+      export SOURCE_DATE_EPOCH=0
+      "$cvmkit_bin" initrd "$d/root" --spec "$ex/initrd.spec" --compress zstd -o "$d/initrd.img" &&
+        "$cvmkit_bin" uki --stub "$STUB" --linux "$KERNEL" --initrd "$d/initrd.img" \
+          --cmdline "@$ex/cmdline" --os-release "$ex/os-release" --uname "$uname" -o "$d/uki.efi"
+    ) || return 1
+    cmp "$d/initrd.img" "$example_out/initrd.img" && cmp "$d/uki.efi" "$example_out/uki.efi" || return 1
+    sha256sum "$example_out/uki.efi"
+    rm -rf "$d"
+  }
+  check "the Nix example equals scripts/example.sh's way (cvmkit initrd + cvmkit uki), bit for bit" classic
+else
+  skip "rebuild, salted twin, direct and classic comparisons" "the example did not build"
+fi
+
+boot_dhcp_out=
+boot_static_out=
+build_boot() {
+  boot_dhcp_out=$(obuild boot-dhcp) && boot_static_out=$(obuild boot-static) && obuild all-modules &&
+    obuild boot-dhcp --check >/dev/null
+}
+check "base-module images build (base+qemu+tdx, +snp +static ip=, +azure+devtools) and rebuild identically" build_boot
+
+# Boots UKI under QEMU + OVMF with TCG and a user-mode NIC restricted to the guest (QEMU's own DHCP
+# server, no traffic leaves QEMU); the serial console goes to LOG. QEMU exits when the guest powers off.
+boot() { # UKI LOG
+  local d esp kib
+  d=$(mktemp -d "$work/boot.XXXXXX")
+  esp=$d/esp.img
+  kib=$(($(stat -c %s "$1") / 1024 + 8192))
+  mkfs.vfat -C "$esp" "$kib" >/dev/null &&
+    mmd -i "$esp" ::/EFI ::/EFI/BOOT &&
+    mcopy -i "$esp" "$1" ::/EFI/BOOT/BOOTX64.EFI || return 1
+  timeout 300 qemu-system-x86_64 -machine q35 -accel tcg -m 512 -smp 1 -bios "$OVMF" \
+    -drive if=none,id=esp,format=raw,file="$esp" -device virtio-blk-pci,drive=esp,bootindex=0 \
+    -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0,romfile= \
+    -display none -monitor none -no-reboot -serial file:"$2" </dev/null
+  local rc=$?
+  rm -rf "$d"
+  return $rc
+}
+expect() { # LOG LINE...
+  local log=$1 missing=0
+  shift
+  for l in "$@"; do grep -qF -- "$l" "$log" || { echo "missing in the serial console: $l"; missing=1; }; done
+  [ "$missing" = 0 ] || { echo "--- serial console:"; tail -n 60 "$log"; }
+  return $missing
+}
+if [ "${CVMKIT_OFFLINE_SKIP_BOOT:-0}" = 1 ]; then
+  skip "boot tests" "CVMKIT_OFFLINE_SKIP_BOOT=1"
+elif [ -z "$boot_dhcp_out" ] || [ -z "$boot_static_out" ]; then
+  skip "boot tests" "the images did not build"
+elif ! command -v qemu-system-x86_64 >/dev/null || ! command -v mcopy >/dev/null || ! command -v mkfs.vfat >/dev/null; then
+  skip "boot tests" "needs qemu-system-x86, mtools, dosfstools (scripts/setup.sh installs them)"
+else
+  # Both at once: TCG uses one core each.
+  boot "$boot_dhcp_out/uki.efi" "$work/logs/serial-dhcp.log" >"$work/logs/qemu-dhcp.log" 2>&1 &
+  pid_dhcp=$!
+  boot "$boot_static_out/uki.efi" "$work/logs/serial-static.log" >"$work/logs/qemu-static.log" 2>&1
+  rc_static=$?
+  wait "$pid_dhcp"
+  rc_dhcp=$?
+  common=("CVMKIT-COMMANDS-OK" "CVMKIT-SERVICE-OK" "CVMKIT-MOUNTS-OK" "inet addr:10.0.2.15"
+    "CVMKIT-WORKLOAD-OK" "cvmkit-init: workload exited with status 0" "cvmkit-init: powering off")
+  boot_dhcp_ok() {
+    [ "$rc_dhcp" = 0 ] || { echo "qemu exited with $rc_dhcp (124: the guest did not power off)"; cat "$work/logs/qemu-dhcp.log"; }
+    # QEMU's DHCP server sends no router with restrict=on.
+    expect "$work/logs/serial-dhcp.log" "cvmkit-init: network: DHCP on eth0" \
+      "cvmkit-init: network: eth0 10.0.2.15 netmask 255.255.255.0 (DHCP)" \
+      "CVMKIT-HOSTNAME=cvmkit-boot-dhcp" "${common[@]}" && [ "$rc_dhcp" = 0 ]
+  }
+  boot_static_ok() {
+    [ "$rc_static" = 0 ] || { echo "qemu exited with $rc_static (124: the guest did not power off)"; cat "$work/logs/qemu-static.log"; }
+    expect "$work/logs/serial-static.log" "cvmkit-init: network: eth0 10.0.2.15 netmask 255.255.255.0 via 10.0.2.2" \
+      "CVMKIT-HOSTNAME=cvmstatic" "0.0.0.0         10.0.2.2        0.0.0.0         UG" "nameserver 10.0.2.3" \
+      "${common[@]}" && [ "$rc_static" = 0 ]
+  }
+  check "boot (QEMU+OVMF): base init mounts, DHCP via udhcpc, commands, service, workload, power-off" boot_dhcp_ok
+  check "boot (QEMU+OVMF): static ip= from the kernel command line" boot_static_ok
+fi
+
+# The flake itself, with checks/stub-nixpkgs standing in for nixpkgs.
+flake_checks() {
+  local src=$work/flake-src stub=$work/stub-nixpkgs
+  chmod -R u+w "$src" "$stub" "$work/downstream-src" 2>/dev/null
+  rm -rf "$src" "$stub" "$work/downstream-src"
+  mkdir -p "$src" "$stub"
+  # The flake as Git would see it (only what the flake reads: no target/, no .cache/).
+  cp -r "$repo/flake.nix" "$repo/flake.lock" "$repo/nix" "$repo/modules" "$repo/kernel" "$repo/checks" "$repo/examples" "$src/"
+  cp "$repo/checks/stub-nixpkgs/flake.nix" "$stub/"
+  cp "$work/inputs.json" "$stub/inputs.json"
+  local f=(--override-input nixpkgs "path:$stub" --no-write-lock-file)
+  echo "--- nix flake check"
+  nix flake check "path:$src" "${f[@]}" -L || return 1
+  echo "--- nix build .#tdx-qemu"
+  local out
+  out=$(nix build "path:$src#tdx-qemu" "${f[@]}" --no-link --json | json 'd[0]["outputs"]["out"]') || return 1
+  ls -l "$out"
+  [ -s "$out/uki.efi" ] && [ -s "$out/initrd.img" ] || return 1
+  echo "--- nix run .#measure -- --help"
+  nix run "path:$src#measure" "${f[@]}" -- --help | tee "$work/logs/measure-help.txt" || return 1
+  grep -q 'Usage: cvmkit measure' "$work/logs/measure-help.txt" || return 1
+  echo "--- nix run .#inspect -- uki.efi"
+  nix run "path:$src#inspect" "${f[@]}" -- "$out/uki.efi" | tee "$work/logs/inspect.txt" || return 1
+  grep -q '.linux' "$work/logs/inspect.txt" || return 1
+  echo "--- examples/downstream: nix build (cvmkit = this checkout, its nixpkgs = the stand-in)"
+  cp -r "$repo/examples/downstream" "$work/downstream-src"
+  out=$(nix build "path:$work/downstream-src" --override-input cvmkit "path:$src" \
+    --override-input cvmkit/nixpkgs "path:$stub" --no-write-lock-file --no-link --json |
+    json 'd[0]["outputs"]["out"]') || return 1
+  ls -l "$out"
+  [ -s "$out/uki.efi" ] || return 1
+  nix-store --query --references "$(nix-store --query --deriver "$out")" | grep -q -- '-hello\.drv$' ||
+    { echo "the downstream image does not depend on its workload package"; return 1; }
+}
+check "flake.nix with stand-in nixpkgs: nix flake check, nix build .#tdx-qemu, nix run .#measure -- --help, .#inspect, examples/downstream" flake_checks
+
+kernel_config() {
+  local ksrc=$repo/.cache/kernel-src deb tree
+  mkdir -p "$ksrc"
+  command -v flex >/dev/null && command -v bison >/dev/null && command -v gcc >/dev/null && command -v make >/dev/null ||
+    apt_install flex bison gcc make libc6-dev || { echo "cannot install flex, bison, gcc, make"; return 1; }
+  tree=$(ls -d "$ksrc"/src/linux-source-6.12 2>/dev/null)
+  if [ -z "$tree" ] || [ ! -f "$tree/.cvmkit-extracted" ]; then
+    (cd "$ksrc" && rm -f linux-source-6.12_*.deb && apt-get download -q linux-source-6.12 >/dev/null 2>&1) ||
+      { echo "apt-get download linux-source-6.12 failed"; return 1; }
+    deb=$(find "$ksrc" -maxdepth 1 -name 'linux-source-6.12_*.deb' | head -n1)
+    rm -rf "$ksrc/src"
+    mkdir -p "$ksrc/src"
+    # Only what Kconfig reads: every Kconfig file, the Makefiles, scripts/, x86 defconfigs.
+    dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/src/linux-source-6.12.tar.xz |
+      tar -xJ -C "$ksrc/src" --wildcards '*Kconfig*' '*/scripts/*' '*Makefile*' '*/arch/x86/configs/*' \
+        '*/arch/x86/tools/*' '*/include/*' || return 1
+    tree=$ksrc/src/linux-source-6.12
+    touch "$tree/.cvmkit-extracted"
+    rm -f "$deb"
+  fi
+  bash "$repo/kernel/mkconfig.sh" "$tree" "$repo/kernel/guest.config" "$work/guest-kernel.config"
+}
+if [ "${CVMKIT_OFFLINE_SKIP_KERNEL:-0}" = 1 ]; then
+  skip "kernel config" "CVMKIT_OFFLINE_SKIP_KERNEL=1"
+else
+  check "kernel/guest.config survives olddefconfig (Debian linux-source-6.12)" kernel_config
+  grep -h '^mkconfig: all' "$last_log" | sed 's/^/      /'
+fi
+
+summary
+[ "$failed" = 0 ]

@@ -1,0 +1,8 @@
+# QEMU/KVM (local TDX or SEV-SNP guests, and TCG for tests): the serial console is ttyS0, which
+# QEMU connects to stdio with `-nographic` or `-serial stdio`; the disk is a raw GPT image that
+# QEMU takes as `-drive format=raw,file=…`.
+{
+  _file = "modules/qemu.nix";
+  cmdline = [ "console=ttyS0" ];
+  disk.format = "raw";
+}

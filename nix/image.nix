@@ -1,0 +1,360 @@
+# Images: merged module config -> the JSON spec of `cvmkit build` -> a derivation whose builder is
+# cvmkit itself (no shell, no stdenv), so the same function builds with nixpkgs' inputs in the
+# flake and with Debian's inputs in checks/offline.sh.
+{
+  util,
+  modulesLib,
+  initrdLib,
+  defaults,
+}:
+let
+  inherit (builtins)
+    attrNames
+    concatStringsSep
+    filter
+    isAttrs
+    isInt
+    isList
+    isString
+    listToAttrs
+    map
+    mapAttrs
+    match
+    replaceStrings
+    toFile
+    toJSON
+    ;
+  inherit (util)
+    assertMsg
+    assertOneOf
+    passAsFileName
+    toInput
+    ;
+in
+rec {
+  /**
+    The `passAsFile` attribute that carries the generated initrd spec into the build.
+  */
+  specAttr = "cvmkitInitrdSpec";
+
+  /**
+    Renders os-release fields as os-release(5) text: `KEY="value"` lines sorted by key, with
+    `"`, `\`, `$` and backtick escaped.
+
+    # Inputs
+
+    `fields`
+    : attribute set of strings (or integers)
+
+    # Type
+
+    ```
+    renderOsRelease :: AttrSet -> String
+    ```
+
+    # Examples
+
+    ```nix
+    renderOsRelease { ID = "cvmkit"; VERSION_ID = 1; }
+    => "ID=\"cvmkit\"\nVERSION_ID=\"1\"\n"
+    ```
+  */
+  renderOsRelease =
+    fields:
+    util.concatLines (
+      map (
+        k:
+        assert assertMsg (match "[A-Z][A-Z0-9_]*" k != null) "osRelease key ${toJSON k} is not an os-release variable name (A-Z, 0-9, _)";
+        "${k}=\"${
+          replaceStrings [ "\\" "\"" "$" "`" ] [ "\\\\" "\\\"" "\\$" "\\`" ] (toString fields.${k})
+        }\""
+      ) (attrNames fields)
+    );
+
+  /**
+    Spec keys that `cvmkit build` does not know yet, ready to switch on. `cvmkit build`
+    rejects unknown keys, so `mkImage` adds none by default; pass
+    `specExtensions = { inherit (lib.specExtensions) disk; }` once the CLI reads `disk`.
+    The shapes here are the Nix side's proposal; the Rust schema is authoritative.
+
+    # Type
+
+    ```
+    specExtensions :: { <key> :: (config -> JSON value) }
+    ```
+  */
+  specExtensions = {
+    # The disk image(s) to write around the UKI: raw GPT with an ESP, GCP's disk.raw in a
+    # tar.gz, or Azure's fixed VHD.
+    disk = config: { inherit (config.disk) format; };
+    # Inputs of the measurements to predict (firmware and platform, plus free-form settings such
+    # as vcpus and vcpu_type for SEV-SNP).
+    measure =
+      config:
+      {
+        inherit (config) platform;
+      }
+      // (if config.firmware != null then { firmware = toInput "firmware" config.firmware; } else { })
+      // config.measure;
+  };
+
+  /**
+    The `cvmkit.image/v1` spec (see `rust/cvmkit/src/cmd/build.rs`) for a merged config.
+    Store paths keep their string context, so `builtins.toJSON` of the result makes every
+    input a dependency of whatever uses it. The initrd spec is named by its `passAsFile`
+    name, relative to the build directory.
+
+    # Inputs
+
+    `name`
+    : the image name
+
+    `config`
+    : a config from `evalModules`
+
+    `sourceDateEpoch`
+    : the one timestamp of the outputs (integer, default 0)
+
+    `specExtensions`
+    : further top-level keys, each computed from the config (see `specExtensions`)
+
+    # Type
+
+    ```
+    mkSpec :: { name, config, sourceDateEpoch ? 0, specExtensions ? {} } -> AttrSet
+    ```
+
+    # Examples
+
+    ```nix
+    mkSpec { name = "demo"; config = …; }
+    => { schema = "cvmkit.image/v1"; name = "demo"; source_date_epoch = 0;
+         initrd = { compress = "zstd"; spec_files = [ ".attr-…" ]; trees = [ ]; … };
+         uki = { cmdline = "console=ttyS0"; kernel = "/nix/store/…"; stub = "/nix/store/…"; }; }
+    ```
+  */
+  mkSpec =
+    {
+      name,
+      config,
+      sourceDateEpoch ? 0,
+      specExtensions ? { },
+    }:
+    let
+      w = config.workload;
+      workloadTrees =
+        if w != null && (w.package or null) != null then [ (toInput "workload.package" w.package) ] else [ ];
+      osRelease = config.osRelease;
+      osReleaseFile =
+        if isAttrs osRelease && !(osRelease ? outPath) then
+          (if osRelease == { } then null else toFile "os-release" (renderOsRelease osRelease))
+        else
+          toInput "osRelease" osRelease;
+      cmdline = concatStringsSep " " config.cmdline;
+      optional = cond: attrs: if cond then attrs else { };
+    in
+    assert assertMsg (config.kernel != null) "image ${name} has no kernel: pass `kernel` to mkImage or set it in a module";
+    assert assertMsg (config.stub != null) "image ${name} has no stub: pass `stub` (a systemd-stub, linuxx64.efi.stub) to mkImage or set it in a module";
+    assert assertMsg (isInt sourceDateEpoch && sourceDateEpoch >= 0 && sourceDateEpoch <= 4294967295) "sourceDateEpoch must be an integer from 0 to 4294967295, got ${toJSON sourceDateEpoch}";
+    assert assertMsg (isList config.cmdline && builtins.all isString config.cmdline) "cmdline must be a list of strings";
+    assert assertMsg (match "(none|gzip|zstd)(:[0-9]+)?" config.initrd.compress != null) "initrd.compress is ${toJSON config.initrd.compress}; expected none, gzip, zstd, or one of them with a level (zstd:19)";
+    assert assertOneOf "disk.format" config.disk.format [
+      "raw"
+      "gcp-tar"
+      "vhd"
+    ];
+    assert assertOneOf "platform" config.platform [
+      null
+      "tdx"
+      "snp"
+    ];
+    {
+      schema = "cvmkit.image/v1";
+      inherit name;
+      source_date_epoch = sourceDateEpoch;
+      initrd = {
+        trees = map (toInput "trees") config.trees ++ workloadTrees;
+        spec_files = [ (passAsFileName specAttr) ] ++ map (toInput "initrd.specFiles") config.initrd.specFiles;
+        inherit (config.initrd) compress;
+        preserve_modes = config.initrd.preserveModes;
+        allow_dangling_symlinks = config.initrd.allowDanglingSymlinks;
+      };
+      uki =
+        {
+          stub = toInput "stub" config.stub;
+          kernel = toInput "kernel" config.kernel;
+        }
+        // optional (config.cmdline != [ ]) { inherit cmdline; }
+        // optional (osReleaseFile != null) { os_release = osReleaseFile; }
+        // optional (config.uname != null) { inherit (config) uname; }
+        // optional (config.initrd.extra != [ ]) {
+          extra_initrds = map (toInput "initrd.extra") config.initrd.extra;
+        };
+    }
+    // mapAttrs (_: f: f config) specExtensions;
+
+  /**
+    Builds an image: the modules are merged (`evalModules`), turned into an initrd spec
+    (`mkInitrdSpec`) and a `cvmkit.image/v1` spec (`mkSpec`), and a raw `derivation` runs
+    `cvmkit build --spec-json SPEC --out $out` with cvmkit itself as the builder: no shell, no
+    stdenv. The output directory holds `initrd.img` and `uki.efi` (and, once `cvmkit build`
+    writes them, the disk images).
+
+    The arguments `kernel`, `stub`, `busybox`, `firmware` and `uname` become a first module,
+    so modules may override them. The generated initrd spec is passed with `passAsFile`
+    (it names store paths of derivation outputs, which `builtins.toFile` cannot); text files
+    without store references become `builtins.toFile` store paths.
+
+    # Inputs
+
+    `name`
+    : image and derivation name (store-path characters)
+
+    `modules`
+    : image modules (see nix/modules.nix); order matters for the merge
+
+    `cvmkit`
+    : the cvmkit package (a directory with `bin/cvmkit`, statically linked when built outside Nix)
+
+    `kernel`, `stub`, `busybox`, `firmware`
+    : image inputs: a bzImage, a systemd-stub (`linuxx64.efi.stub`), a static busybox binary,
+      the firmware (OVMF, for measurements); paths, derivations or store path strings
+
+    `uname`
+    : the `.uname` section (the kernel release), or null
+
+    `sourceDateEpoch`
+    : every timestamp in the outputs (default 0)
+
+    `specExtensions`
+    : extra spec keys (see `specExtensions`), default none
+
+    `salt`
+    : null, or any string: added as an unused attribute so the same image builds again as a
+      different derivation (reproducibility checks)
+
+    `system`
+    : the Nix system of the build (default x86_64-linux)
+
+    `pkgs`
+    : nixpkgs or null, handed to function modules
+
+    # Type
+
+    ```
+    mkImage :: AttrSet -> Derivation
+    ```
+
+    # Examples
+
+    ```nix
+    cvmkit.lib.x86_64-linux.mkImage {
+      name = "hello-cvm";
+      modules = with cvmkit.lib.x86_64-linux.modules; [ base qemu {
+        workload = { package = pkgs.pkgsStatic.hello; command = [ "/bin/hello" ]; };
+      } ];
+    }
+    => «derivation /nix/store/…-hello-cvm.drv»   # $out/uki.efi, $out/initrd.img
+    ```
+  */
+  mkImage =
+    {
+      name,
+      modules ? [ ],
+      cvmkit ? defaults.cvmkit,
+      kernel ? defaults.kernel,
+      stub ? defaults.stub,
+      busybox ? defaults.busybox,
+      firmware ? defaults.firmware,
+      uname ? defaults.uname,
+      sourceDateEpoch ? 0,
+      specExtensions ? { },
+      salt ? null,
+      system ? defaults.system,
+      pkgs ? defaults.pkgs,
+      lib ? defaults.lib,
+    }@args:
+    let
+      argsModule = {
+        _file = "<mkImage arguments>";
+        inherit
+          kernel
+          stub
+          busybox
+          firmware
+          uname
+          ;
+        hostname = name;
+        osRelease = {
+          ID = "cvmkit";
+          NAME = "cvmkit";
+          IMAGE_ID = name;
+          PRETTY_NAME = "cvmkit image ${name}";
+        };
+      };
+      config = modulesLib.evalModules {
+        inherit lib pkgs modules;
+        prefixModules = [ argsModule ];
+      };
+      initrdSpec = initrdLib.mkInitrdSpec config;
+      spec = mkSpec {
+        inherit
+          name
+          config
+          sourceDateEpoch
+          specExtensions
+          ;
+      };
+      specJSON = toJSON spec;
+      passFiles = initrdSpec.passFiles;
+      drv = derivation (
+        {
+          inherit name system;
+          builder = "${toInput "cvmkit" cvmkit}/bin/cvmkit";
+          args = [
+            "build"
+            "--spec-json"
+            specJSON
+            "--out"
+            (placeholder "out")
+          ];
+          ${specAttr} = initrdSpec.text;
+          passAsFile = [ specAttr ] ++ map (f: f.name) passFiles;
+        }
+        // listToAttrs (
+          map (f: {
+            inherit (f) name;
+            value = f.text;
+          }) passFiles
+        )
+        // (if salt != null then { cvmkitSalt = salt; } else { })
+      );
+    in
+    assert assertMsg (match "[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*" name != null) "image name ${toJSON name} must use only store path characters (A-Z a-z 0-9 + - . _ ? =) and not start with a dot";
+    assert assertMsg (cvmkit != null) "mkImage needs `cvmkit` (the package, with bin/cvmkit)";
+    assert assertMsg (
+      config.workload == null
+      || (
+        isList (config.workload.command or null)
+        && config.workload.command != [ ]
+        && builtins.all isString config.workload.command
+      )
+    ) "workload.command must be a non-empty list of strings (argv), like [ \"/bin/server\" \"--port\" \"8443\" ]";
+    assert assertMsg (
+      config.workload == null || !(builtins.any builtins.hasContext config.workload.command)
+    ) "workload.command refers to a store path, which is not in the image; put the program in workload.package (merged at /) and name it by its path in the image, like \"/bin/hello\"";
+    drv
+    // {
+      inherit config spec specJSON;
+      initrdSpec = initrdSpec.text;
+      initrdSpecLines = initrdSpec.lines;
+      uki = "${drv}/uki.efi";
+      initrd = "${drv}/initrd.img";
+      imageArgs = args;
+      /**
+        The same image as a different derivation (an extra unused attribute): building both
+        and comparing the outputs checks reproducibility.
+      */
+      withSalt = s: mkImage (args // { salt = s; });
+    };
+}

@@ -1,0 +1,548 @@
+# Unit tests of cvmkit's Nix library: pure, builtins only, no nixpkgs, nothing built.
+#
+#   nix-instantiate --eval --strict --json --readonly-mode nix/tests.nix
+#
+# prints { "passed": N, "failed": [ … ], "total": N }; `failed` lists each failing test with what it
+# computed and what was expected. The flake's `checks.nix-lib` and checks/offline.sh both run it.
+# Inputs are stand-in derivations (never built): only store paths and strings are compared.
+let
+  inherit (builtins)
+    attrNames
+    concatStringsSep
+    deepSeq
+    elemAt
+    filter
+    length
+    toJSON
+    tryEval
+    ;
+
+  fake =
+    name:
+    derivation {
+      inherit name;
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      args = [
+        "-c"
+        "exit 1"
+      ];
+    };
+  cvmkit = fake "cvmkit";
+  kernelPkg = fake "linux";
+  stubPkg = fake "systemd";
+  busyboxPkg = fake "busybox";
+  kernel = "${kernelPkg}/bzImage";
+  stub = "${stubPkg}/lib/systemd/boot/efi/linuxx64.efi.stub";
+  busybox = "${busyboxPkg}/bin/busybox";
+
+  L = import ./. {
+    inherit
+      cvmkit
+      kernel
+      stub
+      busybox
+      ;
+  };
+  u = L.util;
+  eval = modules: L.evalModules { inherit modules; };
+  lines = modules: (L.mkInitrdSpec (eval modules)).lines;
+  noHeader = ls: builtins.tail ls;
+
+  # A test: its value must equal `expected`.
+  eq = name: expr: expected: { inherit name expr expected; };
+  # A test: evaluating `expr` fully must fail with a cvmkit error (throw/assert).
+  throws = name: expr: {
+    inherit name;
+    expr = (tryEval (deepSeq expr expr)).success;
+    expected = false;
+  };
+
+  example = L.mkImage {
+    name = "demo";
+    modules = [
+      {
+        dirs."/tmp".mode = "1777";
+        devices."/dev/console" = {
+          type = "c";
+          major = 5;
+          minor = 1;
+        };
+        files."/etc/motd".text = "hello\n";
+        symlinks."/bin/sh" = "busybox";
+        cmdline = [ "console=ttyS0" ];
+      }
+      { cmdline = [ "panic=-1" ]; }
+    ];
+  };
+  motd = builtins.toFile "motd" "hello\n";
+  osRelease = builtins.toFile "os-release" (
+    concatStringsSep "\n" [
+      "ID=\"cvmkit\""
+      "IMAGE_ID=\"demo\""
+      "NAME=\"cvmkit\""
+      "PRETTY_NAME=\"cvmkit image demo\""
+      ""
+    ]
+  );
+
+  baseImage = L.mkImage {
+    name = "based";
+    modules = [
+      L.modules.base
+      L.modules.qemu
+      {
+        workload.command = [
+          "/bin/app"
+          "it's"
+        ];
+        init.services.logger = "dmesg -w";
+      }
+    ];
+  };
+  baseFiles = (eval [ L.modules.base { busybox = busybox; } ]).files;
+
+  tests = [
+    # --- helpers ---
+    (eq "nix32 of sha256(\"\") matches `nix hash to-base32`"
+      (u.toNix32 (u.hexToBytes (builtins.hashString "sha256" "")))
+      "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
+    )
+    (eq "nix32 of a 20-byte sha1 matches `nix hash to-base32`" (u.toNix32 (
+      u.hexToBytes (builtins.hashString "sha1" "abc")
+    )) "kpcd173cq987hw957sx6m0868wv3x6d9")
+    # The name a real Nix 2.8 build showed for `passAsFile = [ "initrdSpec" ]` (ls -a /build).
+    (eq "passAsFileName matches the file Nix writes" (u.passAsFileName "initrdSpec")
+      ".attr-14ppp8ra1h0qw0r145vjg74ikv0x61i6qdyzypkchg3hrp0wcr77"
+    )
+    (eq "shellQuote escapes single quotes" (u.shellQuote "it's") "'it'\\''s'")
+    (eq "storeName makes valid store names" (map u.storeName [
+      ".profile"
+      "a b"
+      ""
+      "os-release"
+    ]) [ "_profile" "a-b" "file" "os-release" ])
+    (eq "renderOsRelease sorts keys and escapes" (L.renderOsRelease {
+      NAME = "a \"b\" $c";
+      ID = "x";
+    }) "ID=\"x\"\nNAME=\"a \\\"b\\\" \\$c\"\n")
+
+    # --- the merge rule ---
+    (eq "no modules: every option at its default" (eval [ ]) L.options)
+    (eq "lists concatenate in module order" (eval [
+      { cmdline = [ "a" ]; }
+      { cmdline = [ "b" "c" ]; }
+      { cmdline = [ "d" ]; }
+    ]).cmdline [ "a" "b" "c" "d" ])
+    (eq "attribute sets merge recursively, the later scalar wins"
+      (eval [
+        {
+          init.services.a = "one";
+          init.shell = true;
+        }
+        {
+          init.services.b = "two";
+          init.services.a = "uno";
+        }
+      ]).init
+      {
+        commands = [ ];
+        services = {
+          a = "uno";
+          b = "two";
+        };
+        shell = true;
+        onWorkloadExit = "poweroff";
+      }
+    )
+    (eq "values of different kinds: the later wins" (eval [
+      { osRelease.ID = "x"; }
+      { osRelease = ./default.nix; }
+    ]).osRelease ./default.nix)
+    (eq "workload is replaced whole, argv lists do not concatenate" (eval [
+      { workload.command = [ "/bin/a" ]; }
+      { workload.command = [ "/bin/b" "-v" ]; }
+    ]).workload { command = [ "/bin/b" "-v" ]; })
+    (throws "the same file from two modules, differently, is an error" (eval [
+      { files."/etc/x".text = "a"; }
+      { files."/etc/x".text = "b"; }
+    ]).files)
+    (eq "the same file defined equally twice is fine (defaults filled in)" (eval [
+      { files."/etc/x".text = "a"; }
+      {
+        files."/etc/x" = {
+          text = "a";
+          mode = "0644";
+          uid = 0;
+        };
+      }
+    ]).files."/etc/x".text "a")
+    (eq "force = true in the later module replaces the entry" (eval [
+      { files."/etc/x".text = "a"; }
+      {
+        files."/etc/x" = {
+          text = "b";
+          force = true;
+        };
+      }
+    ]).files."/etc/x".text "b")
+    (throws "symlinks conflict like files" (eval [
+      { symlinks."/bin/sh" = "busybox"; }
+      { symlinks."/bin/sh" = "bash"; }
+    ]).symlinks)
+    (eq "a symlink as a string equals the same as { target } (the first is kept)" (eval [
+      { symlinks."/bin/sh" = "busybox"; }
+      { symlinks."/bin/sh".target = "busybox"; }
+    ]).symlinks."/bin/sh" "busybox")
+    (eq "function modules get config (the fixed point) and lib" (eval [
+      { hostname = "h1"; }
+      (
+        { config, lib, ... }:
+        {
+          cmdline = [ "host=${config.hostname}" (lib.shellQuote "q") ];
+        }
+      )
+    ]).cmdline [ "host=h1" "'q'" ])
+    (eq "a module that is a plain lambda receives all arguments" (eval [
+      (args: { cmdline = [ (if args ? config && args ? lib && args ? pkgs then "ok" else "no") ]; })
+    ]).cmdline [ "ok" ])
+    (throws "an unknown option is an error" (eval [ { fiels = { }; } ]))
+    (throws "an unknown option inside a checked group is an error" (eval [ { init.comands = [ ]; } ]))
+    (eq "_file names a module and is not an option" (eval [ { _file = "m.nix"; } ]) L.options)
+
+    # --- initrd spec lines ---
+    (eq "spec lines: dirs, nods, files, slinks, each sorted, defaults applied"
+      (noHeader (lines [
+        {
+          symlinks."/bin/sh" = "busybox";
+          dirs."/tmp".mode = "1777";
+          dirs."/etc" = { };
+          devices."/dev/console" = {
+            type = "c";
+            major = 5;
+            minor = 1;
+          };
+          devices."/dev/sda" = {
+            type = "b";
+            major = 8;
+            minor = 0;
+            mode = "0660";
+            gid = 6;
+          };
+          files."/bin/busybox" = {
+            source = busybox;
+            mode = "0755";
+          };
+        }
+      ]))
+      [
+        "dir /etc 0755 0 0"
+        "dir /tmp 1777 0 0"
+        "nod /dev/console 0600 0 0 c 5 1"
+        "nod /dev/sda 0660 0 6 b 8 0"
+        "file /bin/busybox ${busybox} 0755 0 0"
+        "slink /bin/sh busybox 0777 0 0"
+      ]
+    )
+    (eq "text files become builtins.toFile store paths"
+      (noHeader (lines [ { files."/etc/motd".text = "hello\n"; } ]))
+      [ "file /etc/motd ${motd} 0644 0 0" ]
+    )
+    (eq "text with store references goes through passAsFile"
+      (
+        let
+          s = L.mkInitrdSpec (eval [ { files."/etc/k".text = "kernel=${kernel}\n"; } ]);
+        in
+        {
+          lines = noHeader s.lines;
+          inherit (s) passFiles;
+        }
+      )
+      {
+        lines = [ "file /etc/k ${u.passAsFileName "cvmkitFile-${builtins.substring 0 12 (builtins.hashString "sha256" "/etc/k")}"} 0644 0 0" ];
+        passFiles = [
+          {
+            name = "cvmkitFile-${builtins.substring 0 12 (builtins.hashString "sha256" "/etc/k")}";
+            text = "kernel=${kernel}\n";
+          }
+        ];
+      }
+    )
+    (eq "users become /etc/passwd and /etc/group"
+      (noHeader (lines [
+        {
+          users.passwd = [ "root:x:0:0::/root:/bin/sh" ];
+          users.group = [ "root:x:0:" ];
+        }
+        { users.passwd = [ "app:x:1000:1000::/:/bin/false" ]; }
+      ]))
+      [
+        "file /etc/group ${builtins.toFile "group" "root:x:0:\n"} 0644 0 0"
+        "file /etc/passwd ${builtins.toFile "passwd" "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:/bin/false\n"} 0644 0 0"
+      ]
+    )
+    (throws "a path in two tables is an error" (lines [
+      {
+        files."/bin/sh".source = busybox;
+        symlinks."/bin/sh" = "busybox";
+      }
+    ]))
+    (throws "files needs exactly one of source and text" (lines [ { files."/x" = { mode = "0644"; }; } ]))
+    (throws "a plain string source is refused (the sandbox cannot see it)" (lines [
+      { files."/bin/busybox".source = "/bin/busybox"; }
+    ]))
+    (throws "an integer mode is refused" (lines [ { dirs."/x".mode = 755; } ]))
+    (throws "a non-octal mode is refused" (lines [ { dirs."/x".mode = "0789"; } ]))
+    (throws "a relative image path is refused" (lines [ { dirs."etc" = { }; } ]))
+    (throws "an image path with a space is refused" (lines [ { dirs."/a b" = { }; } ]))
+    (throws "an image path with .. is refused" (lines [ { dirs."/a/../b" = { }; } ]))
+    (throws "a device needs type c or b" (lines [
+      {
+        devices."/dev/x" = {
+          type = "x";
+          major = 1;
+          minor = 1;
+        };
+      }
+    ]))
+
+    # --- the spec and the derivation ---
+    (eq "spec JSON" example.specJSON (toJSON {
+      initrd = {
+        allow_dangling_symlinks = false;
+        compress = "zstd";
+        preserve_modes = false;
+        spec_files = [ (u.passAsFileName "cvmkitInitrdSpec") ];
+        trees = [ ];
+      };
+      name = "demo";
+      schema = "cvmkit.image/v1";
+      source_date_epoch = 0;
+      uki = {
+        cmdline = "console=ttyS0 panic=-1";
+        inherit kernel stub;
+        os_release = osRelease;
+      };
+    }))
+    (eq "the derivation runs cvmkit build with the spec, no shell"
+      {
+        inherit (example) builder system;
+        args = example.drvAttrs.args;
+        passAsFile = example.drvAttrs.passAsFile;
+        specText = example.drvAttrs.cvmkitInitrdSpec;
+      }
+      {
+        builder = "${cvmkit}/bin/cvmkit";
+        system = "x86_64-linux";
+        args = [
+          "build"
+          "--spec-json"
+          example.specJSON
+          "--out"
+          (builtins.placeholder "out")
+        ];
+        passAsFile = [ "cvmkitInitrdSpec" ];
+        specText = concatStringsSep "\n" [
+          "# initrd spec generated by cvmkit's nix/lib from the image modules (gen_init_cpio format)"
+          "dir /tmp 1777 0 0"
+          "nod /dev/console 0600 0 0 c 5 1"
+          "file /etc/motd ${motd} 0644 0 0"
+          "slink /bin/sh busybox 0777 0 0"
+          ""
+        ];
+      }
+    )
+    (eq "the spec's store paths are build inputs (string context)" (builtins.sort builtins.lessThan (
+      attrNames (builtins.getContext example.specJSON)
+    )) (builtins.sort builtins.lessThan [
+      kernelPkg.drvPath
+      stubPkg.drvPath
+      osRelease
+    ]))
+    (eq "a salt makes another derivation with the same spec"
+      (
+        let
+          s = example.withSalt "again";
+        in
+        [
+          (s.drvPath != example.drvPath)
+          (s.specJSON == example.specJSON)
+        ]
+      )
+      [ true true ]
+    )
+    (eq "mkImage arguments are defaults that modules override" (L.mkImage {
+      name = "k";
+      modules = [ { kernel = "${fake "other"}/bzImage"; } ];
+    }).spec.uki.kernel "${fake "other"}/bzImage")
+    (eq "spec extensions are off by default and opt-in"
+      [
+        (example.spec ? disk)
+        (L.mkImage {
+          name = "d";
+          modules = [ L.modules.gcp ];
+          specExtensions = { inherit (L.specExtensions) disk; };
+        }).spec.disk
+      ]
+      [ false { format = "gcp-tar"; } ]
+    )
+    (eq "initrd.specFiles follow the generated spec" (L.mkImage {
+      name = "s";
+      modules = [ { initrd.specFiles = [ ./default.nix ]; } ];
+    }).spec.initrd.spec_files [ (u.passAsFileName "cvmkitInitrdSpec") "${./default.nix}" ])
+    (eq "workload.package is merged as a tree" (L.mkImage {
+      name = "w";
+      modules = [
+        {
+          trees = [ ./. ];
+          workload = {
+            package = fake "app";
+            command = [ "/bin/app" ];
+          };
+        }
+      ];
+    }).spec.initrd.trees [ "${./.}" "${fake "app"}" ])
+    (throws "workload.command naming a store path is refused" (L.mkImage {
+      name = "w";
+      modules = [ { workload.command = [ "${fake "app"}/bin/app" ]; } ];
+    }).drvPath)
+    (throws "a missing kernel is an error" ((import ./. { inherit cvmkit stub; }).mkImage { name = "x"; }).drvPath)
+    (throws "a bad image name is refused" (L.mkImage { name = ".hidden"; }).drvPath)
+    (throws "sourceDateEpoch must fit in 32 bits" (L.mkImage {
+      name = "x";
+      sourceDateEpoch = 4294967296;
+    }).drvPath)
+    (throws "disk.format is checked" (L.mkImage {
+      name = "x";
+      modules = [ { disk.format = "qcow2"; } ];
+    }).drvPath)
+
+    # --- the shipped modules ---
+    (eq "base: busybox, init and its files; applets as slinks"
+      (map (p: builtins.elem p (attrNames baseFiles)) [
+        "/init"
+        "/bin/busybox"
+        "/etc/cvmkit/init.conf"
+        "/etc/cvmkit/udhcpc.script"
+        "/etc/hostname"
+        "/etc/os-release"
+      ])
+      [ true true true true true true ]
+    )
+    (eq "base: the workload script execs the quoted argv"
+      baseImage.config.files."/etc/cvmkit/workload".text
+      "#!/bin/sh\n# workload.command\nexec '/bin/app' 'it'\\''s'\n"
+    )
+    (eq "base: services become scripts" (builtins.match ".*(file /etc/cvmkit/services/logger [^ ]+ 0755 0 0).*" baseImage.initrdSpec != null) true)
+    (eq "base + devtools: init.conf content"
+      (eval [ L.modules.base L.modules.devtools { busybox = busybox; } ]).files."/etc/cvmkit/init.conf".text
+      "# generated by modules/base.nix\nCVMKIT_NET_DEFAULT='dhcp'\nCVMKIT_NET_IFACE=''\nCVMKIT_SHELL=1\nCVMKIT_ON_EXIT='poweroff'\n"
+    )
+    (eq "base: kernel modules load in the order given"
+      (builtins.filter (n: builtins.match "/lib/modules/.*" n != null) (attrNames (eval [
+        L.modules.base
+        {
+          busybox = busybox;
+          kernelModules = [
+            "${fake "m"}/b.ko"
+            "${fake "m"}/a.ko"
+          ];
+        }
+      ]).files))
+      [ "/lib/modules/cvmkit/000-b.ko" "/lib/modules/cvmkit/001-a.ko" ]
+    )
+    (throws "base without busybox is an error" (L.mkInitrdSpec (eval [ L.modules.base ])).text)
+    (eq "cloud profiles: command lines and disk formats"
+      (map (m: { inherit (eval [ m ]) cmdline disk; }) [
+        L.modules.qemu
+        L.modules.gcp
+        L.modules.azure
+      ])
+      [
+        {
+          cmdline = [ "console=ttyS0" ];
+          disk.format = "raw";
+        }
+        {
+          cmdline = [ "console=ttyS0,38400n8d" ];
+          disk.format = "gcp-tar";
+        }
+        {
+          cmdline = [ "console=ttyS0" "earlyprintk=ttyS0" ];
+          disk.format = "vhd";
+        }
+      ]
+    )
+    (eq "platform modules" (map (m: (eval [ m ]).platform) [ L.modules.tdx L.modules.snp ]) [ "tdx" "snp" ])
+    (eq "module order is kept across shipped and own modules" (L.mkImage {
+      name = "o";
+      modules = [
+        L.modules.qemu
+        { cmdline = [ "quiet" ]; }
+        L.modules.azure
+      ];
+    }).spec.uki.cmdline "console=ttyS0 quiet console=ttyS0 earlyprintk=ttyS0")
+    (eq "a text file with store references is passed with passAsFile by the image derivation"
+      (
+        let
+          img = L.mkImage {
+            name = "p";
+            modules = [ { files."/etc/k".text = "kernel=${kernel}\n"; } ];
+          };
+          attr = "cvmkitFile-${builtins.substring 0 12 (builtins.hashString "sha256" "/etc/k")}";
+        in
+        [
+          img.drvAttrs.passAsFile
+          img.drvAttrs.${attr}
+        ]
+      )
+      [
+        [
+          "cvmkitInitrdSpec"
+          "cvmkitFile-${builtins.substring 0 12 (builtins.hashString "sha256" "/etc/k")}"
+        ]
+        "kernel=${kernel}\n"
+      ]
+    )
+    (throws "base: init.onWorkloadExit is checked" (L.mkInitrdSpec (eval [
+      L.modules.base
+      {
+        busybox = busybox;
+        init.onWorkloadExit = "explode";
+      }
+    ])).text)
+    (eq "base: network settings reach init.conf"
+      (builtins.match ".*(CVMKIT_NET_DEFAULT='off'\nCVMKIT_NET_IFACE='ens4').*" (eval [
+        L.modules.base
+        {
+          busybox = busybox;
+          network = {
+            default = "off";
+            interface = "ens4";
+          };
+        }
+      ]).files."/etc/cvmkit/init.conf".text)
+      [ "CVMKIT_NET_DEFAULT='off'\nCVMKIT_NET_IFACE='ens4'" ]
+    )
+  ];
+
+  results = map (
+    t:
+    let
+      r = tryEval (deepSeq t.expr t.expr);
+    in
+    t
+    // {
+      ok = r.success && r.value == t.expected;
+      got = if r.success then r.value else "<evaluation failed>";
+    }
+  ) tests;
+  failed = filter (r: !r.ok) results;
+in
+{
+  total = length tests;
+  passed = length tests - length failed;
+  failed = map (r: {
+    inherit (r) name got expected;
+  }) failed;
+}
