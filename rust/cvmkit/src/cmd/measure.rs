@@ -55,7 +55,7 @@ struct TdxArgs {
     #[arg(long, conflicts_with = "kernel", requires = "disk")]
     uki: Option<PathBuf>,
     /// The boot disk image holding the UKI (its GPT is measured).
-    #[arg(long)]
+    #[arg(long, visible_alias = "disk-gpt")]
     disk: Option<PathBuf>,
     /// Boot options OVMF tried and failed before the UKI.
     #[arg(long, default_value_t = 0)]
