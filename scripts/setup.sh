@@ -21,6 +21,7 @@ debs=(
   python3 python3-venv          # PyPI peers
   hyperfine                     # benchmarks
   nix-bin                       # checks/offline.sh: the Nix layer with Debian's Nix 2.8
+  fdisk gdisk qemu-utils        # oracles for disk images (sfdisk, sgdisk, qemu-img)
   flex bison                    # checks/offline.sh: Kconfig's conf for kernel/mkconfig.sh
 )
 $sudo apt-get update -q

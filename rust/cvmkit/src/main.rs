@@ -24,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a bootable GPT disk (ESP with the UKI, roots, data) as raw, GCP tar.gz, VHD or qcow2.
+    Disk(cmd::disk::Args),
     /// Remove docs, locales, caches, headers … from a root tree by glob rules (with keep-rules).
     Debloat(cmd::debloat::Args),
     /// Print the built-in debloat config (a starting point for your own).
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => cmd::build::run(args),
         Command::Debloat(args) => cmd::debloat::run(args),
+        Command::Disk(args) => cmd::disk::run(args),
         Command::DebloatDefaultConfig => {
             print!("{}", cmd::debloat::default_config_text());
             Ok(ExitCode::SUCCESS)

@@ -7,6 +7,8 @@ mod util;
 mod build;
 /// `cvmkit debloat`: dry run, apply, keep-rules, errors.
 mod debloat;
+/// `cvmkit disk`: formats, validity, reproducibility, errors.
+mod disk;
 /// A UKI boots under QEMU + OVMF (TCG) from a FAT ESP to the example's marker.
 mod boot;
 /// Bad input: one-line errors, exit status 2, nothing left at -o.

@@ -1,0 +1,89 @@
+use cvmkit_disk::{DiskSpec, Format};
+use cvmkit_fat::FatVolume;
+use cvmkit_gpt::GptDisk;
+
+use crate::util::*;
+
+#[test]
+fn same_inputs_give_the_same_bytes_in_every_format() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    // Inputs at different paths with the same bytes: paths do not leak into the output.
+    let spec_a = full_spec(a.path());
+    let spec_b = full_spec(b.path());
+    for format in Format::ALL {
+        let name = format!("disk.{}", format.extension());
+        let (pa, ra) = build(&spec_a, format, a.path(), &name);
+        let (pb, rb) = build(&spec_b, format, b.path(), &name);
+        assert_eq!(
+            sha256(&pa),
+            sha256(&pb),
+            "{format} differs between two builds"
+        );
+        assert_eq!(
+            (ra.disk_guid, ra.output_size, ra.data_bytes),
+            (rb.disk_guid, rb.output_size, rb.data_bytes)
+        );
+        // And a third time into a fresh buffer through the Write + Seek API.
+        let mut buf = std::io::Cursor::new(Vec::new());
+        cvmkit_disk::write_disk(&spec_a, format, &mut buf).unwrap();
+        assert!(
+            buf.into_inner() == std::fs::read(&pa).unwrap(),
+            "{format}: write_disk differs from write_disk_file"
+        );
+    }
+}
+
+#[test]
+fn timestamp_changes_only_times_and_seed_changes_only_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = full_spec(tmp.path());
+    let (base, _) = build(&spec, Format::Raw, tmp.path(), "base.raw");
+    let later = DiskSpec {
+        timestamp: 1_800_000_000,
+        ..spec.clone()
+    };
+    let (t, _) = build(&later, Format::Raw, tmp.path(), "later.raw");
+    let other_seed = DiskSpec {
+        seed: "another seed".into(),
+        ..spec.clone()
+    };
+    let (s, rs) = build(&other_seed, Format::Raw, tmp.path(), "seed.raw");
+
+    let base = std::fs::read(base).unwrap();
+    let gpt = GptDisk::read(&base).unwrap();
+    let esp = gpt.partitions().next().unwrap().entry;
+    let fat = FatVolume::parse(gpt.partition_data(&esp).unwrap()).unwrap();
+    let data_start = esp.offset() + fat.cluster_offset(2);
+
+    // Timestamp: only the time fields (bytes 13..26) of directory entries in the ESP.
+    let t = std::fs::read(t).unwrap();
+    let diff: Vec<u64> = (0..base.len())
+        .filter(|&i| base[i] != t[i])
+        .map(|i| i as u64)
+        .collect();
+    assert!(!diff.is_empty());
+    for &i in &diff {
+        assert!(
+            i >= data_start && (13..26).contains(&((i - data_start) % 32)),
+            "timestamp changed byte {i}"
+        );
+    }
+
+    // Seed: only the GPT (both copies: GUIDs and CRCs) and the FAT serial (boot sector + backup).
+    let s = std::fs::read(s).unwrap();
+    let gpt_s = GptDisk::read(&s).unwrap();
+    assert_ne!(gpt_s.primary.disk_guid, gpt.primary.disk_guid);
+    assert_eq!(rs.disk_guid, gpt_s.primary.disk_guid);
+    let backup = base.len() as u64 - 33 * 512;
+    for i in (0..base.len())
+        .filter(|&i| base[i] != s[i])
+        .map(|i| i as u64)
+    {
+        let in_gpt = i < 34 * 512 || i >= backup;
+        let in_serial = [0, 6 * 512]
+            .iter()
+            .any(|&o| (esp.offset() + o + 67..esp.offset() + o + 71).contains(&i));
+        assert!(in_gpt || in_serial, "seed changed byte {i}");
+    }
+}

@@ -1,0 +1,113 @@
+//! `cvmkit disk`: a bootable GPT disk (FAT32 ESP with the UKI, optional root and data
+//! partitions) in a cloud format, written directly: no root, loop devices or mkfs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cvmkit_disk::{DiskLayout, DiskSpec, Format};
+use serde::Serialize;
+
+use crate::cmd::measure::parse_size;
+use crate::output::source_date_epoch;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The UKI, placed at \EFI\BOOT\BOOTX64.EFI on the ESP.
+    #[arg(long)]
+    uki: PathBuf,
+    /// A root filesystem image copied into its own partition (repeatable).
+    #[arg(long)]
+    root: Vec<PathBuf>,
+    /// Size of an empty data partition, e.g. 1G.
+    #[arg(long)]
+    data_size: Option<String>,
+    /// Size of the ESP (default: max(64 MiB, 2 × UKI + 16 MiB)).
+    #[arg(long)]
+    esp_size: Option<String>,
+    /// Size of the whole disk (default: just what the partitions need).
+    #[arg(long)]
+    disk_size: Option<String>,
+    /// Text every GUID and the FAT volume id derive from; same seed, same identifiers.
+    #[arg(long, default_value = "cvmkit")]
+    seed: String,
+    /// raw (sparse), gcp (disk.raw in a sparse tar.gz, for GCE image import), vhd (Azure
+    /// fixed VHD) or qcow2.
+    #[arg(long, default_value = "raw")]
+    format: String,
+    /// Output file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Print the layout as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Partition {
+    number: u32,
+    name: String,
+    type_guid: String,
+    unique_guid: String,
+    offset: u64,
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    output: String,
+    format: &'static str,
+    disk_size: u64,
+    output_size: u64,
+    disk_guid: String,
+    esp_volume_id: String,
+    partitions: Vec<Partition>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let format: Format = args.format.parse().map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    let mut spec = DiskSpec::new(&args.uki, &args.seed, u64::from(source_date_epoch()?));
+    spec.roots = args.root.clone();
+    spec.data_size = args.data_size.as_deref().map(parse_size).transpose().context("--data-size")?;
+    spec.esp_size = args.esp_size.as_deref().map(parse_size).transpose().context("--esp-size")?;
+    spec.disk_size = args.disk_size.as_deref().map(parse_size).transpose().context("--disk-size")?;
+    // Plan first: every input is checked before any output exists.
+    let layout = DiskLayout::plan(&spec, format)?;
+    let report = crate::output::write_atomically(&args.output, |w| {
+        let file = w.get_mut();
+        let report = layout.write(&mut **file)?;
+        // Sparse formats seek over zeros; the length makes the trailing hole part of the file.
+        file.set_len(report.output_size)?;
+        Ok(report)
+    })?;
+    let r = Report {
+        output: args.output.display().to_string(),
+        format: format.name(),
+        disk_size: report.disk_size,
+        output_size: report.output_size,
+        disk_guid: report.disk_guid.to_string(),
+        esp_volume_id: format!("{:08X}", report.esp.volume_id),
+        partitions: report
+            .partitions
+            .iter()
+            .map(|p| Partition {
+                number: p.number,
+                name: p.name.clone(),
+                type_guid: p.type_guid.to_string(),
+                unique_guid: p.unique_guid.to_string(),
+                offset: p.offset,
+                size: p.size,
+            })
+            .collect(),
+    };
+    if args.json {
+        crate::output::print_json(&r)?;
+    } else {
+        println!("{}: {} disk of {} bytes ({} bytes in the file), disk GUID {}", r.output, r.format, r.disk_size, r.output_size, r.disk_guid);
+        for p in &r.partitions {
+            println!("  {} {:<12} offset {:>12} size {:>12} type {} guid {}", p.number, p.name, p.offset, p.size, p.type_guid, p.unique_guid);
+        }
+        println!("  ESP volume id {}", r.esp_volume_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,74 @@
+use std::process::Command;
+
+use crate::util::*;
+
+/// `cvmkit disk` writes every format; the raw disk passes `sfdisk --verify` (util-linux) and its
+/// ESP holds the UKI; a second run with the same inputs gives the same bytes in every format;
+/// TDX disk-boot prediction reads the GPT of the written disk.
+#[test]
+fn disk_formats_reproducible_and_valid() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stage_example_root(tmp.path(), &inputs);
+    let (_, uki) = build_example(tmp.path(), &root, &inputs, "zstd");
+    for format in ["raw", "gcp", "vhd", "qcow2"] {
+        let build = |name: &str| {
+            let out = tmp.path().join(name);
+            run(
+                cvmkit(tmp.path())
+                    .env("SOURCE_DATE_EPOCH", "1700000000")
+                    .args(["disk", "--seed", "example", "--data-size", "16M", "--format", format, "--uki"])
+                    .arg(&uki)
+                    .arg("-o")
+                    .arg(&out),
+                true,
+            );
+            std::fs::read(out).unwrap()
+        };
+        let a = build(&format!("a.{format}"));
+        let b = build(&format!("b.{format}"));
+        assert!(a == b, "{format}: two builds differ");
+    }
+    let raw = tmp.path().join("a.raw");
+    let verify = run(Command::new(require_tool("sfdisk")).arg("--verify").arg(&raw), true);
+    assert!(stdout(&verify).contains("No errors detected"), "{}", stdout(&verify));
+    let json: serde_json::Value = serde_json::from_slice(
+        &run(Command::new(require_tool("sfdisk")).arg("--json").arg(&raw), true).stdout,
+    )
+    .unwrap();
+    let parts = json["partitiontable"]["partitions"].as_array().unwrap();
+    assert_eq!(parts[0]["type"], "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "ESP first");
+    assert_eq!(parts.len(), 2, "ESP + data");
+
+    // The disk-boot prediction measures this disk's GPT (EV_EFI_GPT_EVENT) in RTMR1.
+    let doc: serde_json::Value = serde_json::from_slice(
+        &run(
+            cvmkit(tmp.path()).args(["measure", "tdx", "--json", "--firmware"]).arg(&inputs.ovmf).arg("--uki").arg(&uki).arg("--disk-gpt").arg(&raw),
+            true,
+        )
+        .stdout,
+    )
+    .unwrap();
+    let rtmr1 = doc["registers"].as_array().unwrap().iter().find(|r| r["name"] == "RTMR1").unwrap();
+    assert!(rtmr1["events"].as_array().unwrap().iter().any(|e| e["event_type"] == "EV_EFI_GPT_EVENT"), "{rtmr1}");
+}
+
+/// A UKI too large for the requested ESP: one-line error, exit 2, no output file.
+#[test]
+fn disk_uki_too_big_for_esp() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("big.efi");
+    std::fs::write(&big, vec![0u8; 50 << 20]).unwrap();
+    let out2 = run(cvmkit(tmp.path()).args(["disk", "--esp-size", "40M", "--uki"]).arg(&big).args(["-o", "x.raw"]), false);
+    // A missing UKI names the file.
+    let out = run(cvmkit(tmp.path()).args(["disk", "--uki", "no-such.efi", "-o", "x.raw"]), false);
+    assert!(stderr(&out).contains("no-such.efi"), "{}", stderr(&out));
+    let _ = &inputs;
+    for o in [&out, &out2] {
+        assert_eq!(o.status.code(), Some(2));
+        assert_eq!(stderr(o).lines().count(), 1, "{}", stderr(o));
+    }
+    assert!(stderr(&out2).contains("does not fit"), "{}", stderr(&out2));
+    assert!(!tmp.path().join("x.raw").exists());
+}
