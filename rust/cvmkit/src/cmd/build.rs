@@ -43,6 +43,82 @@ pub struct Spec {
     pub source_date_epoch: u32,
     pub initrd: InitrdSpec,
     pub uki: UkiSpec,
+    /// The disk around the UKI (optional).
+    #[serde(default)]
+    pub disk: Option<DiskSpec>,
+    /// Measurements to predict into measurements.json: one platform or a list.
+    #[serde(default)]
+    pub measure: Option<OneOrMany<MeasureSpec>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskSpec {
+    /// raw, gcp, vhd or qcow2.
+    pub format: String,
+    /// Seed of the GUIDs and the FAT volume id (default: the image name).
+    #[serde(default)]
+    pub seed: Option<String>,
+    #[serde(default)]
+    pub data_size: Option<String>,
+    #[serde(default)]
+    pub esp_size: Option<String>,
+    #[serde(default)]
+    pub disk_size: Option<String>,
+}
+
+/// One item or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(t) => vec![t],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// What to predict. `tpm` needs nothing more; `tdx` and `snp` need the firmware.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureSpec {
+    /// tpm, tdx or snp.
+    pub platform: String,
+    #[serde(default)]
+    pub firmware: Option<PathBuf>,
+    /// TDX: guest memory (default 2G).
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// TDX: QEMU version (default 10.1).
+    #[serde(default)]
+    pub qemu_version: Option<String>,
+    /// TDX: firmware profile (edk2-202411, edk2-before-202411, no-cc).
+    #[serde(default)]
+    pub ovmf_profile: Option<String>,
+    /// TDX: whether the kernel measures into RTMR2 (cc or none).
+    #[serde(default)]
+    pub kernel_measures: Option<String>,
+    /// TDX: captured RTMR0 (JSON file).
+    #[serde(default)]
+    pub rtmr0_captured: Option<PathBuf>,
+    /// SNP: vCPU count and type, guest features, VMM type.
+    #[serde(default)]
+    pub vcpus: Option<u32>,
+    #[serde(default)]
+    pub vcpu_type: Option<String>,
+    #[serde(default)]
+    pub guest_features: Option<String>,
+    #[serde(default)]
+    pub vmm_type: Option<String>,
+    /// TPM: boot options OVMF tried and failed first.
+    #[serde(default)]
+    pub failed_boot_attempts: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +180,16 @@ impl Spec {
         };
         spec.initrd.trees.iter_mut().for_each(fix);
         spec.initrd.spec_files.iter_mut().for_each(fix);
+        if let Some(m) = spec.measure.as_mut() {
+            let list = match m {
+                OneOrMany::One(x) => std::slice::from_mut(x),
+                OneOrMany::Many(v) => v.as_mut_slice(),
+            };
+            for x in list {
+                x.firmware.iter_mut().for_each(fix);
+                x.rtmr0_captured.iter_mut().for_each(fix);
+            }
+        }
         fix(&mut spec.uki.stub);
         fix(&mut spec.uki.kernel);
         spec.uki.os_release.iter_mut().for_each(fix);
@@ -163,7 +249,96 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let uki_path = args.out.join("uki.efi");
     write_bytes(&uki_path, &uki)?;
     println!("{}: built {} and {}", spec.name, initrd_path.display(), uki_path.display());
+
+    // 3. disk
+    let mut gpt_disk: Option<Vec<u8>> = None;
+    if let Some(d) = &spec.disk {
+        let format: cvmkit_disk::Format = d.format.parse().map_err(|e| anyhow::anyhow!("{}: {e}", what("disk.format")))?;
+        let mut ds = cvmkit_disk::DiskSpec::new(&uki_path, d.seed.clone().unwrap_or_else(|| spec.name.clone()), u64::from(spec.source_date_epoch));
+        let size = |v: &Option<String>, key: &str| v.as_deref().map(crate::cmd::measure::parse_size).transpose().with_context(|| what(key));
+        ds.data_size = size(&d.data_size, "disk.data_size")?;
+        ds.esp_size = size(&d.esp_size, "disk.esp_size")?;
+        ds.disk_size = size(&d.disk_size, "disk.disk_size")?;
+        let layout = cvmkit_disk::DiskLayout::plan(&ds, format).with_context(|| what("disk"))?;
+        let disk_path = args.out.join(format!("disk.{}", format.extension()));
+        write_atomically(&disk_path, |w| {
+            let file = w.get_mut();
+            let report = layout.write(&mut **file)?;
+            file.set_len(report.output_size)?;
+            Ok(())
+        })?;
+        // The GPT as firmware reads it (protective MBR, header, entries): what TDX's
+        // EV_EFI_GPT_EVENT measures, the same whatever container the disk ships in.
+        gpt_disk = Some(layout.gpt().primary_bytes());
+        println!("{}: built {}", spec.name, disk_path.display());
+    }
+
+    // 4. measurements.json: one document per platform, in the order given.
+    if let Some(m) = spec.measure {
+        let mut docs = Vec::new();
+        for item in m.into_vec() {
+            docs.push(measure_one(&spec.name, &item, &uki, &uki_path, gpt_disk.as_deref())?);
+        }
+        let path = args.out.join("measurements.json");
+        let mut text = serde_json::to_string_pretty(&docs)?;
+        text.push('\n');
+        write_bytes(&path, text.as_bytes())?;
+        println!("{}: predicted {} ({} platform{})", spec.name, path.display(), docs.len(), if docs.len() == 1 { "" } else { "s" });
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn measure_one(
+    name: &str,
+    m: &MeasureSpec,
+    uki: &[u8],
+    uki_path: &Path,
+    gpt_disk: Option<&[u8]>,
+) -> Result<cvmkit_measure::Measurements> {
+    use crate::cmd::measure;
+    let ctx = || format!("image {name}: measure.{}", m.platform);
+    let firmware = || m.firmware.clone().with_context(|| format!("image {name}: measure {} needs \"firmware\"", m.platform));
+    match m.platform.as_str() {
+        "tpm" => {
+            let a = measure::TpmArgs {
+                uki: uki_path.to_path_buf(),
+                banks: vec!["sha1".into(), "sha256".into(), "sha384".into()],
+                failed_boot_attempts: m.failed_boot_attempts.unwrap_or(0),
+                ..Default::default()
+            };
+            measure::tpm_document(&a, uki).with_context(ctx)
+        }
+        "tdx" => {
+            let disk = gpt_disk.with_context(|| format!("image {name}: measure tdx predicts a disk boot and needs a \"disk\""))?;
+            let gpt = cvmkit_tdx::uefi_gpt_data(disk, 512, None).with_context(ctx)?;
+            let a = measure::TdxArgs {
+                firmware: firmware()?,
+                memory: m.memory.clone().unwrap_or_else(|| "2G".into()),
+                cpus: 1,
+                qemu_version: m.qemu_version.clone().unwrap_or_else(|| "10.1".into()),
+                ovmf_profile: m.ovmf_profile.clone().unwrap_or_else(|| "edk2-202411".into()),
+                kernel_measures: m.kernel_measures.clone().unwrap_or_else(|| "cc".into()),
+                rtmr0_captured: m.rtmr0_captured.clone(),
+                uki: Some(uki_path.to_path_buf()),
+                failed_boot_attempts: m.failed_boot_attempts.unwrap_or(0),
+                ..Default::default()
+            };
+            measure::tdx_document(&a, Some(gpt)).with_context(ctx)
+        }
+        "snp" => {
+            let a = measure::SnpArgs {
+                firmware: firmware()?,
+                vcpus: Some(m.vcpus.unwrap_or(1)),
+                vcpu_type: Some(m.vcpu_type.clone().unwrap_or_else(|| "EPYC-v4".into())),
+                guest_features: m.guest_features.clone().unwrap_or_else(|| "0x1".into()),
+                vmm_type: m.vmm_type.clone().unwrap_or_else(|| "qemu".into()),
+                mode: "snp".into(),
+                ..Default::default()
+            };
+            measure::snp_document(&a).with_context(ctx)
+        }
+        other => bail!("image {name}: measure platform {other:?}: expected tpm, tdx or snp"),
+    }
 }
 
 fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -25,142 +25,142 @@ enum Platform {
     Tdx(TdxArgs),
 }
 
-#[derive(clap::Args)]
-struct TdxArgs {
+#[derive(clap::Args, Default)]
+pub struct TdxArgs {
     /// The TDX-capable OVMF (TDVF) firmware.
     #[arg(long)]
-    firmware: PathBuf,
+    pub firmware: PathBuf,
     /// Guest memory (QEMU -m), e.g. 2G, 4096M.
     #[arg(long, default_value = "2G")]
-    memory: String,
+    pub memory: String,
     /// vCPUs; they reach RTMR0 only through the ACPI tables given with --acpi-dir.
     #[arg(long, default_value_t = 1)]
-    cpus: u32,
+    pub cpus: u32,
     /// The QEMU version (MAJOR.MINOR): decides the MRTD page order (two-pass before 9) and
     /// whether the kernel header is patched before OVMF measures it (before 10.1).
     #[arg(long, default_value = "10.1")]
-    qemu_version: String,
+    pub qemu_version: String,
     /// Override the MRTD page-add order: two-pass or interleaved.
     #[arg(long)]
-    page_order: Option<String>,
+    pub page_order: Option<String>,
     /// The firmware's measurement behaviour: edk2-202411 (current), edk2-before-202411 (the
     /// older separator layout), or no-cc (no TdTcg2Dxe, e.g. Debian bookworm's OVMF.fd: RTMRs stay 0).
     #[arg(long, default_value = "edk2-202411")]
-    ovmf_profile: String,
+    pub ovmf_profile: String,
     /// Whether the kernel's EFI stub measures the command line and initrd into RTMR2 (cc), or
     /// not (none: kernels without EFI CC measurement support, such as Debian's 6.1).
     #[arg(long, default_value = "cc")]
-    kernel_measures: String,
+    pub kernel_measures: String,
     /// A UKI booted from a GPT disk (give the disk with --disk).
     #[arg(long, conflicts_with = "kernel", requires = "disk")]
-    uki: Option<PathBuf>,
+    pub uki: Option<PathBuf>,
     /// The boot disk image holding the UKI (its GPT is measured).
     #[arg(long, visible_alias = "disk-gpt")]
-    disk: Option<PathBuf>,
+    pub disk: Option<PathBuf>,
     /// Boot options OVMF tried and failed before the UKI.
     #[arg(long, default_value_t = 0)]
-    failed_boot_attempts: u32,
+    pub failed_boot_attempts: u32,
     /// Direct boot: the kernel (QEMU -kernel).
     #[arg(long, required_unless_present = "uki")]
-    kernel: Option<PathBuf>,
+    pub kernel: Option<PathBuf>,
     /// Direct boot: the initrd (QEMU -initrd).
     #[arg(long, requires = "kernel")]
-    initrd: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
     /// Direct boot: the command line (QEMU -append).
     #[arg(long, requires = "kernel", default_value = "")]
-    cmdline: String,
+    pub cmdline: String,
     /// QEMU's ACPI blobs for this machine shape: a directory with etc/table-loader and the files
     /// it allocates (etc/acpi/tables, etc/acpi/rsdp). Without it (or --rtmr0-captured) RTMR0 is
     /// not printed.
     #[arg(long)]
-    acpi_dir: Option<PathBuf>,
+    pub acpi_dir: Option<PathBuf>,
     /// RTMR0 captured on a real VM of the same shape (JSON: {"rtmr0": "…"}, event lists, or a
     /// dstack event log), for clouds whose firmware inputs are not public (GCP).
     #[arg(long, conflicts_with = "acpi_dir")]
-    rtmr0_captured: Option<PathBuf>,
+    pub rtmr0_captured: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
-#[derive(clap::Args)]
-struct TpmArgs {
+#[derive(clap::Args, Default)]
+pub struct TpmArgs {
     /// The UKI.
     #[arg(long)]
-    uki: PathBuf,
+    pub uki: PathBuf,
     /// Banks, comma-separated: sha1, sha256, sha384, sha512.
     #[arg(long, default_value = "sha1,sha256,sha384", value_delimiter = ',')]
-    banks: Vec<String>,
+    pub banks: Vec<String>,
     /// Boot phases systemd extends into PCR 11 after the sections (comma-separated, e.g.
     /// enter-initrd,leave-initrd,sysinit,ready); none predicts the value when the initrd starts.
     #[arg(long, value_delimiter = ',')]
-    phases: Vec<String>,
+    pub phases: Vec<String>,
     /// Boot options the firmware tried and failed before the UKI (QEMU's q35 has an empty DVD
     /// drive that OVMF tries first unless QEMU runs with -nodefaults: 1 there).
     #[arg(long, default_value_t = 0)]
-    failed_boot_attempts: u32,
+    pub failed_boot_attempts: u32,
     /// UEFI Secure Boot is on (then systemd-stub < 258 starts the kernel unmeasured in PCR 4).
     #[arg(long)]
-    secure_boot: bool,
+    pub secure_boot: bool,
     /// The systemd-stub major version, if the UKI's .sdmagic does not say it.
     #[arg(long)]
-    stub_version: Option<u32>,
+    pub stub_version: Option<u32>,
     /// Print machine-readable JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
-#[derive(clap::Args)]
-struct SnpArgs {
+#[derive(clap::Args, Default)]
+pub struct SnpArgs {
     /// The OVMF firmware file (an SEV-capable build).
     #[arg(long)]
-    firmware: PathBuf,
+    pub firmware: PathBuf,
     /// Number of vCPUs.
     #[arg(long)]
-    vcpus: Option<u32>,
+    pub vcpus: Option<u32>,
     /// vCPU model name as QEMU spells it (EPYC, EPYC-v4, EPYC-Milan, EPYC-Genoa, …), or a
     /// signature in hex.
     #[arg(long, conflicts_with_all = ["vcpu_sig", "vcpu_family"])]
-    vcpu_type: Option<String>,
+    pub vcpu_type: Option<String>,
     /// vCPU signature (CPUID Fn0000_0001 EAX), e.g. 0x00a00f11.
     #[arg(long, conflicts_with = "vcpu_family")]
-    vcpu_sig: Option<String>,
+    pub vcpu_sig: Option<String>,
     /// vCPU family (with --vcpu-model and --vcpu-stepping).
     #[arg(long, requires_all = ["vcpu_model", "vcpu_stepping"])]
-    vcpu_family: Option<u32>,
+    pub vcpu_family: Option<u32>,
     /// vCPU model number.
     #[arg(long, requires = "vcpu_family")]
-    vcpu_model: Option<u32>,
+    pub vcpu_model: Option<u32>,
     /// vCPU stepping.
     #[arg(long, requires = "vcpu_family")]
-    vcpu_stepping: Option<u32>,
+    pub vcpu_stepping: Option<u32>,
     /// SEV_FEATURES of the guest (hex), e.g. 0x1 (SNP only) or 0x21 (with debug swap, QEMU's default).
     #[arg(long, default_value = "0x1")]
-    guest_features: String,
+    pub guest_features: String,
     /// The VMM launching the guest: qemu, ec2 or gce.
     #[arg(long, default_value = "qemu")]
-    vmm_type: String,
+    pub vmm_type: String,
     /// The guest mode: snp, seves or sev.
     #[arg(long, default_value = "snp")]
-    mode: String,
+    pub mode: String,
     /// Kernel for direct boot (measured through OVMF's kernel-hashes table).
     #[arg(long)]
-    kernel: Option<PathBuf>,
+    pub kernel: Option<PathBuf>,
     /// Initrd for direct boot.
     #[arg(long, requires = "kernel")]
-    initrd: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
     /// Kernel command line for direct boot.
     #[arg(long, requires = "kernel")]
-    append: Option<String>,
+    pub append: Option<String>,
     /// A precomputed OVMF hash (96 hex digits), as from --print-ovmf-hash.
     #[arg(long)]
-    ovmf_hash: Option<String>,
+    pub ovmf_hash: Option<String>,
     /// Print only the OVMF hash (the digest after the firmware pages), for --ovmf-hash later.
     #[arg(long)]
-    print_ovmf_hash: bool,
+    pub print_ovmf_hash: bool,
     /// Print machine-readable JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -182,17 +182,28 @@ fn file_input(doc: &mut Measurements, name: &str, path: &Path, data: &[u8]) {
 }
 
 fn snp(a: SnpArgs) -> Result<ExitCode> {
+    if a.print_ovmf_hash {
+        use cvmkit_snp::cvmkit_ovmf::Firmware;
+        let fw_bytes = read_input(&a.firmware, "firmware")?;
+        let fw_name = a.firmware.display().to_string();
+        let firmware = Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
+        let h = cvmkit_snp::ovmf_hash(&firmware).with_context(|| fw_name.clone())?;
+        println!("{}", cvmkit_measure::hex(&h));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let doc = snp_document(&a)?;
+    emit(&doc, a.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The SNP (or SEV-ES/SEV) launch digest document for `a`.
+pub fn snp_document(a: &SnpArgs) -> Result<Measurements> {
     use cvmkit_snp::cvmkit_ovmf::Firmware;
     use cvmkit_snp::{SevMode, Vcpu, VmmType};
 
     let fw_bytes = read_input(&a.firmware, "firmware")?;
     let fw_name = a.firmware.display().to_string();
     let firmware = Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
-    if a.print_ovmf_hash {
-        let h = cvmkit_snp::ovmf_hash(&firmware).with_context(|| fw_name.clone())?;
-        println!("{}", cvmkit_measure::hex(&h));
-        return Ok(ExitCode::SUCCESS);
-    }
     let mode = match a.mode.as_str() {
         "snp" => SevMode::Snp,
         "seves" | "sev-es" => SevMode::SevEs,
@@ -276,8 +287,7 @@ fn snp(a: SnpArgs) -> Result<ExitCode> {
             doc.registers.push(Register::with_value("LAUNCH_DIGEST", Bank::Sha256, d.as_bytes()));
         }
     }
-    emit(&doc, a.json);
-    Ok(ExitCode::SUCCESS)
+    Ok(doc)
 }
 
 fn emit(doc: &Measurements, json: bool) {
@@ -289,8 +299,15 @@ fn emit(doc: &Measurements, json: bool) {
 }
 
 fn tpm(a: TpmArgs) -> Result<ExitCode> {
-    use cvmkit_tpm::{predict, Bank as TpmBank, EventOrigin, TpmOptions};
     let uki = read_input(&a.uki, "UKI")?;
+    let doc = tpm_document(&a, &uki)?;
+    emit(&doc, a.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The TPM PCR 4 / PCR 11 document for the UKI bytes `uki` (read from `a.uki`).
+pub fn tpm_document(a: &TpmArgs, uki: &[u8]) -> Result<Measurements> {
+    use cvmkit_tpm::{predict, Bank as TpmBank, EventOrigin, TpmOptions};
     let banks = a
         .banks
         .iter()
@@ -302,9 +319,9 @@ fn tpm(a: TpmArgs) -> Result<ExitCode> {
         .with_failed_boot_attempts(a.failed_boot_attempts)
         .with_secure_boot(a.secure_boot)
         .with_stub_version(a.stub_version);
-    let p = predict(&uki, &opts).with_context(|| format!("UKI {}", a.uki.display()))?;
+    let p = predict(uki, &opts).with_context(|| format!("UKI {}", a.uki.display()))?;
     let mut doc = Measurements::new("tpm");
-    file_input(&mut doc, "uki", &a.uki, &uki);
+    file_input(&mut doc, "uki", &a.uki, uki);
     doc.inputs.insert("failed_boot_attempts".into(), Input::value(a.failed_boot_attempts));
     doc.inputs.insert("secure_boot".into(), Input::value(a.secure_boot));
     if !a.phases.is_empty() {
@@ -332,8 +349,7 @@ fn tpm(a: TpmArgs) -> Result<ExitCode> {
         }
         doc.registers.push(reg);
     }
-    emit(&doc, a.json);
-    Ok(ExitCode::SUCCESS)
+    Ok(doc)
 }
 
 /// A size such as `2G`, `512M`, `4096MiB`, `1T` or plain bytes.
@@ -354,6 +370,23 @@ pub fn parse_size(text: &str) -> Result<u64> {
 }
 
 fn tdx(a: TdxArgs) -> Result<ExitCode> {
+    let gpt = match (&a.uki, &a.disk) {
+        (Some(_), Some(disk_path)) => {
+            let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
+            Some(
+                cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
+                    .with_context(|| format!("disk {}", disk_path.display()))?,
+            )
+        }
+        _ => None,
+    };
+    let doc = tdx_document(&a, gpt)?;
+    emit(&doc, a.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The TDX document for `a`; for a UKI boot, `gpt` is the disk's `UEFI_GPT_DATA`.
+pub fn tdx_document(a: &TdxArgs, gpt: Option<Vec<u8>>) -> Result<Measurements> {
     use cvmkit_tdx::cvmkit_ovmf::Firmware;
     use cvmkit_tdx::{
         acpi_blobs, measure, Boot, Captured, DirectBoot, LinuxStubMeasurement, OvmfProfile, PageOrder, QemuProfile,
@@ -432,16 +465,15 @@ fn tdx(a: TdxArgs) -> Result<ExitCode> {
     doc.inputs.insert("kernel_measures".into(), Input::value(&a.kernel_measures));
     doc.inputs.insert("page_order".into(), Input::value(format!("{:?}", config.qemu.page_order)));
 
-    let (kernel, initrd, uki, disk);
+    let (kernel, initrd, uki);
     let boot = if let Some(uki_path) = &a.uki {
         uki = read_input(uki_path, "UKI")?;
         file_input(&mut doc, "uki", uki_path, &uki);
-        let disk_path = a.disk.as_ref().expect("clap requires --disk with --uki");
-        let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
-        disk = cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
-            .with_context(|| format!("disk {}", disk_path.display()))?;
-        doc.inputs.insert("disk".into(), Input { path: Some(disk_path.display().to_string()), ..Input::default() });
-        let mut u = UkiBoot::new(&uki, disk.clone());
+        let gpt = gpt.context("a UKI boot needs the disk's GPT (--disk-gpt)")?;
+        if let Some(disk_path) = &a.disk {
+            doc.inputs.insert("disk".into(), Input { path: Some(disk_path.display().to_string()), ..Input::default() });
+        }
+        let mut u = UkiBoot::new(&uki, gpt);
         u.failed_boot_attempts = a.failed_boot_attempts;
         Boot::Uki(u)
     } else {
@@ -480,6 +512,5 @@ fn tdx(a: TdxArgs) -> Result<ExitCode> {
             a.ovmf_profile
         ));
     }
-    emit(&doc, a.json);
-    Ok(ExitCode::SUCCESS)
+    Ok(doc)
 }

@@ -47,3 +47,44 @@ fn build_spec_rejects_unknown_keys() {
     assert!(err.contains("image.json") && err.contains("sorce_date_epoch"), "{err}");
     assert!(!tmp.path().join("out/uki.efi").exists());
 }
+
+/// With `disk` and `measure`, `cvmkit build` also writes the disk and measurements.json; each
+/// equals what the standalone commands (`cvmkit disk`, `cvmkit measure …`) give for the same
+/// inputs, so the Nix outputs and the CLI agree by construction and by test.
+#[test]
+fn build_spec_with_disk_and_measurements() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stage_example_root(tmp.path(), &inputs);
+    let spec = write_spec(tmp.path(), &root, &inputs, "");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
+    v["disk"] = serde_json::json!({"format": "raw", "seed": "s1", "data_size": "8M"});
+    v["measure"] = serde_json::json!([
+        {"platform": "tpm"},
+        {"platform": "tdx", "firmware": inputs.ovmf, "qemu_version": "9.2"},
+        {"platform": "snp", "firmware": inputs.ovmf, "vcpus": 2, "vcpu_type": "EPYC-Milan"}
+    ]);
+    std::fs::write(&spec, v.to_string()).unwrap();
+    run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "out"]), true);
+    let out = tmp.path().join("out");
+
+    run(cvmkit(tmp.path()).args(["disk", "--seed", "s1", "--data-size", "8M", "--uki", "out/uki.efi", "-o", "disk.raw"]), true);
+    assert!(std::fs::read(out.join("disk.raw")).unwrap() == std::fs::read(tmp.path().join("disk.raw")).unwrap(), "disk differs");
+
+    let docs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("measurements.json")).unwrap()).unwrap();
+    let docs = docs.as_array().unwrap();
+    assert_eq!(docs.len(), 3);
+    let cli = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_slice(&run(cvmkit(tmp.path()).args(args), true).stdout).unwrap()
+    };
+    let ovmf = inputs.ovmf.to_str().unwrap();
+    let expect = [
+        cli(&["measure", "tpm", "--json", "--uki", "out/uki.efi"]),
+        cli(&["measure", "tdx", "--json", "--qemu-version", "9.2", "--firmware", ovmf, "--uki", "out/uki.efi", "--disk-gpt", "out/disk.raw"]),
+        cli(&["measure", "snp", "--json", "--vcpus", "2", "--vcpu-type", "EPYC-Milan", "--firmware", ovmf]),
+    ];
+    for (doc, want) in docs.iter().zip(&expect) {
+        assert_eq!(doc["platform"], want["platform"]);
+        assert_eq!(doc["registers"], want["registers"], "{}", doc["platform"]);
+    }
+}
