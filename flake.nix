@@ -58,9 +58,7 @@
 
       # The images: a platform and a cloud profile over the base init. No workload: the init
       # brings up the network and waits; add `workload` in your own module (see
-      # examples/downstream). When `cvmkit build` learns the `disk` and `measure` spec keys, pass
-      # `specExtensions = { inherit (lib.specExtensions) disk measure; }` below and the outputs
-      # gain disk.raw / disk.tar.gz / disk.vhd and the predicted measurements.
+      # examples/downstream).
       imageModules = with lib.modules; {
         tdx-qemu = [ base qemu tdx ];
         tdx-gcp = [ base gcp tdx ];
@@ -70,7 +68,14 @@
         snp-azure = [ base azure snp ];
         tdx-qemu-devtools = [ base qemu tdx devtools ];
       };
-      images = builtins.mapAttrs (name: modules: lib.mkImage { inherit name modules; }) imageModules;
+      images = builtins.mapAttrs (
+        name: modules:
+        lib.mkImage {
+          inherit name modules;
+          # Outputs: uki.efi, initrd.img, disk.<format>, measurements.json.
+          specExtensions = { inherit (lib.specExtensions) disk measure; };
+        }
+      ) imageModules;
 
       # Builds `image` again as another derivation (a salt attribute) and requires the same bytes.
       # Uses cmp from stdenv until `cvmkit diff` lands; then `cvmkit diff` can be the builder and

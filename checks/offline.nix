@@ -122,6 +122,12 @@ in
     name = "cvmkit-example";
     modules = [ exampleModule ];
   };
+  # With the disk and the measurements, as the flake's images.
+  example-full = lib.mkImage {
+    name = "cvmkit-example-full";
+    modules = [ exampleModule lib.modules.tdx { measure.qemu_version = "9.2"; } ];
+    specExtensions = { inherit (lib.specExtensions) disk measure; };
+  };
   # The same image as a different derivation: its outputs must be identical.
   exampleSalted = (lib.mkImage {
     name = "cvmkit-example";

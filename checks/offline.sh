@@ -280,6 +280,31 @@ if [ -n "$example_out" ]; then
     rm -rf "$d"
   }
   check "the Nix example equals scripts/example.sh's way (cvmkit initrd + cvmkit uki), bit for bit" classic
+
+  # The image with its disk and measurements.json, as the flake's images are built: it rebuilds
+  # bit-identically, and its disk and measurements equal the standalone commands on its UKI.
+  full() {
+    local out d
+    out=$(obuild example-full) || return 1
+    obuild example-full --check >/dev/null || { echo "example-full does not rebuild bit-identically"; return 1; }
+    ls -l "$out"
+    d=$(mktemp -d "$work/full.XXXXXX")
+    (cd "$d" && SOURCE_DATE_EPOCH=0 "$cvmkit_bin" disk --seed cvmkit-example-full --uki "$out/uki.efi" -o disk.raw) || return 1
+    cmp "$d/disk.raw" "$out/disk.raw" || return 1
+    "$cvmkit_bin" measure tpm --json --uki "$out/uki.efi" >"$d/tpm.json" || return 1
+    "$cvmkit_bin" measure tdx --json --qemu-version 9.2 --firmware "$OVMF" --uki "$out/uki.efi" --disk-gpt "$out/disk.raw" >"$d/tdx.json" || return 1
+    python3 - "$out/measurements.json" "$d/tpm.json" "$d/tdx.json" <<'PY' || return 1
+import json, sys
+docs = json.load(open(sys.argv[1]))
+want = [json.load(open(p)) for p in sys.argv[2:]]
+assert [d["platform"] for d in docs] == ["tpm", "tdx"], [d["platform"] for d in docs]
+for d, w in zip(docs, want):
+    assert d["registers"] == w["registers"], d["platform"]
+    print(d["platform"], [(r["name"], r["bank"], r["value"][:16]) for r in d["registers"]][:4])
+PY
+    rm -rf "$d"
+  }
+  check "example with disk + measurements.json: rebuilds identically, equals cvmkit disk / measure" full
 else
   skip "rebuild, salted twin, direct and classic comparisons" "the example did not build"
 fi

@@ -6,11 +6,11 @@
 #   bootloader"; osbuild's GCE image type uses the same argument).
 # Disk: a file named `disk.raw` in a gzip-compressed tar (GNU `oldgnu` format), the size a whole
 #   number of GiB (https://cloud.google.com/compute/docs/import/import-existing-image and
-#   "Image management best practices"): `disk.format = "gcp-tar"`.
+#   "Image management best practices"): `disk.format = "gcp"`.
 # Network: gVNIC (CONFIG_GVE) or virtio-net, configured by DHCP through the base module.
 {
   _file = "modules/gcp.nix";
   cmdline = [ "console=ttyS0,38400n8d" ];
-  disk.format = "gcp-tar";
+  disk.format = "gcp";
   network.default = "dhcp";
 }

@@ -74,8 +74,9 @@ rec {
   /**
     Spec keys that `cvmkit build` does not know yet, ready to switch on. `cvmkit build`
     rejects unknown keys, so `mkImage` adds none by default; pass
-    `specExtensions = { inherit (lib.specExtensions) disk; }` once the CLI reads `disk`.
-    The shapes here are the Nix side's proposal; the Rust schema is authoritative.
+    `specExtensions = { inherit (lib.specExtensions) disk measure; }` adds the disk image and
+    measurements.json to an image's outputs (`disk` and `measure` of `cvmkit build`'s spec; the
+    Rust schema in rust/cvmkit/src/cmd/build.rs is authoritative).
 
     # Type
 
@@ -89,13 +90,17 @@ rec {
     disk = config: { inherit (config.disk) format; };
     # Inputs of the measurements to predict (firmware and platform, plus free-form settings such
     # as vcpus and vcpu_type for SEV-SNP).
+    # TPM PCRs always (vTPM clouds, QEMU + swtpm); the image's platform (tdx, snp) too when a
+    # firmware is known, with the module's `measure` settings (memory, qemu_version, vcpus, …).
     measure =
       config:
-      {
-        inherit (config) platform;
-      }
-      // (if config.firmware != null then { firmware = toInput "firmware" config.firmware; } else { })
-      // config.measure;
+      [ { platform = "tpm"; } ]
+      ++ (
+        if config.platform != null && config.firmware != null then
+          [ ({ inherit (config) platform; firmware = toInput "firmware" config.firmware; } // config.measure) ]
+        else
+          [ ]
+      );
   };
 
   /**
@@ -160,7 +165,7 @@ rec {
     assert assertMsg (match "(none|gzip|zstd)(:[0-9]+)?" config.initrd.compress != null) "initrd.compress is ${toJSON config.initrd.compress}; expected none, gzip, zstd, or one of them with a level (zstd:19)";
     assert assertOneOf "disk.format" config.disk.format [
       "raw"
-      "gcp-tar"
+      "gcp"
       "vhd"
     ];
     assert assertOneOf "platform" config.platform [

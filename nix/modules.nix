@@ -67,7 +67,7 @@ rec {
     | `initrd.preserveModes`, `initrd.allowDanglingSymlinks` | bool | later wins | as `cvmkit initrd --preserve-modes` / `--allow-dangling-symlinks` |
     | `initrd.extra` | `[ path ]` | concatenate | further initrds appended in the UKI (microcode, …) |
     | `initrd.specFiles` | `[ path ]` | concatenate | more gen_init_cpio spec files, applied after the generated one (their `file` locations must be absolute store paths) |
-    | `disk.format` | `"raw" \| "gcp-tar" \| "vhd"` | later wins | intended disk image format (the `disk` spec key, once `cvmkit build` has it) |
+    | `disk.format` | `"raw" \| "gcp" \| "vhd"` | later wins | intended disk image format (the `disk` spec key, once `cvmkit build` has it) |
     | `measure` | attrs | merge | settings for measurements (the `measure` spec key, once `cvmkit build` has it) |
 
     # Type

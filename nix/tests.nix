@@ -384,7 +384,7 @@ let
           specExtensions = { inherit (L.specExtensions) disk; };
         }).spec.disk
       ]
-      [ false { format = "gcp-tar"; } ]
+      [ false { format = "gcp"; } ]
     )
     (eq "initrd.specFiles follow the generated spec" (L.mkImage {
       name = "s";
@@ -465,7 +465,7 @@ let
         }
         {
           cmdline = [ "console=ttyS0,38400n8d" ];
-          disk.format = "gcp-tar";
+          disk.format = "gcp";
         }
         {
           cmdline = [ "console=ttyS0" "earlyprintk=ttyS0" ];
