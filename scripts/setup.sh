@@ -20,6 +20,7 @@ debs=(
   systemd                       # systemd-measure, the PCR 11 oracle
   python3 python3-venv          # PyPI peers
   hyperfine                     # benchmarks
+  nginx curl openssl            # runtime tests: generated configs under nginx -t, live HTTPS
   nix-bin                       # checks/offline.sh: the Nix layer with Debian's Nix 2.8
   fdisk gdisk qemu-utils        # oracles for disk images (sfdisk, sgdisk, qemu-img)
   flex bison                    # checks/offline.sh: Kconfig's conf for kernel/mkconfig.sh

@@ -1,0 +1,145 @@
+//! The hostname → workload mapping.
+//!
+//! The metadata value `hostname` is one DNS name or a comma-separated list. Names are trimmed,
+//! lower-cased, empty entries skipped, and duplicates removed keeping the first occurrence. Then
+//! hostname `i` serves workload `i`:
+//!
+//! - more hostnames than workloads: the extra hostnames answer **502**;
+//! - more workloads than hostnames: the extra workloads have no hostname and stay reachable over
+//!   plain HTTP on their own port only (as every workload is).
+//!
+//! ```
+//! use cvmkit_runtime::routes::{parse_hostnames, plan, Target};
+//! let names = parse_hostnames("a.example, B.example,a.example,c.example")?;
+//! assert_eq!(names, ["a.example", "b.example", "c.example"]);
+//! let p = plan(&names, 2, 3001);
+//! assert_eq!(p.routes[1].target, Target::Workload { index: 1, port: 3002 });
+//! assert_eq!(p.routes[2].target, Target::BadGateway);
+//! # Ok::<(), cvmkit_runtime::routes::HostnameError>(())
+//! ```
+
+/// A hostname the runtime refuses to put into the proxy configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("hostname '{name}' is not a DNS name: {reason}")]
+pub struct HostnameError {
+    /// The name as given.
+    pub name: String,
+    /// Why it is refused.
+    pub reason: &'static str,
+}
+
+/// Parses and normalizes a `hostname` value (see the module docs). An invalid name fails the
+/// whole value: dropping it would silently shift every later name onto another workload.
+pub fn parse_hostnames(value: &str) -> Result<Vec<String>, HostnameError> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in value.split(',') {
+        let name = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() {
+            continue;
+        }
+        validate(&name).map_err(|reason| HostnameError { name: raw.trim().to_string(), reason })?;
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+fn validate(name: &str) -> Result<(), &'static str> {
+    if name.len() > 253 {
+        return Err("longer than 253 characters");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("an IP address, not a name");
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err("empty label");
+        }
+        if label.len() > 63 {
+            return Err("a label is longer than 63 characters");
+        }
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err("only letters, digits, '-' and '.' are allowed");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("a label starts or ends with '-'");
+        }
+    }
+    Ok(())
+}
+
+/// Where a hostname's requests go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Proxied to workload `index` on `127.0.0.1:port`.
+    Workload {
+        /// The workload number.
+        index: usize,
+        /// Its port (`base_port + index`).
+        port: u16,
+    },
+    /// No workload for this hostname: answers 502.
+    BadGateway,
+}
+
+/// One hostname and its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The normalized hostname.
+    pub hostname: String,
+    /// Where it goes.
+    pub target: Target,
+}
+
+/// The whole mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// One route per hostname, in hostname order.
+    pub routes: Vec<Route>,
+    /// Workloads without a hostname (HTTP on their own port only).
+    pub http_only: Vec<usize>,
+}
+
+/// The port of workload `index`: `base_port + index` (3001, 3002, … by default).
+pub fn workload_port(base_port: u16, index: usize) -> u16 {
+    u16::try_from(index).ok().and_then(|i| base_port.checked_add(i)).unwrap_or(u16::MAX)
+}
+
+/// Maps `hostnames` (already normalized) onto `workloads` workloads.
+pub fn plan(hostnames: &[String], workloads: usize, base_port: u16) -> Plan {
+    let routes = hostnames
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Route {
+            hostname: h.clone(),
+            target: if i < workloads {
+                Target::Workload { index: i, port: workload_port(base_port, i) }
+            } else {
+                Target::BadGateway
+            },
+        })
+        .collect();
+    Plan { routes, http_only: (hostnames.len().min(workloads)..workloads).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_and_refuses() {
+        assert_eq!(parse_hostnames(" A.Example. ,,a.example").unwrap(), ["a.example"]);
+        assert_eq!(parse_hostnames("").unwrap(), Vec::<String>::new());
+        for bad in ["a b", "a;b", "-a.example", "a..b", "1.2.3.4", "x.example}", "a.example/x", "*.example"] {
+            assert!(parse_hostnames(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn more_workloads_than_names() {
+        let p = plan(&["a".into()], 3, 3001);
+        assert_eq!(p.routes, [Route { hostname: "a".into(), target: Target::Workload { index: 0, port: 3001 } }]);
+        assert_eq!(p.http_only, [1, 2]);
+    }
+}

@@ -1,0 +1,315 @@
+//! The hostname → workload mapping and the nginx configuration: each case of the issue (equal
+//! counts, more hostnames → 502, more workloads → HTTP only, duplicates, missing certificate →
+//! HTTP), every generated file checked with the real `nginx -t`, and one live nginx on loopback
+//! ports answering through curl with SNI; plus the runtime's fallback when nginx refuses a
+//! certificate.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cvmkit_runtime::nginx::{render, NginxConfig, NginxOptions};
+use cvmkit_runtime::routes::{parse_hostnames, plan, Target};
+
+use crate::support::*;
+
+fn options(dir: &Path) -> NginxOptions {
+    NginxOptions {
+        tls_dir: dir.join("tls"),
+        run_dir: dir.join("run"),
+        log_dir: dir.join("log"),
+        listen_addr: Some("127.0.0.1".into()),
+        https_port: 8443,
+        http_port: 8080,
+        user: None,
+        force_http: false,
+    }
+}
+
+/// Writes `conf` and runs `nginx -t` on it (as root, every path under `dir`); returns stderr.
+fn nginx_t(dir: &Path, conf: &NginxConfig) -> Result<String, String> {
+    for d in ["run", "log"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let file = dir.join("nginx.conf");
+    std::fs::write(&file, &conf.text).unwrap();
+    let out = Command::new(require_tool("nginx"))
+        .arg("-t")
+        .arg("-c")
+        .arg(&file)
+        .arg("-e")
+        .arg(dir.join("log/startup-error.log"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        Ok(err)
+    } else {
+        Err(err)
+    }
+}
+
+fn check(dir: &Path, conf: &NginxConfig) {
+    let out = nginx_t(dir, conf).unwrap_or_else(|e| panic!("nginx -t refused:\n{e}\n{}", conf.text));
+    assert!(out.contains("test is successful"), "{out}");
+}
+
+fn count(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
+#[test]
+fn as_many_hostnames_as_workloads_all_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = options(dir.path());
+    self_signed(&o.tls_dir, "a.example");
+    self_signed(&o.tls_dir, "b.example");
+    let p = plan(&parse_hostnames("a.example,b.example").unwrap(), 2, 3001);
+    let conf = render(&p, &o);
+    assert_eq!(conf.https, ["a.example", "b.example"]);
+    assert!(conf.http_fallback.is_empty());
+    assert_eq!(count(&conf.text, "listen 127.0.0.1:8443 ssl;"), 2);
+    assert!(conf.text.contains("server_name a.example;\n        ssl_certificate"));
+    assert!(conf.text.contains("proxy_pass http://127.0.0.1:3001;"));
+    assert!(conf.text.contains("proxy_pass http://127.0.0.1:3002;"));
+    assert_eq!(count(&conf.text, "return 301 https://$host$request_uri;"), 2);
+    assert!(conf.text.contains("ssl_reject_handshake on;"));
+    check(dir.path(), &conf);
+}
+
+#[test]
+fn more_hostnames_than_workloads_answer_502() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = options(dir.path());
+    for h in ["a.example", "b.example", "c.example"] {
+        self_signed(&o.tls_dir, h);
+    }
+    let p = plan(&parse_hostnames("a.example,b.example,c.example").unwrap(), 1, 3001);
+    assert_eq!(p.routes[1].target, Target::BadGateway);
+    let conf = render(&p, &o);
+    assert_eq!(count(&conf.text, "return 502;"), 2);
+    assert_eq!(count(&conf.text, "proxy_pass"), 1);
+    assert!(conf.text.contains("# c.example -> no workload (502)"));
+    check(dir.path(), &conf);
+}
+
+#[test]
+fn more_workloads_than_hostnames_stay_http_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = options(dir.path());
+    self_signed(&o.tls_dir, "a.example");
+    let p = plan(&parse_hostnames("a.example").unwrap(), 3, 3001);
+    assert_eq!(p.http_only, [1, 2]);
+    let conf = render(&p, &o);
+    assert_eq!(count(&conf.text, "proxy_pass"), 1);
+    assert!(conf.text.contains("# workload 1: no hostname, plain HTTP on its own port only"));
+    assert!(conf.text.contains("# workload 2: no hostname"));
+    assert!(!conf.text.contains(":3002;") && !conf.text.contains(":3003;"));
+    check(dir.path(), &conf);
+}
+
+#[test]
+fn duplicates_are_removed_keeping_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = options(dir.path());
+    for h in ["a.example", "b.example"] {
+        self_signed(&o.tls_dir, h);
+    }
+    let names = parse_hostnames("a.example, A.EXAMPLE ,b.example,a.example").unwrap();
+    assert_eq!(names, ["a.example", "b.example"]);
+    let p = plan(&names, 2, 3001);
+    let conf = render(&p, &o);
+    // b.example is hostname 1 (not 3), so it maps to workload 1.
+    assert!(conf.text.contains("# b.example -> workload 1 (127.0.0.1:3002)"), "{}", conf.text);
+    assert_eq!(count(&conf.text, "server_name a.example;"), 2); // HTTPS + redirect
+    check(dir.path(), &conf);
+}
+
+#[test]
+fn missing_certificate_or_key_serves_that_hostname_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = options(dir.path());
+    self_signed(&o.tls_dir, "a.example");
+    self_signed(&o.tls_dir, "b.example");
+    std::fs::remove_file(o.tls_dir.join("b.example/privkey.pem")).unwrap();
+    // c.example has no directory at all.
+    let p = plan(&parse_hostnames("a.example,b.example,c.example").unwrap(), 3, 3001);
+    let conf = render(&p, &o);
+    assert_eq!(conf.https, ["a.example"]);
+    assert_eq!(conf.http_fallback, ["b.example", "c.example"]);
+    assert!(conf.text.contains(
+        "    server {\n        listen 127.0.0.1:8080;\n        server_name b.example;\n        location / {\n            proxy_pass http://127.0.0.1:3002;"
+    ));
+    assert!(!conf.text.contains("b.example/privkey.pem"));
+    check(dir.path(), &conf);
+    // No certificate at all: no HTTPS server, no default TLS server either.
+    let none = render(&p, &NginxOptions { tls_dir: dir.path().join("nothing"), ..o.clone() });
+    assert!(none.https.is_empty() && !none.text.contains("listen 127.0.0.1:8443"), "{}", none.text);
+    check(dir.path(), &none);
+}
+
+#[test]
+fn no_hostname_gives_a_valid_config_that_serves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = render(&plan(&[], 2, 3001), &options(dir.path()));
+    assert_eq!(count(&conf.text, "server {"), 1);
+    check(dir.path(), &conf);
+}
+
+#[test]
+fn unusable_certificate_is_caught_by_nginx_t() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = options(dir.path());
+    std::fs::create_dir_all(o.tls_dir.join("a.example")).unwrap();
+    std::fs::write(o.tls_dir.join("a.example/fullchain.pem"), "not a certificate\n").unwrap();
+    std::fs::write(o.tls_dir.join("a.example/privkey.pem"), "not a key\n").unwrap();
+    let p = plan(&parse_hostnames("a.example").unwrap(), 1, 3001);
+    let conf = render(&p, &o);
+    assert_eq!(conf.https, ["a.example"]); // present, so tried
+    let err = nginx_t(dir.path(), &conf).unwrap_err();
+    assert!(err.contains("fullchain.pem"), "{err}");
+    let fallback = render(&p, &NginxOptions { force_http: true, ..o });
+    assert_eq!(fallback.http_fallback, ["a.example"]);
+    check(dir.path(), &fallback);
+}
+
+/// curl through nginx: `--resolve` pins the hostname to 127.0.0.1 so SNI and Host are real.
+fn curl(scheme: &str, host: &str, port: u16, ca: Option<&Path>) -> Result<(u16, String), String> {
+    let mut c = Command::new(require_tool("curl"));
+    c.args(["-sS", "--max-time", "5", "-o", "-", "-w", "\n%{http_code}", "--noproxy", "*"])
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"));
+    if let Some(ca) = ca {
+        c.arg("--cacert").arg(ca);
+    }
+    let out = c.arg(format!("{scheme}://{host}:{port}/")).output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    Ok((code.parse().unwrap(), body.to_string()))
+}
+
+struct Nginx(std::process::Child, PathBuf);
+
+impl Nginx {
+    fn start(dir: &Path, conf: &NginxConfig) -> Self {
+        check(dir, conf);
+        let file = dir.join("nginx.conf");
+        let child = Command::new(require_tool("nginx"))
+            .arg("-c")
+            .arg(&file)
+            .arg("-e")
+            .arg(dir.join("log/startup-error.log"))
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child, dir.join("run/nginx.pid"))
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT to the master so its workers go too.
+        let _ = Command::new("kill").args(["-QUIT", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn live_nginx_routes_hostnames_by_sni() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_ports(2);
+    let w0 = Server::start_at(Flavor::Plain, base);
+    w0.set("/", Reply::Body(b"workload 0".to_vec()));
+    let w1 = Server::start_at(Flavor::Plain, base + 1);
+    w1.set("/", Reply::Body(b"workload 1".to_vec()));
+    let ports = free_ports(2);
+    let o = NginxOptions { https_port: ports, http_port: ports + 1, ..options(dir.path()) };
+    // a: HTTPS -> workload 0; b: no certificate -> HTTP -> workload 1; c: HTTPS, no workload -> 502.
+    self_signed(&o.tls_dir, "a.example");
+    self_signed(&o.tls_dir, "c.example");
+    let p = plan(&parse_hostnames("a.example,b.example,c.example").unwrap(), 2, base);
+    let conf = render(&p, &o);
+    let _nginx = Nginx::start(dir.path(), &conf);
+    let ca_a = o.tls_dir.join("a.example/fullchain.pem");
+    let ca_c = o.tls_dir.join("c.example/fullchain.pem");
+    let a = wait_for(Duration::from_secs(10), || curl("https", "a.example", o.https_port, Some(&ca_a)).ok());
+    assert_eq!(a, Some((200, "workload 0".to_string())));
+    assert_eq!(curl("https", "c.example", o.https_port, Some(&ca_c)).unwrap().0, 502);
+    assert_eq!(curl("http", "b.example", o.http_port, None).unwrap(), (200, "workload 1".to_string()));
+    assert_eq!(curl("http", "a.example", o.http_port, None).unwrap().0, 301);
+    // b has no certificate: no TLS for it; an unknown name gets no TLS either.
+    assert!(curl("https", "b.example", o.https_port, Some(&ca_a)).is_err());
+    assert!(curl("https", "unknown.example", o.https_port, Some(&ca_a)).is_err());
+    // Unknown Host over HTTP: connection closed without a response (444).
+    assert!(curl("http", "unknown.example", o.http_port, None).is_err());
+}
+
+#[test]
+fn runtime_falls_back_to_http_when_nginx_refuses_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = free_ports(1);
+    let ports = free_ports(2);
+    let app = format!(
+        "#!/bin/sh\nmkdir -p www\necho served-by-app > www/index.html\nexec {} httpd -f -p 127.0.0.1:$PORT -h www\n",
+        busybox().display()
+    );
+    let meta = Server::start(Flavor::Plain);
+    meta.set("/app", Reply::Body(app.clone().into_bytes()));
+    meta.set(
+        "/manifest",
+        Reply::Body(manifest_value(&format!("{}app", meta.url()), &sha256_hex(app.as_bytes())).into_bytes()),
+    );
+    meta.set("/hostname", Reply::Body(b"a.example".to_vec()));
+    std::fs::create_dir_all(d.join("tls/a.example")).unwrap();
+    std::fs::write(d.join("tls/a.example/fullchain.pem"), "garbage\n").unwrap();
+    std::fs::write(d.join("tls/a.example/privkey.pem"), "garbage\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cvmkit-runtime"));
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.arg("run").current_dir(d);
+    let p = |s: &str| d.join(s).display().to_string();
+    for (k, v) in [
+        ("config", "/dev/null".to_string()),
+        ("sources", "qemu".into()),
+        ("qemu-url", meta.url()),
+        ("gcp-url", closed_url()),
+        ("azure-url", closed_url()),
+        ("discover-wait-secs", "0".into()),
+        ("env-file", p("etc/env")),
+        ("state-dir", p("state")),
+        ("log-dir", p("log")),
+        ("events-file", p("run/events")),
+        ("nginx-conf", p("etc/nginx.conf")),
+        ("nginx-run-dir", p("run/nginx")),
+        ("tls-dir", p("tls")),
+        ("nginx-bin", require_tool("nginx").display().to_string()),
+        ("nginx-listen", "127.0.0.1".into()),
+        ("https-port", ports.to_string()),
+        ("http-port", (ports + 1).to_string()),
+        ("base-port", base.to_string()),
+        ("measure", "none".into()),
+    ] {
+        cmd.arg(format!("--{k}")).arg(v);
+    }
+    let _runtime = Killed(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    // The workload is reachable directly and, through nginx, over plain HTTP by its hostname.
+    let direct =
+        wait_for(Duration::from_secs(20), || http_get(&format!("http://127.0.0.1:{base}/")).filter(|r| r.0 == 200));
+    assert_eq!(direct.expect("workload never answered").1, "served-by-app\n");
+    let via =
+        wait_for(Duration::from_secs(20), || curl("http", "a.example", ports + 1, None).ok().filter(|r| r.0 == 200));
+    assert_eq!(via, Some((200, "served-by-app\n".to_string())));
+    let log = std::fs::read_to_string(d.join("log/runtime.log")).unwrap();
+    assert!(log.contains("nginx refused the HTTPS configuration"), "{log}");
+    assert!(log.contains("falling back to HTTP only"), "{log}");
+    let conf = std::fs::read_to_string(d.join("etc/nginx.conf")).unwrap();
+    assert!(!conf.contains("ssl_certificate"), "{conf}");
+    // Stop nginx's master politely so its workers go too (the group kill follows).
+    if let Ok(pid) = std::fs::read_to_string(d.join("run/nginx/nginx.pid")) {
+        let _ = Command::new("kill").args(["-QUIT", pid.trim()]).status();
+    }
+}
