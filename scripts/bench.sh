@@ -73,6 +73,29 @@ a=$("$venv/bin/sev-snp-measure" --mode snp --vcpus 4 --vcpu-type EPYC-v4 --ovmf 
 b=$("$cvmkit" measure snp --vcpus 4 --vcpu-type EPYC-v4 --firmware "$work/amdsev.fd" --kernel "$work/cvm.efi" --initrd "$work/cvm.cpio" --append console=ttyS0 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["registers"][0]["value"])')
 [ "$a" = "$b" ] || { echo "bench: SNP digests differ: peer $a, cvmkit $b" >&2; exit 1; }
 
+# Disks (issue 5): a 2 GiB sparse raw disk holding the 60 MB UKI, and its GCP tar.gz, vs the
+# usual pipeline (truncate, sfdisk, mkfs.vfat, mmd/mcopy, dd into the disk, tar --sparse | gzip).
+cat > "$work/disk.sh" <<DISK
+set -e
+cd "$work"; rm -f p.raw esp.img p.tar.gz
+truncate -s 2G p.raw
+printf 'label: gpt\nstart=2048, size=262144, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n' | sfdisk -q p.raw
+mkfs.vfat -F 32 -C esp.img 131072 >/dev/null
+mmd -i esp.img ::/EFI ::/EFI/BOOT
+mcopy -i esp.img cvm.efi ::/EFI/BOOT/BOOTX64.EFI
+dd if=esp.img of=p.raw bs=1M seek=1 conv=notrunc,sparse status=none
+cp --sparse=always p.raw disk.raw && tar --format=oldgnu --sparse -czf p.tar.gz disk.raw && rm disk.raw
+DISK
+hyperfine -N -r "$runs" -w 1 --export-json "$work/d1.json" "bash $work/disk.sh" >/dev/null
+cat > "$work/cdisk.sh" <<DISK
+set -e
+cd "$work"; rm -f c.raw c.tar.gz
+"$cvmkit" disk --uki cvm.efi --disk-size 2G --esp-size 128M -o c.raw >/dev/null
+"$cvmkit" disk --uki cvm.efi --disk-size 2G --esp-size 128M --format gcp -o c.tar.gz >/dev/null
+DISK
+hyperfine -N -r "$runs" -w 1 --export-json "$work/d2.json" "bash $work/cdisk.sh" >/dev/null
+d1=$(mean "$work/d1.json"); d2=$(mean "$work/d2.json")
+
 ratio() { python3 -c "print('%.1f' % ($1 / $2))"; }
 cat <<EOF
 Inputs: $files files, $mb MB (modules of $(basename "$KERNEL")); UKI of $(( $(size "$work/cvm.efi") / 1000000 )) MB. Mean of $runs runs (hyperfine), $(nproc) cores.
@@ -92,4 +115,9 @@ Inputs: $files files, $mb MB (modules of $(basename "$KERNEL")); UKI of $(( $(si
 | SNP launch digest, kernel hashes (same digest) | cvmkit measure snp | $m2 | $(ratio "$m1" "$m2")× |
 | TPM PCR 4 + PCR 11, 3 banks | cvmkit measure tpm | $m3 | |
 | TDX MRTD + RTMR1/2, direct boot | cvmkit measure tdx | $m4 | |
+
+| disk: 2 GiB sparse raw + GCP tar.gz with the 60 MB UKI | tool | time (s) | tar.gz bytes | speed-up |
+|---|---|---:|---:|---:|
+| truncate + sfdisk + mkfs.vfat + mtools + dd + tar --sparse -z | shell | $d1 | $(size "$work/p.tar.gz") | 1.0× |
+| cvmkit disk (raw, then gcp) | cvmkit | $d2 | $(size "$work/c.tar.gz") | $(ratio "$d1" "$d2")× |
 EOF
