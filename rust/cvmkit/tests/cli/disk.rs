@@ -2,8 +2,9 @@ use std::process::Command;
 
 use crate::util::*;
 
-/// `cvmkit disk` writes every format; the raw disk passes `sfdisk --verify` (util-linux) and its
-/// ESP holds the UKI; a second run with the same inputs gives the same bytes in every format;
+/// `cvmkit disk` writes every format, byte-identical under a perturbed clock, umask, TZ and
+/// locale; the raw disk passes `sfdisk --verify` (util-linux) and its
+/// ESP holds the UKI;
 /// TDX disk-boot prediction reads the GPT of the written disk.
 #[test]
 fn disk_formats_reproducible_and_valid() {
@@ -12,11 +13,21 @@ fn disk_formats_reproducible_and_valid() {
     let root = stage_example_root(tmp.path(), &inputs);
     let (_, uki) = build_example(tmp.path(), &root, &inputs, "zstd");
     for format in ["raw", "gcp", "vhd", "qcow2"] {
-        let build = |name: &str| {
+        // The second build runs under another clock (faketime), umask, TZ and locale.
+        let build = |name: &str, perturb: bool| {
             let out = tmp.path().join(name);
-            run(
+            let mut cmd = if perturb {
+                let mut c = Command::new(require_tool("faketime"));
+                c.args(["2031-07-04 05:06:07", "sh", "-c", "umask 077; exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_cvmkit")])
+                    .current_dir(tmp.path())
+                    .env("TZ", "Asia/Kathmandu")
+                    .env("LC_ALL", "C.UTF-8");
+                c
+            } else {
                 cvmkit(tmp.path())
-                    .env("SOURCE_DATE_EPOCH", "1700000000")
+            };
+            run(
+                cmd.env("SOURCE_DATE_EPOCH", "1700000000")
                     .args(["disk", "--seed", "example", "--data-size", "16M", "--format", format, "--uki"])
                     .arg(&uki)
                     .arg("-o")
@@ -25,8 +36,8 @@ fn disk_formats_reproducible_and_valid() {
             );
             std::fs::read(out).unwrap()
         };
-        let a = build(&format!("a.{format}"));
-        let b = build(&format!("b.{format}"));
+        let a = build(&format!("a.{format}"), false);
+        let b = build(&format!("b.{format}"), true);
         assert!(a == b, "{format}: two builds differ");
     }
     let raw = tmp.path().join("a.raw");
