@@ -24,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Say where two builds differ, through every layer (exit 0 identical, 1 different, 2 error).
+    Diff(cmd::diff::Args),
     /// Write a bootable GPT disk (ESP with the UKI, roots, data) as raw, GCP tar.gz, VHD or qcow2.
     Disk(cmd::disk::Args),
     /// Remove docs, locales, caches, headers … from a root tree by glob rules (with keep-rules).
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => cmd::build::run(args),
         Command::Debloat(args) => cmd::debloat::run(args),
+        Command::Diff(args) => cmd::diff::run(args),
         Command::Disk(args) => cmd::disk::run(args),
         Command::DebloatDefaultConfig => {
             print!("{}", cmd::debloat::default_config_text());

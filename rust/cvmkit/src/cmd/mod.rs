@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod debloat;
+pub mod diff;
 pub mod disk;
 pub mod initrd;
 pub mod inspect;

@@ -7,6 +7,8 @@ mod util;
 mod build;
 /// `cvmkit debloat`: dry run, apply, keep-rules, errors.
 mod debloat;
+/// `cvmkit diff`: the changed file named through every layer.
+mod diff;
 /// `cvmkit disk`: formats, validity, reproducibility, errors.
 mod disk;
 /// A UKI boots under QEMU + OVMF (TCG) from a FAT ESP to the example's marker.
