@@ -2,7 +2,7 @@
 //! and independent peers: objdump/objcopy (headers, sections), signify, pesign and osslsigncode
 //! (Authenticode), pefile (checksum).
 
-mod util;
+use cvmkit_testutil as util;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! independent tools: objdump (section table), pefile (headers, checksum), signify, pesign and
 //! osslsigncode (Authenticode), objcopy (a UKI assembled the classic way).
 
-mod util;
+use cvmkit_testutil as util;
 
 use std::path::Path;
 use std::process::Command;

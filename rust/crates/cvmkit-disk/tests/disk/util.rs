@@ -6,57 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+pub use cvmkit_testutil::{input, require_tool, workspace_root};
+
 use cvmkit_disk::{write_disk_file, DiskReport, DiskSpec, Format};
-
-/// Root of the workspace (three levels above this crate).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
-}
-
-/// The path of an input named in `.cache/inputs/inputs.env` (or the environment variable of
-/// the same name, which wins).
-pub fn input(key: &str) -> PathBuf {
-    if let Some(v) = std::env::var_os(key) {
-        return PathBuf::from(v);
-    }
-    let env = std::env::var_os("CVMKIT_INPUTS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".cache/inputs/inputs.env"));
-    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
-        panic!("cannot read {} ({e}): run scripts/setup.sh (or scripts/fetch-inputs.sh) to download the test inputs", env.display())
-    });
-    let path = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| k.trim() == key)
-        .map(|(_, v)| PathBuf::from(v.trim()))
-        .unwrap_or_else(|| {
-            panic!(
-                "{key} missing from {}: run scripts/fetch-inputs.sh",
-                env.display()
-            )
-        });
-    assert!(
-        path.exists(),
-        "{key}={} does not exist: run scripts/fetch-inputs.sh",
-        path.display()
-    );
-    path
-}
-
-/// Fails (not skips) when a host tool is missing, saying which package has it.
-pub fn require_tool(tool: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]) {
-        let p = dir.join(tool);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "{tool} not found: install it with `apt-get install -y --no-install-recommends {package}`"
-    );
-}
 
 /// Runs a command, panicking with its output if it fails.
 pub fn run(cmd: &mut Command) -> Output {

@@ -1,5 +1,8 @@
-//! Real inputs and peer tools shared by the integration tests.
-#![allow(dead_code)]
+//! Test support shared by cvmkit's crates (a dev-dependency, not published): where the real
+//! inputs are (`.cache/inputs/inputs.env`, written by scripts/fetch-inputs.sh), host tools that
+//! must be installed (tests fail, never skip, with the package to install), and the peer tools
+//! used as oracles (signify, pefile, pesign, osslsigncode).
+#![allow(missing_docs, clippy::missing_panics_doc)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +18,9 @@ pub fn input(key: &str) -> PathBuf {
     if let Some(v) = std::env::var_os(key) {
         return PathBuf::from(v);
     }
-    let env = workspace_root().join(".cache/inputs/inputs.env");
+    let env = std::env::var_os("CVMKIT_INPUTS_ENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".cache/inputs/inputs.env"));
     let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
         panic!(
             "cannot read {} ({e}): run scripts/fetch-inputs.sh to download the test inputs",
@@ -62,6 +67,28 @@ pub fn python() -> PathBuf {
     p
 }
 
+/// Fails (not skips) when a host tool is missing, saying which package has it.
+pub fn require_tool(tool: &str, package: &str) -> PathBuf {
+    let candidates = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([
+            "/usr/sbin".into(),
+            "/sbin".into(),
+            "/usr/lib/systemd".into(),
+        ]);
+    for dir in candidates {
+        let p = dir.join(tool);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "{tool} not found: install it with `apt-get install -y --no-install-recommends {package}` (scripts/setup.sh lists it)"
+    );
+}
+
 /// Runs a command, panicking with its stderr if it fails; returns stdout.
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd
@@ -78,6 +105,15 @@ pub fn run(cmd: &mut Command) -> String {
 
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    let s = s.trim();
+    assert!(s.len() % 2 == 0, "odd-length hex {s:?}");
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or_else(|_| panic!("bad hex {s:?}")))
+        .collect()
 }
 
 /// signify's Authenticode fingerprints (sha256, sha384) of each file, hex.
@@ -163,10 +199,7 @@ pub fn osslsigncode_digests(path: &Path, hash: &str, dir: &Path) -> Vec<String> 
         .arg(&cert)
         .arg("-key")
         .arg(&key);
-    if cvmkit_pe::PeFile::parse(&std::fs::read(path).unwrap())
-        .unwrap()
-        .is_signed()
-    {
+    if has_certificate_table(&std::fs::read(path).unwrap()) {
         cmd.arg("-nest");
     }
     run(cmd.arg("-in").arg(path).arg("-out").arg(&out));
@@ -210,4 +243,14 @@ pub fn build_pe32(dir: &Path) -> PathBuf {
         .arg(&efi)
         .arg(&o));
     efi
+}
+
+/// Whether a PE file has a non-empty Security (certificate) directory, read independently of
+/// cvmkit-pe (the crate under test): e_lfanew at 0x3c, optional header magic, data directory 4.
+pub fn has_certificate_table(pe: &[u8]) -> bool {
+    let u16_at = |o: usize| u16::from_le_bytes([pe[o], pe[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes([pe[o], pe[o + 1], pe[o + 2], pe[o + 3]]) as usize;
+    let opt = u32_at(0x3c) + 24;
+    let dirs = opt + if u16_at(opt) == 0x20b { 112 } else { 96 };
+    u32_at(dirs + 4 * 8 + 4) != 0
 }
