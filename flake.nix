@@ -78,21 +78,23 @@
       ) imageModules;
 
       # Builds `image` again as another derivation (a salt attribute) and requires the same bytes.
-      # Uses cmp from stdenv until `cvmkit diff` lands; then `cvmkit diff` can be the builder and
-      # say where two builds differ.
+      # The builder is `cvmkit diff` itself (no shell): identical output directories give $out,
+      # any difference fails the check with its path through every layer
+      # (`disk.raw › part 1 (ESP) › EFI/BOOT/BOOTX64.EFI › .initrd › zstd › cpio › etc/…`).
       reproducible =
         name: image:
-        pkgs.runCommand "reproducible-${name}"
-          {
-            first = image;
-            second = image.withSalt "reproducibility-check";
-          }
-          ''
-            for f in initrd.img uki.efi; do
-              cmp "$first/$f" "$second/$f" || { echo "${name}: $f differs between two builds" >&2; exit 1; }
-            done
-            sha256sum "$first"/* > "$out"
-          '';
+        derivation {
+          name = "reproducible-${name}";
+          inherit system;
+          builder = "${cvmkit}/bin/cvmkit";
+          args = [
+            "diff"
+            "${image}"
+            "${image.withSalt "reproducibility-check"}"
+            "--output"
+            (placeholder "out")
+          ];
+        };
 
       # `cvmkit SUBCOMMAND "$@"` as a program for `nix run .#SUBCOMMAND -- …`.
       subcommandApp = sub: {

@@ -277,7 +277,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(m) = spec.measure {
         let mut docs = Vec::new();
         for item in m.into_vec() {
-            docs.push(measure_one(&spec.name, &item, &uki, &uki_path, gpt_disk.as_deref())?);
+            let mut doc = measure_one(&spec.name, &item, &uki, &uki_path, gpt_disk.as_deref())?;
+            // Outputs are named relative to the output directory: its path (a Nix store path,
+            // a temporary directory) must not reach the bytes of measurements.json.
+            for input in doc.inputs.values_mut() {
+                if let Some(rel) = input.path.as_deref().and_then(|p| Path::new(p).strip_prefix(&args.out).ok()) {
+                    input.path = Some(rel.display().to_string());
+                }
+            }
+            docs.push(doc);
         }
         let path = args.out.join("measurements.json");
         let mut text = serde_json::to_string_pretty(&docs)?;

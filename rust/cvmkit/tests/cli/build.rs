@@ -86,5 +86,15 @@ fn build_spec_with_disk_and_measurements() {
     for (doc, want) in docs.iter().zip(&expect) {
         assert_eq!(doc["platform"], want["platform"]);
         assert_eq!(doc["registers"], want["registers"], "{}", doc["platform"]);
+        // The output directory's own path does not leak into measurements.json.
+        if doc["platform"] != "snp" {
+            assert_eq!(doc["inputs"]["uki"]["path"], "uki.efi");
+        }
     }
+    // Built again into another directory: the same measurements.json, byte for byte.
+    run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "elsewhere/out2"]), true);
+    assert_eq!(
+        std::fs::read(out.join("measurements.json")).unwrap(),
+        std::fs::read(tmp.path().join("elsewhere/out2/measurements.json")).unwrap()
+    );
 }
