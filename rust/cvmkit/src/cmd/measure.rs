@@ -249,12 +249,14 @@ pub fn snp_document(a: &SnpArgs) -> Result<Measurements> {
         SevMode::SevEs => "seves",
         SevMode::Sev => "sev",
     });
-    file_input(&mut doc, "firmware", &a.firmware, &fw_bytes);
+    // The inputs' own sha256 (for the document) is hashed on a second thread while the launch
+    // digest is computed: both read the same large kernel/initrd.
+    let mut files: Vec<(&str, &Path, &[u8])> = vec![("firmware", a.firmware.as_path(), fw_bytes.as_slice())];
     if let (Some(p), Some(k)) = (&a.kernel, &kernel) {
-        file_input(&mut doc, "kernel", p, k);
+        files.push(("kernel", p.as_path(), k.as_slice()));
     }
     if let (Some(p), Some(i)) = (&a.initrd, &initrd) {
-        file_input(&mut doc, "initrd", p, i);
+        files.push(("initrd", p.as_path(), i.as_slice()));
     }
     if let Some(ap) = &a.append {
         doc.inputs.insert("append".into(), Input::value(ap));
@@ -267,9 +269,27 @@ pub fn snp_document(a: &SnpArgs) -> Result<Measurements> {
     doc.inputs.insert("vmm_type".into(), Input::value(&a.vmm_type));
 
     let ctx = || format!("cannot compute the {} launch digest for {fw_name}", a.mode);
-    match mode {
+    let (file_inputs, register) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| {
+            files.iter().map(|(n, p, d)| (n.to_string(), Input::file(p.display().to_string(), d))).collect::<Vec<_>>()
+        });
+        let register = launch_register(mode, &firmware, &args).with_context(ctx);
+        (hashing.join().expect("hashing does not panic"), register)
+    });
+    doc.inputs.extend(file_inputs);
+    doc.registers.push(register?);
+    Ok(doc)
+}
+
+fn launch_register(
+    mode: cvmkit_snp::SevMode,
+    firmware: &cvmkit_snp::cvmkit_ovmf::Firmware<'_>,
+    args: &cvmkit_snp::SnpArgs<'_>,
+) -> Result<Register> {
+    use cvmkit_snp::SevMode;
+    Ok(match mode {
         SevMode::Snp => {
-            let m = cvmkit_snp::snp_launch_measure(&firmware, &args).with_context(ctx)?;
+            let m = cvmkit_snp::snp_launch_measure(firmware, args)?;
             let mut r = Register::with_value("LAUNCH_DIGEST", Bank::Sha384, &m.digest);
             // SNP's digest is a chain over PAGE_INFO structures, not an extend fold: the steps
             // are listed to show what was measured, each with its contents' digest.
@@ -280,14 +300,13 @@ pub fn snp_document(a: &SnpArgs) -> Result<Measurements> {
                     s.digest.to_vec(),
                 ));
             }
-            doc.registers.push(r);
+            r
         }
         _ => {
-            let d = cvmkit_snp::launch_digest(mode, &firmware, &args).with_context(ctx)?;
-            doc.registers.push(Register::with_value("LAUNCH_DIGEST", Bank::Sha256, d.as_bytes()));
+            let d = cvmkit_snp::launch_digest(mode, firmware, args)?;
+            Register::with_value("LAUNCH_DIGEST", Bank::Sha256, d.as_bytes())
         }
-    }
-    Ok(doc)
+    })
 }
 
 fn emit(doc: &Measurements, json: bool) {
