@@ -157,6 +157,46 @@ impl<'a> Firmware<'a> {
         self.data.len().checked_sub(from_end)
     }
 
+    /// The `{signature, length, version = 1, count}` header both the SEV ("ASEV") and the TDX
+    /// ("TDVF") metadata start with, at the offset from the end of the file that `entry` holds.
+    /// Returns (offset, length, count).
+    fn metadata_header(
+        &self,
+        entry: &[u8],
+        expected: [u8; 4],
+        header_size: usize,
+        bad: &dyn Fn(String) -> OvmfError,
+    ) -> Result<(usize, u32, u32), OvmfError> {
+        let len = self.data.len();
+        let start = self.offset_from_end(entry).ok_or_else(|| {
+            bad(format!(
+                "offset {:#x} from the end points before the start of the {len}-byte file",
+                read::u32_le(entry, 0).unwrap_or(0)
+            ))
+        })?;
+        let (Some(signature), Some(length), Some(version), Some(count)) = (
+            read::array::<4>(self.data, start),
+            read::u32_le(self.data, start.saturating_add(4)),
+            read::u32_le(self.data, start.saturating_add(8)),
+            read::u32_le(self.data, start.saturating_add(12)),
+        ) else {
+            return Err(bad(format!(
+                "the {header_size}-byte descriptor at offset {start:#x} runs past the end of the {len}-byte file"
+            )));
+        };
+        if signature != expected {
+            return Err(bad(format!(
+                "signature at offset {start:#x} is {:?}, expected {:?}",
+                String::from_utf8_lossy(&signature),
+                String::from_utf8_lossy(&expected)
+            )));
+        }
+        if version != 1 {
+            return Err(bad(format!("version is {version}, only version 1 is defined")));
+        }
+        Ok((start, length, count))
+    }
+
     /// The SEV metadata, `None` when the footer table has no [`SEV_METADATA_GUID`] entry.
     pub fn sev_metadata(&self) -> Result<Option<SevMetadata>, OvmfError> {
         if self.table_entry(&SEV_METADATA_GUID).is_none() {
@@ -178,33 +218,10 @@ impl<'a> Firmware<'a> {
             reason,
         };
         let len = self.data.len();
-        let start = self.offset_from_end(entry).ok_or_else(|| {
-            bad(format!(
-                "offset {:#x} from the end points before the start of the {len}-byte file",
-                read::u32_le(entry, 0).unwrap_or(0)
-            ))
-        })?;
-        let (Some(signature), Some(length), Some(version), Some(count)) = (
-            read::array::<4>(self.data, start),
-            read::u32_le(self.data, start.saturating_add(4)),
-            read::u32_le(self.data, start.saturating_add(8)),
-            read::u32_le(self.data, start.saturating_add(12)),
-        ) else {
-            return Err(bad(format!(
-                "the {SEV_METADATA_HEADER_SIZE}-byte descriptor at offset {start:#x} runs past the end of the {len}-byte file"
-            )));
-        };
-        if signature != SEV_METADATA_SIGNATURE {
-            return Err(bad(format!(
-                "signature at offset {start:#x} is {:?}, expected \"ASEV\"",
-                String::from_utf8_lossy(&signature)
-            )));
-        }
-        if version != 1 {
-            return Err(bad(format!(
-                "version is {version}, only version 1 is defined"
-            )));
-        }
+        let (start, length, count) =
+            self.metadata_header(entry, SEV_METADATA_SIGNATURE, SEV_METADATA_HEADER_SIZE, &bad)?;
+        // Checked to be 1 by metadata_header.
+        let version = 1;
         let needed =
             u64::from(count) * SEV_METADATA_SECTION_SIZE as u64 + SEV_METADATA_HEADER_SIZE as u64;
         if u64::from(length) < needed {
@@ -300,33 +317,10 @@ impl<'a> Firmware<'a> {
             reason,
         };
         let len = self.data.len();
-        let start = self.offset_from_end(entry).ok_or_else(|| {
-            bad(format!(
-                "offset {:#x} from the end points before the start of the {len}-byte file",
-                read::u32_le(entry, 0).unwrap_or(0)
-            ))
-        })?;
-        let (Some(signature), Some(length), Some(version), Some(count)) = (
-            read::array::<4>(self.data, start),
-            read::u32_le(self.data, start.saturating_add(4)),
-            read::u32_le(self.data, start.saturating_add(8)),
-            read::u32_le(self.data, start.saturating_add(12)),
-        ) else {
-            return Err(bad(format!(
-                "the {TDVF_DESCRIPTOR_SIZE}-byte descriptor at offset {start:#x} runs past the end of the {len}-byte file"
-            )));
-        };
-        if signature != TDVF_SIGNATURE {
-            return Err(bad(format!(
-                "signature at offset {start:#x} is {:?}, expected \"TDVF\"",
-                String::from_utf8_lossy(&signature)
-            )));
-        }
-        if version != 1 {
-            return Err(bad(format!(
-                "version is {version}, only version 1 is defined"
-            )));
-        }
+        let (start, length, count) =
+            self.metadata_header(entry, TDVF_SIGNATURE, TDVF_DESCRIPTOR_SIZE, &bad)?;
+        // Checked to be 1 by metadata_header.
+        let version = 1;
         if count == 0 {
             return Err(bad("it declares no sections".to_owned()));
         }
