@@ -254,3 +254,22 @@ pub fn has_certificate_table(pe: &[u8]) -> bool {
     let dirs = opt + if u16_at(opt) == 0x20b { 112 } else { 96 };
     u32_at(dirs + 4 * 8 + 4) != 0
 }
+
+/// Device nodes and directories an unprivileged user cannot create, in gen_init_cpio format
+/// (as examples/minimal/initrd.spec), plus the files.
+pub fn initrd_spec(busybox: &Path, init: &Path) -> String {
+    format!(
+        "dir /bin 0755 0 0\n\
+         file /bin/busybox {} 0755 0 0\n\
+         slink /bin/sh busybox 0777 0 0\n\
+         file /init {} 0755 0 0\n\
+         dir /dev 0755 0 0\n\
+         nod /dev/console 0600 0 0 c 5 1\n\
+         nod /dev/null 0666 0 0 c 1 3\n\
+         dir /proc 0555 0 0\n\
+         dir /sys 0555 0 0\n\
+         dir /tmp 1777 0 0\n",
+        busybox.display(),
+        init.display()
+    )
+}

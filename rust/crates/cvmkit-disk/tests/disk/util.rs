@@ -47,20 +47,7 @@ pub fn example_uki() -> &'static Path {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cvmkit-disk-example");
         std::fs::create_dir_all(&dir).unwrap();
         let init = workspace_root().join("examples/minimal/init");
-        let spec_text = format!(
-            "dir /bin 0755 0 0\n\
-             file /bin/busybox {} 0755 0 0\n\
-             slink /bin/sh busybox 0777 0 0\n\
-             file /init {} 0755 0 0\n\
-             dir /dev 0755 0 0\n\
-             nod /dev/console 0600 0 0 c 5 1\n\
-             nod /dev/null 0666 0 0 c 1 3\n\
-             dir /proc 0555 0 0\n\
-             dir /sys 0555 0 0\n\
-             dir /tmp 1777 0 0\n",
-            input("BUSYBOX").display(),
-            init.display()
-        );
+        let spec_text = cvmkit_testutil::initrd_spec(&input("BUSYBOX"), &init);
         let spec_path = dir.join("initrd.spec");
         let spec = cvmkit_initrd::Spec::parse(&spec_text, &spec_path).expect("initrd spec");
         let mut initrd = Vec::new();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[allow(unused_imports)]
-pub use cvmkit_testutil::{hex, input, require_tool, run, unhex, workspace_root};
+pub use cvmkit_testutil::{hex, initrd_spec, input, require_tool, run, unhex, workspace_root};
 
 /// The guest's `/init`: mounts proc, sysfs and securityfs, prints the firmware event log
 /// (base64) and the PCRs between markers on the serial console, then powers off.
@@ -29,24 +29,6 @@ echo "CVMKIT-TPM-DONE"
 $B poweroff -f
 "#;
 
-/// Device nodes and directories an unprivileged user cannot create, in gen_init_cpio format
-/// (as examples/minimal/initrd.spec), plus the files.
-pub fn initrd_spec(busybox: &Path, init: &Path) -> String {
-    format!(
-        "dir /bin 0755 0 0\n\
-         file /bin/busybox {} 0755 0 0\n\
-         slink /bin/sh busybox 0777 0 0\n\
-         file /init {} 0755 0 0\n\
-         dir /dev 0755 0 0\n\
-         nod /dev/console 0600 0 0 c 5 1\n\
-         nod /dev/null 0666 0 0 c 1 3\n\
-         dir /proc 0555 0 0\n\
-         dir /sys 0555 0 0\n\
-         dir /tmp 1777 0 0\n",
-        busybox.display(),
-        init.display()
-    )
-}
 
 /// The test initramfs (gzip) built with cvmkit-initrd in `dir`.
 pub fn build_initrd(dir: &Path) -> Vec<u8> {
