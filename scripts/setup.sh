@@ -23,7 +23,7 @@ debs=(
   nginx curl openssl            # runtime tests: generated configs under nginx -t, live HTTPS
   nix-bin                       # checks/offline.sh: the Nix layer with Debian's Nix 2.8
   fdisk gdisk qemu-utils        # oracles for disk images (sfdisk, sgdisk, qemu-img)
-  flex bison                    # checks/offline.sh: Kconfig's conf for kernel/mkconfig.sh
+  make flex bison               # checks/offline.sh: Kconfig's conf for kernel/mkconfig.sh
 )
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${debs[@]}" >/dev/null
