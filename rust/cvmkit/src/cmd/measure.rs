@@ -23,6 +23,28 @@ enum Platform {
     Tpm(TpmArgs),
     /// Intel TDX MRTD and RTMR0-2, each with its ordered event list.
     Tdx(TdxArgs),
+    /// Check measurements against golden values (exit 0 equal, 1 different, 2 error): the
+    /// builder of the flake's golden-measurement checks.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The golden measurements: a `cvmkit.measurements/v1` document or an array of them (an
+    /// image's measurements.json).
+    pub golden: PathBuf,
+    /// The measurements to check, in the same form.
+    pub actual: PathBuf,
+    /// When everything matches, write the JSON report here (atomically); nothing is written
+    /// otherwise, so a Nix check derivation fails without an output.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// A line printed after the differences, telling how to refresh the golden file.
+    #[arg(long)]
+    pub refresh_hint: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Default)]
@@ -168,7 +190,143 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Platform::Snp(a) => snp(a),
         Platform::Tpm(a) => tpm(a),
         Platform::Tdx(a) => tdx(a),
+        Platform::Check(a) => check(a),
     }
+}
+
+/// Reads a measurements file: one document or an array of them.
+fn read_documents(path: &Path, what: &str) -> Result<Vec<Measurements>> {
+    let text = String::from_utf8(read_input(path, what)?)
+        .map_err(|_| anyhow::anyhow!("{what} {} is not UTF-8 text", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{what} {} is not JSON", path.display()))?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        one => vec![one],
+    };
+    if items.is_empty() {
+        bail!("{what} {} holds no measurement documents", path.display());
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            Measurements::from_json(&v.to_string())
+                .map_err(|e| anyhow::anyhow!("{what} {} (document {i}): {e}", path.display()))
+        })
+        .collect()
+}
+
+#[derive(serde::Serialize)]
+struct CheckedDocument {
+    platform: String,
+    registers: Vec<cvmkit_measure::RegisterComparison>,
+}
+
+/// Golden values vs actual ones: documents paired in order (same platforms required), every
+/// register of both compared by value and, where the golden file lists them, event by event.
+/// Inputs (file paths and hashes) are not compared: the registers are what a verifier pins.
+fn check(a: CheckArgs) -> Result<ExitCode> {
+    use cvmkit_measure::{RegisterComparison, Verdict};
+    if !a.golden.exists() {
+        let hint = a.refresh_hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default();
+        bail!("golden file {} does not exist{hint}", a.golden.display());
+    }
+    let golden = read_documents(&a.golden, "golden file")?;
+    let actual = read_documents(&a.actual, "measurements")?;
+    let platforms = |d: &[Measurements]| d.iter().map(|m| m.platform.clone()).collect::<Vec<_>>();
+    let mut problems = Vec::new();
+    if platforms(&golden) != platforms(&actual) {
+        problems.push(format!(
+            "platforms differ: golden {:?}, actual {:?}",
+            platforms(&golden),
+            platforms(&actual)
+        ));
+    }
+    let mut docs = Vec::new();
+    for (g, x) in golden.iter().zip(&actual).filter(|(g, x)| g.platform == x.platform) {
+        let mut registers = cvmkit_measure::compare(g, x);
+        // Registers the golden file does not know are differences too.
+        for r in &x.registers {
+            if g.register(&r.name, r.bank).is_none() {
+                registers.push(RegisterComparison {
+                    name: r.name.clone(),
+                    bank: r.bank,
+                    verdict: Verdict::Unexpected,
+                    expected: String::new(),
+                    actual: Some(r.value.clone()),
+                    events: Vec::new(),
+                });
+            }
+        }
+        docs.push(CheckedDocument { platform: g.platform.clone(), registers });
+    }
+    let all_match = problems.is_empty() && docs.iter().all(|d| d.registers.iter().all(|r| r.is_match()));
+    let report = serde_json::json!({
+        "golden": a.golden.display().to_string(),
+        "actual": a.actual.display().to_string(),
+        "match": all_match,
+        "problems": problems,
+        "documents": docs,
+    });
+    let report_text = serde_json::to_string_pretty(&report)? + "\n";
+    if a.json {
+        print!("{report_text}");
+    } else {
+        for p in &problems {
+            println!("MISMATCH  {p}");
+        }
+        for d in &docs {
+            for r in &d.registers {
+                let tag = match r.verdict {
+                    Verdict::Match if r.is_match() => "ok",
+                    Verdict::Match | Verdict::Mismatch => "MISMATCH",
+                    Verdict::Missing => "MISSING",
+                    Verdict::Unexpected => "UNEXPECTED",
+                };
+                let value = r.actual.as_deref().unwrap_or("-");
+                println!("{tag:<10} {} {} {} {value}", d.platform, r.name, r.bank.name());
+                if !r.is_match() {
+                    if r.verdict != Verdict::Unexpected {
+                        println!("           golden {}", r.expected);
+                    }
+                    for e in r.events.iter().filter(|e| e.verdict != Verdict::Match) {
+                        println!(
+                            "           event {} {:?} {:?}: golden {} actual {}",
+                            e.index,
+                            e.verdict,
+                            e.label,
+                            e.expected.as_deref().unwrap_or("-"),
+                            e.actual.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if !all_match {
+        eprintln!(
+            "cvmkit: measurements {} differ from the golden values in {}",
+            a.actual.display(),
+            a.golden.display()
+        );
+        if let Some(hint) = &a.refresh_hint {
+            eprintln!("{hint}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(out) = &a.output {
+        crate::output::write_atomically(out, |w| {
+            use std::io::Write as _;
+            w.write_all(report_text.as_bytes())?;
+            Ok(())
+        })?;
+    }
+    if !a.json {
+        let n: usize = docs.iter().map(|d| d.registers.len()).sum();
+        println!("golden: all {n} registers of {} match", platforms(&golden).join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_hex_u64(text: &str, what: &str) -> Result<u64> {

@@ -1,3 +1,4 @@
+use std::path::Path;
 use std::process::Command;
 
 use crate::util::*;
@@ -177,4 +178,97 @@ fn tdx_mrtd_equals_dstack_mr() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("TDX") || err.contains("e47a6535"), "{err}");
+}
+
+/// `cvmkit measure check` (the builder of the flake's golden checks) on real predictions: equal
+/// measurements pass and write the report; a UKI with another command line fails, naming PCR 4
+/// and PCR 11 and the one event of each that differs, with both digests, and writes nothing; a missing golden file is an
+/// error carrying the refresh hint.
+#[test]
+fn measure_check_compares_against_golden_values() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let root = stage_example_root(d, &inputs);
+    let (initrd, uki) = build_example(d, &root, &inputs, "zstd");
+    let tpm = |uki: &Path, out: &str| {
+        let o = run(cvmkit(d).args(["measure", "tpm", "--json", "--banks", "sha256", "--uki"]).arg(uki), true);
+        // As measurements.json: an array of documents.
+        std::fs::write(d.join(out), format!("[{}]", String::from_utf8(o.stdout).unwrap())).unwrap();
+        d.join(out)
+    };
+    let golden = tpm(&uki, "golden.json");
+    let same = tpm(&uki, "same.json");
+
+    let report = d.join("report.json");
+    let o = run(cvmkit(d).args(["measure", "check"]).arg(&golden).arg(&same).arg("-o").arg(&report), true);
+    assert!(stdout(&o).contains("golden: all 2 registers of tpm match"), "{}", stdout(&o));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["match"], true);
+
+    // The same kernel and initrd with another command line.
+    std::fs::write(d.join("cmdline2"), "console=ttyS0 quiet\n").unwrap();
+    let uki2 = d.join("uki2.efi");
+    run(
+        cvmkit(d)
+            .args(["uki", "--stub"])
+            .arg(&inputs.stub)
+            .arg("--linux")
+            .arg(&inputs.kernel)
+            .arg("--initrd")
+            .arg(&initrd)
+            .arg(format!("--cmdline=@{}", d.join("cmdline2").display()))
+            .arg("--os-release")
+            .arg(example_file("os-release"))
+            .args(["--uname", "6.1.0-example", "-o"])
+            .arg(&uki2),
+        true,
+    );
+    let changed = tpm(&uki2, "changed.json");
+    let report2 = d.join("report2.json");
+    let o = cvmkit(d)
+        .args(["measure", "check"])
+        .arg(&golden)
+        .arg(&changed)
+        .arg("-o")
+        .arg(&report2)
+        .args(["--refresh-hint", "refresh with: make golden"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    // PCR 4 through the UKI's Authenticode hash, PCR 11 through the .cmdline section; the events
+    // before them still match.
+    assert!(text.contains("MISMATCH   tpm PCR4 sha256"), "{text}");
+    assert!(text.contains("MISMATCH   tpm PCR11 sha256"), "{text}");
+    let events: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("event")).collect();
+    assert_eq!(events.len(), 2, "{text}");
+    assert!(events[0].contains("\"UKI Authenticode\""), "{text}");
+    assert!(events[1].contains("\".cmdline content\""), "{text}");
+    assert!(stderr(&o).contains("refresh with: make golden"), "{}", stderr(&o));
+    assert!(!report2.exists(), "no report is written on a mismatch");
+
+    // Another set of platforms is a difference, not a partial pass.
+    let both = d.join("both.json");
+    let snp = run(cvmkit(d).args(["measure", "snp", "--json", "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--firmware"]).arg(&inputs.ovmf), true);
+    let one: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&golden).unwrap()).unwrap();
+    let snp: serde_json::Value = serde_json::from_slice(&snp.stdout).unwrap();
+    std::fs::write(&both, serde_json::to_string(&serde_json::json!([one[0], snp])).unwrap()).unwrap();
+    let o = cvmkit(d).args(["measure", "check", "--json"]).arg(&golden).arg(&both).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["match"], false);
+    assert!(r["problems"][0].as_str().unwrap().contains("platforms differ"), "{r}");
+
+    let o = cvmkit(d)
+        .args(["measure", "check", "missing.json"])
+        .arg(&same)
+        .args(["--refresh-hint", "run nix run .#update-golden"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).trim(),
+        "error: golden file missing.json does not exist; run nix run .#update-golden"
+    );
 }
