@@ -15,4 +15,6 @@
   ];
   disk.format = "vhd";
   network.default = "dhcp";
+  # The runtime (modules/runtime.nix) asks this cloud's metadata service only.
+  runtime.settings.sources = "azure";
 }

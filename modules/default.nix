@@ -12,4 +12,6 @@
   snp = ./snp.nix;
   # A root shell on the serial console, the full busybox applet set. Debugging only.
   devtools = ./devtools.nix;
+  # The in-image runtime: manifest from cloud metadata, verified workload launch, HTTPS mapping.
+  runtime = ./runtime.nix;
 }

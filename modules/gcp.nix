@@ -13,4 +13,6 @@
   cmdline = [ "console=ttyS0,38400n8d" ];
   disk.format = "gcp";
   network.default = "dhcp";
+  # The runtime (modules/runtime.nix) asks this cloud's metadata service only.
+  runtime.settings.sources = "gcp";
 }

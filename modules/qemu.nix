@@ -5,4 +5,7 @@
   _file = "modules/qemu.nix";
   cmdline = [ "console=ttyS0" ];
   disk.format = "raw";
+  # The runtime (modules/runtime.nix) asks the host's metadata service only (10.0.2.2:8090,
+  # e.g. `cvmkit run-local`'s).
+  runtime.settings.sources = "qemu";
 }

@@ -1,7 +1,12 @@
-# The cvmkit CLI, built from the workspace's Cargo.lock.
-{ lib, rustPlatform }:
+# A binary of the workspace, built from its Cargo.lock: the cvmkit CLI (default), or, with
+# `crate = "cvmkit-runtime"` and `pkgs.pkgsStatic.callPackage`, the static in-image runtime.
+{
+  lib,
+  rustPlatform,
+  crate ? "cvmkit",
+}:
 rustPlatform.buildRustPackage {
-  pname = "cvmkit";
+  pname = crate;
   version = "0.1.0";
   src = lib.fileset.toSource {
     root = ../.;
@@ -12,12 +17,22 @@ rustPlatform.buildRustPackage {
     ];
   };
   cargoLock.lockFile = ../Cargo.lock;
-  cargoBuildFlags = [ "-p" "cvmkit" ];
+  cargoBuildFlags = [
+    "-p"
+    crate
+  ];
   # The test suite needs Debian's kernel/stub/OVMF and QEMU: it runs through scripts/test.sh.
   doCheck = false;
   meta = {
-    description = "Build reproducible confidential-VM images and compute their measurements";
-    license = with lib.licenses; [ mit asl20 ];
-    mainProgram = "cvmkit";
+    description =
+      if crate == "cvmkit-runtime" then
+        "In-image runtime of cvmkit CVMs: manifest from cloud metadata, verified workload launch, HTTPS mapping"
+      else
+        "Build reproducible confidential-VM images and compute their measurements";
+    license = with lib.licenses; [
+      mit
+      asl20
+    ];
+    mainProgram = crate;
   };
 }

@@ -16,7 +16,7 @@
   `pkgs`
   : nixpkgs or null; handed to function modules as `pkgs`
 
-  `cvmkit`, `kernel`, `stub`, `busybox`, `firmware`, `uname`
+  `cvmkit`, `kernel`, `stub`, `busybox`, `firmware`, `uname`, `runtime`
   : defaults of the `mkImage` arguments of the same names
 
   `system`
@@ -36,6 +36,7 @@
   busybox ? null,
   firmware ? null,
   uname ? null,
+  runtime ? null,
   system ? "x86_64-linux",
 }:
 let
@@ -51,6 +52,7 @@ let
       busybox
       firmware
       uname
+      runtime
       system
       ;
     lib = self;
@@ -62,6 +64,7 @@ let
   self = {
     inherit (imageLib)
       mkImage
+      mkGoldenCheck
       mkSpec
       renderOsRelease
       specExtensions
@@ -107,7 +110,7 @@ let
     /**
       The modules shipped in `modules/`, by name (paths, so errors name their file):
       `base` (busybox init), `qemu`, `gcp`, `azure` (cloud profiles), `devtools` (debug
-      shell), `tdx`, `snp` (platform).
+      shell), `tdx`, `snp` (platform), `runtime` (the in-image runtime, started by the base init).
 
       # Type
 
@@ -144,6 +147,7 @@ let
             busybox
             firmware
             uname
+            runtime
             system
             ;
         }

@@ -92,12 +92,36 @@ rec {
     # as vcpus and vcpu_type for SEV-SNP).
     # TPM PCRs always (vTPM clouds, QEMU + swtpm); the image's platform (tdx, snp) too when a
     # firmware is known, with the module's `measure` settings (memory, qemu_version, vcpus, …).
+    # With the runtime in the image (modules/runtime.nix), each document's notes say how the
+    # workload manifest reaches the registers, so measurements.json tells a verifier the whole
+    # story: image registers here, manifest registers from `cvmkit-runtime events`.
     measure =
       config:
-      [ { platform = "tpm"; } ]
+      let
+        withNotes = item: notes: item // (if notes == [ ] then { } else { inherit notes; });
+        hasRuntime = config.files ? "/usr/bin/cvmkit-runtime";
+        runtimeNote =
+          register:
+          "cvmkit-runtime extends ${register} at boot, before any workload runs, with one event per workload (cvmkit-runtime/v1 workload=N port=P sha256=<hex>) and then the hostnames; the expected value is `cvmkit-runtime events --manifest <the base64 manifest you deployed> [--hostname <list>]`, and the runtime runs only apps whose sha256 equals the manifest's";
+        notesFor =
+          platform:
+          if !hasRuntime then
+            [ ]
+          else if platform == "tpm" then
+            [ (runtimeNote "PCR 15 (SHA-256 bank)") ]
+          else if platform == "tdx" then
+            [ (runtimeNote "RTMR3 (Linux >= 6.16 exposes it; on older kernels the runtime uses the vTPM, if any, and leaves RTMR3 zero)") ]
+          else
+            [ "the launch digest pins the image and with it cvmkit-runtime, which runs only apps whose sha256 equals the manifest's; SEV-SNP has no runtime register: with a vTPM, see the tpm document's PCR 15" ];
+      in
+      [ (withNotes { platform = "tpm"; } (notesFor "tpm")) ]
       ++ (
         if config.platform != null && config.firmware != null then
-          [ ({ inherit (config) platform; firmware = toInput "firmware" config.firmware; } // config.measure) ]
+          [
+            (withNotes (
+              { inherit (config) platform; firmware = toInput "firmware" config.firmware; } // config.measure
+            ) (notesFor config.platform))
+          ]
         else
           [ ]
       );
@@ -205,7 +229,7 @@ rec {
     stdenv. The output directory holds `initrd.img` and `uki.efi` (and, once `cvmkit build`
     writes them, the disk images).
 
-    The arguments `kernel`, `stub`, `busybox`, `firmware` and `uname` become a first module,
+    The arguments `kernel`, `stub`, `busybox`, `firmware`, `uname` and `runtime` become a first module,
     so modules may override them. The generated initrd spec is passed with `passAsFile`
     (it names store paths of derivation outputs, which `builtins.toFile` cannot); text files
     without store references become `builtins.toFile` store paths.
@@ -227,6 +251,9 @@ rec {
 
     `uname`
     : the `.uname` section (the kernel release), or null
+
+    `runtime`
+    : the static cvmkit-runtime package, for modules/runtime.nix (`runtime.package`), or null
 
     `sourceDateEpoch`
     : every timestamp in the outputs (default 0)
@@ -272,6 +299,7 @@ rec {
       busybox ? defaults.busybox,
       firmware ? defaults.firmware,
       uname ? defaults.uname,
+      runtime ? defaults.runtime,
       sourceDateEpoch ? 0,
       specExtensions ? { },
       salt ? null,
@@ -289,6 +317,7 @@ rec {
           firmware
           uname
           ;
+        runtime.package = runtime;
         hostname = name;
         osRelease = {
           ID = "cvmkit";
@@ -361,5 +390,68 @@ rec {
         and comparing the outputs checks reproducibility.
       */
       withSalt = s: mkImage (args // { salt = s; });
+    };
+
+  /**
+    A check that an image's measurements equal a golden file: a derivation whose builder is
+    `cvmkit measure check GOLDEN IMAGE/measurements.json --output $out` (no shell). It builds
+    when every register of every platform matches (values, and events where the golden file
+    lists them); otherwise it fails and its log names each differing register with both values,
+    then `refreshHint`. A golden file that does not exist fails the build the same way (the
+    path is not imported), so a missing file is never a silent pass.
+
+    # Inputs
+
+    `image`
+    : an image built with `specExtensions.measure` (its output has measurements.json)
+
+    `golden`
+    : path of the golden file, e.g. `./checks/golden/tdx-gcp.json` (an image's
+      measurements.json, committed)
+
+    `name`
+    : the check's derivation name (default `golden-<image name>`)
+
+    `refreshHint`
+    : printed when the values differ or the file is missing
+
+    `cvmkit`, `system`
+    : as for `mkImage`
+
+    # Type
+
+    ```
+    mkGoldenCheck :: { image :: Derivation; golden :: Path; … } -> Derivation
+    ```
+
+    # Examples
+
+    ```nix
+    lib.mkGoldenCheck { image = images.tdx-gcp; golden = ./checks/golden/tdx-gcp.json; }
+    => «derivation /nix/store/…-golden-tdx-gcp.drv»
+    ```
+  */
+  mkGoldenCheck =
+    {
+      image,
+      golden,
+      name ? "golden-${image.name}",
+      refreshHint ? "if the change is intended, refresh the golden files (`nix run .#update-golden` in cvmkit's checkout) and commit them",
+      cvmkit ? defaults.cvmkit,
+      system ? defaults.system,
+    }:
+    derivation {
+      inherit name system;
+      builder = "${toInput "cvmkit" cvmkit}/bin/cvmkit";
+      args = [
+        "measure"
+        "check"
+        (if builtins.pathExists golden then "${golden}" else toString golden)
+        "${image}/measurements.json"
+        "--output"
+        (placeholder "out")
+        "--refresh-hint"
+        refreshHint
+      ];
     };
 }

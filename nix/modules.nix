@@ -69,6 +69,9 @@ rec {
     | `initrd.specFiles` | `[ path ]` | concatenate | more gen_init_cpio spec files, applied after the generated one (their `file` locations must be absolute store paths) |
     | `disk.format` | `"raw" \| "gcp" \| "vhd"` | later wins | intended disk image format (the `disk` spec key, once `cvmkit build` has it) |
     | `measure` | attrs | merge | settings for measurements (the `measure` spec key, once `cvmkit build` has it) |
+    | `runtime.package` | package with `bin/cvmkit-runtime`, a binary, or null | later wins | the static in-image runtime (modules/runtime.nix; default: mkImage's `runtime`) |
+    | `runtime.settings.<name>` | string, int or list | later wins (lists concatenate) | lines of /etc/cvmkit/runtime.conf (modules/runtime.nix; the cloud profiles set `sources`) |
+    | `runtime.nginx` | null or a static nginx binary | later wins | installed as /usr/sbin/nginx and run by the runtime for the HTTPS mapping |
 
     # Type
 
@@ -118,6 +121,11 @@ rec {
       format = "raw";
     };
     measure = { };
+    runtime = {
+      package = null;
+      settings = { };
+      nginx = null;
+    };
   };
 
   # Option groups whose keys are checked (free-form ones such as init.services, osRelease and
@@ -128,6 +136,7 @@ rec {
     "users"
     "initrd"
     "disk"
+    "runtime"
   ];
 
   /**

@@ -119,6 +119,10 @@ pub struct MeasureSpec {
     /// TPM: boot options OVMF tried and failed first.
     #[serde(default)]
     pub failed_boot_attempts: Option<u32>,
+    /// Lines appended to the document's `notes`: what a verifier must know beyond the register
+    /// values (the Nix library adds how cvmkit-runtime extends PCR 15 / RTMR3 with the manifest).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +282,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let mut docs = Vec::new();
         for item in m.into_vec() {
             let mut doc = measure_one(&spec.name, &item, &uki, &uki_path, gpt_disk.as_deref())?;
+            doc.notes.extend(item.notes.iter().cloned());
             // Outputs are named relative to the output directory: its path (a Nix store path,
             // a temporary directory) must not reach the bytes of measurements.json.
             for input in doc.inputs.values_mut() {

@@ -60,7 +60,7 @@ fn build_spec_with_disk_and_measurements() {
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
     v["disk"] = serde_json::json!({"format": "raw", "seed": "s1", "data_size": "8M"});
     v["measure"] = serde_json::json!([
-        {"platform": "tpm"},
+        {"platform": "tpm", "notes": ["runtime: PCR 15 holds the manifest events"]},
         {"platform": "tdx", "firmware": inputs.ovmf, "qemu_version": "9.2"},
         {"platform": "snp", "firmware": inputs.ovmf, "vcpus": 2, "vcpu_type": "EPYC-Milan"}
     ]);
@@ -83,6 +83,11 @@ fn build_spec_with_disk_and_measurements() {
         cli(&["measure", "tdx", "--json", "--qemu-version", "9.2", "--firmware", ovmf, "--uki", "out/uki.efi", "--disk-gpt", "out/disk.raw"]),
         cli(&["measure", "snp", "--json", "--vcpus", "2", "--vcpu-type", "EPYC-Milan", "--firmware", ovmf]),
     ];
+    // A spec's notes follow the computed ones; other documents keep theirs alone.
+    let mut tpm_notes = expect[0]["notes"].as_array().cloned().unwrap_or_default();
+    tpm_notes.push("runtime: PCR 15 holds the manifest events".into());
+    assert_eq!(docs[0]["notes"], serde_json::Value::Array(tpm_notes));
+    assert_eq!(docs[1]["notes"], expect[1]["notes"]);
     for (doc, want) in docs.iter().zip(&expect) {
         assert_eq!(doc["platform"], want["platform"]);
         assert_eq!(doc["registers"], want["registers"], "{}", doc["platform"]);

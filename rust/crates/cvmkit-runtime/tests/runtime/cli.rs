@@ -324,3 +324,21 @@ fn events_subcommand_matches_the_library() {
     let rtmr = cvmkit_runtime::manifest::hex(&cvmkit_runtime::measure::expected_rtmr([0; 48], &events));
     assert_eq!(text, format!("event {}\nevent {}\npcr15-sha256 {pcr}\nrtmr3-sha384 {rtmr}\n", events[0], events[1]));
 }
+
+/// modules/runtime.nix checks `runtime.settings` names at evaluation against its own list; that
+/// list must be exactly the settings this binary accepts in runtime.conf (all but `config`).
+#[test]
+fn the_nix_module_knows_exactly_the_runtime_settings() {
+    let module = std::fs::read_to_string(repo_root().join("modules/runtime.nix")).unwrap();
+    let start = module.find("knownSettings = [").expect("knownSettings list in modules/runtime.nix");
+    let end = start + module[start..].find("];").unwrap();
+    let nix: Vec<&str> = module[start..end]
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().trim_matches('"'))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let rust: Vec<&str> =
+        cvmkit_runtime::config::SETTINGS.iter().map(|s| s.0).filter(|n| *n != "config").collect();
+    assert_eq!(nix, rust, "modules/runtime.nix knownSettings differs from config::SETTINGS");
+}
