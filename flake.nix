@@ -17,7 +17,8 @@
       /**
         cvmkit's library (nix/default.nix) with `mkImage` defaults taken from `pkgs`: the cvmkit
         package, the TDX/SNP guest kernel of kernel/ (no modules), systemd-stub from
-        `pkgs.systemd` (the path NixOS' boot.uki uses), `pkgs.pkgsStatic.busybox` and OVMF.
+        `pkgs.systemd` (the path NixOS' boot.uki uses), `pkgs.pkgsStatic.busybox`, OVMF, and the
+        static in-image runtime (`cvmkit-runtime`, musl, for modules/runtime.nix).
 
         # Inputs
 
@@ -49,24 +50,27 @@
           stub = "${pkgs.systemd}/lib/systemd/boot/efi/linux${pkgs.stdenv.hostPlatform.efiArch}.efi.stub";
           busybox = "${pkgs.pkgsStatic.busybox}/bin/busybox";
           firmware = "${pkgs.OVMF.fd}/FV/OVMF.fd";
+          runtime = pkgs.pkgsStatic.callPackage ./nix/cvmkit.nix { crate = "cvmkit-runtime"; };
           inherit (pkgs.stdenv.hostPlatform) system;
         };
 
       lib = mkLib pkgs;
       cvmkit = pkgs.callPackage ./nix/cvmkit.nix { };
+      cvmkitRuntime = lib.defaults.runtime;
       guestKernel = pkgs.callPackage ./kernel { };
 
-      # The images: a platform and a cloud profile over the base init. No workload: the init
-      # brings up the network and waits; add `workload` in your own module (see
-      # examples/downstream).
+      # The images: a platform and a cloud profile over the base init, with the runtime, which
+      # runs the workloads named by the manifest in the cloud's metadata (verified by sha256;
+      # README "In-image runtime"). To bake a workload into the image instead, add `workload`
+      # in your own module (see examples/downstream).
       imageModules = with lib.modules; {
-        tdx-qemu = [ base qemu tdx ];
-        tdx-gcp = [ base gcp tdx ];
-        tdx-azure = [ base azure tdx ];
-        snp-qemu = [ base qemu snp ];
-        snp-gcp = [ base gcp snp ];
-        snp-azure = [ base azure snp ];
-        tdx-qemu-devtools = [ base qemu tdx devtools ];
+        tdx-qemu = [ base qemu tdx runtime ];
+        tdx-gcp = [ base gcp tdx runtime ];
+        tdx-azure = [ base azure tdx runtime ];
+        snp-qemu = [ base qemu snp runtime ];
+        snp-gcp = [ base gcp snp runtime ];
+        snp-azure = [ base azure snp runtime ];
+        tdx-qemu-devtools = [ base qemu tdx runtime devtools ];
       };
       images = builtins.mapAttrs (
         name: modules:
@@ -96,6 +100,31 @@
           ];
         };
 
+      # checks/golden/<image>.json: the measurements each image must keep. A change to the
+      # kernel, stub, firmware, initrd or command line changes them; `nix run .#update-golden`
+      # writes the current values for review and commit.
+      golden = name: image: lib.mkGoldenCheck {
+        inherit image;
+        golden = ./checks/golden + "/${name}.json";
+      };
+      updateGolden = pkgs.writeShellScriptBin "cvmkit-update-golden" ''
+        set -eu
+        if [ ! -f flake.nix ] || [ ! -d nix ] || [ ! -d checks ]; then
+          echo "cvmkit-update-golden: run this at the root of the cvmkit checkout (flake.nix, nix/, checks/)" >&2
+          exit 2
+        fi
+        mkdir -p checks/golden
+        ${builtins.concatStringsSep "\n" (
+          map (name: ''
+            cp ${images.${name}}/measurements.json checks/golden/.${name}.json.tmp
+            chmod 0644 checks/golden/.${name}.json.tmp
+            mv checks/golden/.${name}.json.tmp checks/golden/${name}.json
+            echo "checks/golden/${name}.json"
+          '') (builtins.attrNames images)
+        )}
+        echo "review with: git diff checks/golden" >&2
+      '';
+
       # `cvmkit SUBCOMMAND "$@"` as a program for `nix run .#SUBCOMMAND -- …`.
       subcommandApp = sub: {
         type = "app";
@@ -112,6 +141,7 @@
 
       packages.${system} = images // {
         inherit cvmkit;
+        cvmkit-runtime = cvmkitRuntime;
         default = cvmkit;
         guest-kernel = guestKernel;
       };
@@ -124,16 +154,27 @@
         };
         measure = subcommandApp "measure";
         inspect = subcommandApp "inspect";
-        # `cvmkit diff` arrives with the CLI's diff subcommand; until then this app says so.
         diff = subcommandApp "diff";
+        # Writes checks/golden/<image>.json from the images' measurements.json.
+        update-golden = {
+          type = "app";
+          program = "${updateGolden}/bin/cvmkit-update-golden";
+          meta.description = "refresh checks/golden/*.json from the images' current measurements";
+        };
       };
 
       checks.${system} =
         builtins.listToAttrs (
-          map (name: {
-            name = "reproducible-${name}";
-            value = reproducible name images.${name};
-          }) (builtins.attrNames images)
+          builtins.concatMap (name: [
+            {
+              name = "reproducible-${name}";
+              value = reproducible name images.${name};
+            }
+            {
+              name = "golden-${name}";
+              value = golden name images.${name};
+            }
+          ]) (builtins.attrNames images)
         )
         // {
           inherit cvmkit;
@@ -145,6 +186,9 @@
               ''
             else
               throw "cvmkit: Nix library tests failed: ${builtins.toJSON libTests.failed}";
+          # The Rust tests that need nothing outside the flake (unit tests; cpio, FAT, GPT, initrd,
+          # differ, debloat, runtime against real tools); scripts/test.sh runs the whole suite.
+          rust-tests = pkgs.callPackage ./nix/rust-tests.nix { };
           # Fails unless every option of kernel/guest.config survives olddefconfig.
           kernel-config = guestKernel.configfile;
         };

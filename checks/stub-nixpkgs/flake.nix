@@ -58,6 +58,14 @@
         busybox = fixed (inputs.busyboxTree // { recursive = true; });
         # For examples/downstream: a stand-in workload package with bin/hello (not run).
         hello = sh "hello" { } "mkdir -p $out/bin && echo 'stand-in for hello' > $out/bin/hello && chmod 0555 $out/bin/hello";
+        # The static runtime (nix/cvmkit.nix with crate = "cvmkit-runtime"): offline.sh's
+        # static cargo build.
+        callPackage =
+          fn: args:
+          if baseNameOf (toString fn) == "cvmkit.nix" && (args.crate or "") == "cvmkit-runtime" then
+            fixed (inputs.runtime // { recursive = true; })
+          else
+            throw "stub-nixpkgs: pkgsStatic.callPackage ${baseNameOf (toString fn)} is not stood in for";
       };
       applets = derivation {
         name = "busybox-applets";
@@ -109,6 +117,10 @@
             cvmkit
           else if what == "kernel" then
             kernel
+          else if what == "rust-tests.nix" then
+            # Stand-in only: the sandbox here has no Rust toolchain; offline.sh's caller
+            # (scripts/test.sh) runs the same tests with cargo.
+            sh "cvmkit-rust-tests-stand-in" { } "echo 'stand-in for the rust-tests check' > $out"
           else
             throw "stub-nixpkgs: callPackage ${what} is not stood in for";
         writeShellScriptBin =
