@@ -45,6 +45,9 @@ enum Command {
     Measure(cmd::measure::Args),
     /// Replay a TPM or TDX CCEL event log; with --expect, check it against a prediction.
     Replay(cmd::replay::Args),
+    /// Boot an image under QEMU with a local metadata server; --expect checks the workload answers.
+    #[command(name = "run-local")]
+    RunLocal(cmd::run_local::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Measure(args) => cmd::measure::run(args),
         Command::Replay(args) => cmd::replay::run(args),
+        Command::RunLocal(args) => cmd::run_local::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,4 +8,5 @@ pub mod initrd;
 pub mod inspect;
 pub mod measure;
 pub mod replay;
+pub mod run_local;
 pub mod uki;

@@ -1,0 +1,505 @@
+//! `cvmkit run-local`: a real boot under QEMU (TCG) of a UKI built here with the CLI (busybox,
+//! an /init that loads e1000e and runs DHCP, the static cvmkit-runtime), the workload answering
+//! through the forwarded port; a second workload with a wrong hash that must never run; input
+//! errors (exit 2, one line, nothing started); and the guestfwd relay on its own.
+//!
+//! Nothing here talks to anything but 127.0.0.1 (the guest's network is `restrict=on`).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+const MARKER: &str = "CVMKIT-RUN-LOCAL-WORKLOAD-OK";
+
+/// The guest's /init: pseudo-filesystems, busybox applets, NIC driver, DHCP, then the runtime.
+const INIT: &str = r#"#!/bin/sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s /bin
+mkdir -p /run /var /etc
+insmod /lib/modules/e1000e.ko
+ip link set lo up
+ip link set eth0 up
+udhcpc -i eth0 -s /etc/udhcpc.script -t 20 -T 1 -q -n || echo "RUN-LOCAL-TEST: DHCP failed"
+echo "RUN-LOCAL-TEST: network up: $(ip -4 addr show eth0 | grep inet)"
+/bin/cvmkit-runtime run --config /etc/cvmkit/runtime.conf &
+while :; do wait; sleep 1; done
+"#;
+
+/// The udhcpc hook: address and default route.
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+  deconfig) ifconfig "$interface" 0.0.0.0 ;;
+  bound|renew)
+    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}"
+    for r in $router; do route add default gw "$r" dev "$interface"; break; done ;;
+esac
+exit 0
+"#;
+
+const RUNTIME_CONF: &str =
+    "sources = qemu\nqemu-url = http://10.0.2.2:8090/\ndiscover-wait-secs = 120\n";
+
+/// Entries an unprivileged builder could not create on disk (gen_init_cpio format).
+const SPEC: &str =
+    "dir /dev 0755 0 0\nnod /dev/console 0600 0 0 c 5 1\nnod /dev/null 0666 0 0 c 1 3\n\
+dir /proc 0555 0 0\ndir /sys 0555 0 0\ndir /tmp 1777 0 0\nslink /bin/sh busybox 0777 0 0\n";
+
+/// The workload: busybox httpd serving the marker on $PORT.
+const APP: &str = "#!/bin/sh\nmkdir -p /tmp/www\necho \"CVMKIT-RUN-LOCAL-WORKLOAD-OK port=$PORT\" > /tmp/www/index.html\n\
+exec /bin/busybox httpd -f -p 0.0.0.0:$PORT -h /tmp/www\n";
+
+/// The static cvmkit-runtime: $CVMKIT_RUNTIME_STATIC_BIN, or built into this run's target dir.
+fn static_runtime() -> PathBuf {
+    if let Some(p) = std::env::var_os("CVMKIT_RUNTIME_STATIC_BIN") {
+        return p.into();
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(repo_root())
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--release",
+            "-p",
+            "cvmkit-runtime",
+        ])
+        .args(["--target", "x86_64-unknown-linux-gnu"])
+        .status()
+        .expect("cannot run cargo to build the static runtime");
+    assert!(status.success(), "static build of cvmkit-runtime failed");
+    target_dir.join("x86_64-unknown-linux-gnu/release/cvmkit-runtime")
+}
+
+fn write_file(to: &Path, data: &[u8], mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::write(to, data).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Builds `dir/image/uki.efi` with `cvmkit initrd` and `cvmkit uki`; returns the image dir.
+fn build_image(dir: &Path, inputs: &Inputs, runtime: &Path) -> PathBuf {
+    // .../linux-image-V/boot/vmlinuz-V → .../linux-image-V/lib/modules/V/kernel/…/e1000e.ko
+    let version = inputs
+        .kernel
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_start_matches("vmlinuz-")
+        .to_string();
+    let pkg = inputs.kernel.parent().unwrap().parent().unwrap();
+    let e1000e = pkg.join(format!(
+        "lib/modules/{version}/kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko"
+    ));
+
+    let root = dir.join("root");
+    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    write_file(&root.join("bin/busybox"), &read(&inputs.busybox), 0o755);
+    write_file(&root.join("bin/cvmkit-runtime"), &read(runtime), 0o755);
+    write_file(&root.join("lib/modules/e1000e.ko"), &read(&e1000e), 0o644);
+    write_file(&root.join("init"), INIT.as_bytes(), 0o755);
+    write_file(
+        &root.join("etc/udhcpc.script"),
+        UDHCPC_SCRIPT.as_bytes(),
+        0o755,
+    );
+    write_file(
+        &root.join("etc/cvmkit/runtime.conf"),
+        RUNTIME_CONF.as_bytes(),
+        0o644,
+    );
+    write_file(&dir.join("initrd.spec"), SPEC.as_bytes(), 0o644);
+
+    let initrd = dir.join("initrd.img");
+    run(
+        cvmkit(dir)
+            .arg("initrd")
+            .arg(&root)
+            .arg("--spec")
+            .arg(dir.join("initrd.spec"))
+            .arg("-o")
+            .arg(&initrd),
+        true,
+    );
+    let image = dir.join("image");
+    std::fs::create_dir_all(&image).unwrap();
+    run(
+        cvmkit(dir)
+            .arg("uki")
+            .arg("--stub")
+            .arg(&inputs.stub)
+            .arg("--linux")
+            .arg(&inputs.kernel)
+            .arg("--initrd")
+            .arg(&initrd)
+            .arg("--cmdline=console=ttyS0 panic=-1 loglevel=4")
+            .args(["--uname", &version, "-o"])
+            .arg(image.join("uki.efi")),
+        true,
+    );
+    image
+}
+
+/// GET http://127.0.0.1:`port`/ → (status, body), `None` if nothing answered.
+fn http_get(port: u16) -> Option<(u16, String)> {
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((
+        head.split_whitespace().nth(1)?.parse().ok()?,
+        body.to_string(),
+    ))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Processes whose command line contains `needle` (to prove nothing was left running).
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .chars()
+            .all(|c| c.is_ascii_digit())
+        {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn boots_an_image_dir_and_the_workload_answers() {
+    let inputs = inputs();
+    require_tool("qemu-system-x86_64");
+    require_tool("swtpm");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let t0 = Instant::now();
+    let runtime = static_runtime();
+    let image = build_image(d, &inputs, &runtime);
+    let uki_before = std::fs::read(image.join("uki.efi")).unwrap();
+    write_file(&d.join("app.sh"), APP.as_bytes(), 0o755);
+    // Workload 1: the same app with a wrong hash; the runtime must refuse it, so guest port 3002
+    // never answers.
+    let wrong = "00".repeat(32);
+    write_file(
+        &d.join("wrong.json"),
+        format!(r#"{{"app": "http://10.0.2.2:8090/apps/0", "sha256": "{wrong}"}}"#).as_bytes(),
+        0o644,
+    );
+    let port1 = free_port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                if let Some(a) = http_get(port1) {
+                    answers.push(a);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            answers
+        })
+    };
+    let serial = d.join("serial.log");
+    eprintln!(
+        "run-local test: image built in {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    let start = Instant::now();
+    let out = run(
+        cvmkit(d)
+            .args(["run-local"])
+            .arg(&image)
+            .args(["--app", "app.sh", "--manifest-json", "wrong.json"])
+            .args(["--forward", &format!("{port1}:3002")])
+            .args([
+                "--expect",
+                MARKER,
+                "--json",
+                "--nic-model",
+                "e1000e",
+                "--accel",
+                "tcg",
+                "--tpm",
+            ])
+            .args(["--memory", "512", "--timeout", "240"])
+            .arg("--firmware")
+            .arg(&inputs.ovmf)
+            .arg("--serial")
+            .arg(&serial),
+        true,
+    );
+    let took = start.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let answers = poller.join().unwrap();
+    let err = stderr(&out);
+    eprintln!(
+        "run-local test: run-local took {:.1}s; its stderr:\n{err}",
+        took.as_secs_f64()
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).expect("one JSON object on stdout");
+    assert_eq!(json["answered"], true, "{json}");
+    assert_eq!(json["outcome"], "answered", "{json}");
+    assert_eq!(json["accel"], "tcg", "{json}");
+    assert_eq!(json["image"], image.display().to_string(), "{json}");
+    assert_eq!(
+        json["firmware"],
+        inputs.ovmf.display().to_string(),
+        "{json}"
+    );
+    assert_eq!(json["serial_log"], serial.display().to_string(), "{json}");
+    assert!(json["seconds"].as_f64().unwrap() > 0.0, "{json}");
+    let workloads = json["workloads"].as_array().unwrap();
+    assert_eq!(workloads.len(), 2, "{json}");
+    assert_eq!(workloads[0]["index"], 0);
+    assert_eq!(workloads[0]["guest_port"], 3001);
+    assert_eq!(workloads[0]["sha256"], sha256_hex(&d.join("app.sh")));
+    let url0 = workloads[0]["host_url"].as_str().unwrap();
+    assert!(
+        url0.starts_with("http://127.0.0.1:") && url0.ends_with('/'),
+        "{url0}"
+    );
+    assert_eq!(workloads[1]["guest_port"], 3002);
+    assert_eq!(workloads[1]["sha256"], wrong.as_str());
+    assert_eq!(
+        workloads[1]["host_url"],
+        format!("http://127.0.0.1:{port1}/")
+    );
+    let paths: Vec<&str> = json["metadata_requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    for p in [
+        "/manifest",
+        "/manifest-1",
+        "/manifest-2",
+        "/hostname",
+        "/apps/0",
+    ] {
+        assert!(paths.contains(&p), "{p} not requested: {paths:?}");
+    }
+    assert!(
+        err.contains("run-local: metadata GET /manifest -> 200"),
+        "{err}"
+    );
+    assert!(
+        err.contains("run-local: metadata GET /manifest-2 -> 404"),
+        "{err}"
+    );
+
+    let log = std::fs::read_to_string(&serial).unwrap();
+    let tail = &log[log.len().saturating_sub(4000)..];
+    assert!(
+        log.contains("app-0: fetched http://10.0.2.2:8090/apps/0 and verified sha256"),
+        "{tail}"
+    );
+    assert!(log.contains("app-1: sha256 mismatch"), "{tail}");
+    assert!(
+        log.contains("via /dev/tpmrm0"),
+        "the vTPM was not used:\n{tail}"
+    );
+    assert!(
+        answers.iter().all(|(code, _)| *code != 200),
+        "the wrong-hash workload answered: {answers:?}"
+    );
+
+    // The image was not modified, and nothing run-local started is still running.
+    assert_eq!(std::fs::read(image.join("uki.efi")).unwrap(), uki_before);
+    std::thread::sleep(Duration::from_millis(300));
+    let left: Vec<_> = processes_with(&serial.display().to_string())
+        .into_iter()
+        .chain(
+            processes_with("cvmkit-run-local.")
+                .into_iter()
+                .filter(|p| p.contains("swtpm")),
+        )
+        .collect();
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+/// Asserts exit status 2 and one `error: …` line naming every `needles`.
+fn assert_input_error(cmd: &mut Command, needles: &[&str]) {
+    let start = Instant::now();
+    let out = run(cmd, false);
+    assert_eq!(out.status.code(), Some(2), "exit status");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "want one line, got:\n{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "error {err:?} does not mention {n:?}");
+    }
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "an input error took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn input_errors_name_the_file_and_start_nothing() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let text = d.join("notes.txt");
+    std::fs::write(&text, "not an image\n".repeat(100)).unwrap();
+    // Detection is by content: an MZ file is taken as a UKI, whatever its name.
+    let uki = d.join("fake-uki.img");
+    std::fs::write(&uki, b"MZ fake").unwrap();
+    let app = d.join("app.sh");
+    std::fs::write(&app, APP).unwrap();
+    let run_local = || {
+        let mut c = cvmkit(d);
+        c.arg("run-local");
+        c
+    };
+
+    assert_input_error(
+        run_local()
+            .arg("no-such-image.efi")
+            .args(["--app", "app.sh"]),
+        &["no-such-image.efi"],
+    );
+    assert_input_error(
+        run_local().arg(&text).args(["--app", "app.sh"]),
+        &["notes.txt", "not a UKI", "raw GPT disk", "qcow2"],
+    );
+    assert_input_error(run_local().arg(d), &["uki.efi"]);
+    assert_input_error(
+        run_local()
+            .arg(&uki)
+            .args(["--app", "app.sh", "--app", "missing-app.sh"]),
+        &["--app", "missing-app.sh"],
+    );
+    assert_input_error(
+        run_local()
+            .arg(&uki)
+            .args(["--manifest-json", "missing.json"]),
+        &["--manifest-json", "missing.json"],
+    );
+    assert_input_error(
+        run_local()
+            .arg(&uki)
+            .args(["--app", "app.sh", "--firmware", "/nonexistent/OVMF.fd"]),
+        &["/nonexistent/OVMF.fd", "--firmware"],
+    );
+    assert_input_error(
+        run_local()
+            .arg(&uki)
+            .args([
+                "--app",
+                "app.sh",
+                "--qemu",
+                "/nonexistent/qemu-system-x86_64",
+            ])
+            .arg("--firmware")
+            .arg(&inputs.ovmf),
+        &["/nonexistent/qemu-system-x86_64", "--qemu"],
+    );
+    assert_input_error(
+        run_local()
+            .arg(&uki)
+            .args(["--app", "app.sh", "--forward", "80"]),
+        &["--forward", "80"],
+    );
+}
+
+#[test]
+fn relay_copies_both_ways() {
+    // A TCP echo server on 127.0.0.1 that echoes until EOF, then closes.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut copy = conn.try_clone().unwrap();
+        std::io::copy(&mut conn, &mut copy).unwrap();
+        copy.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = cvmkit(tmp.path())
+        .args(["run-local", "--relay", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // A first message must come back before the input is closed (an interactive exchange).
+    stdin.write_all(b"hello").unwrap();
+    stdin.flush().unwrap();
+    let mut first = [0u8; 5];
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"hello");
+    // Then 1 MiB of every byte value, read concurrently, and EOF both ways.
+    let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 7 % 256) as u8).collect();
+    let reader = std::thread::spawn(move || {
+        let mut back = Vec::new();
+        stdout.read_to_end(&mut back).unwrap();
+        back
+    });
+    stdin.write_all(&data).unwrap();
+    drop(stdin);
+    let back = reader.join().unwrap();
+    assert!(
+        back == data,
+        "relayed {} bytes, got {} back (or different ones)",
+        data.len(),
+        back.len()
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the relay did not exit after both sides closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    server.join().unwrap();
+}
