@@ -10,16 +10,17 @@ use crate::output::{hex, source_date_epoch, write_atomically};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Directory whose contents become the root of the initramfs.
-    root: Option<PathBuf>,
+    /// Directories whose contents become the root of the initramfs; several are merged in
+    /// order (an entry of a later one replaces the same name from an earlier one).
+    roots: Vec<PathBuf>,
     /// Output file.
     #[arg(short, long)]
     output: PathBuf,
     /// Entries in the kernel's gen_init_cpio format (`nod /dev/console 0600 0 0 c 5 1`, `dir`,
     /// `file`, `slink`, `pipe`, `sock`), added to the tree; an entry replaces a tree entry of the
-    /// same name, which is how owners and modes are set without root.
+    /// same name, which is how owners and modes are set without root. Repeatable: applied in order.
     #[arg(long)]
-    spec: Option<PathBuf>,
+    spec: Vec<PathBuf>,
     /// Compression of the archive: none, gzip or zstd, optionally with a level (`zstd:19`).
     #[arg(long, default_value = "none")]
     compress: Compression,
@@ -33,7 +34,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    if args.root.is_none() && args.spec.is_none() {
+    if args.roots.is_empty() && args.spec.is_empty() {
         bail!("nothing to pack: give a ROOT_DIR, a --spec file, or both");
     }
     let opts = Options {
@@ -41,16 +42,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         preserve_modes: args.preserve_modes,
         allow_dangling_symlinks: args.allow_dangling_symlinks,
     };
-    let spec = match &args.spec {
-        Some(path) => {
+    let specs = args
+        .spec
+        .iter()
+        .map(|path| {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read spec {}", path.display()))?;
-            Some(Spec::parse(&text, path)?)
-        }
-        None => None,
-    };
+            Ok(Spec::parse(&text, path)?)
+        })
+        .collect::<Result<Vec<Spec>>>()?;
+    let roots: Vec<&std::path::Path> = args.roots.iter().map(PathBuf::as_path).collect();
+    let spec_refs: Vec<&Spec> = specs.iter().collect();
     let stats = write_atomically(&args.output, |w| {
-        Ok(cvmkit_initrd::build(args.root.as_deref(), spec.as_ref(), &opts, args.compress, w)?)
+        Ok(cvmkit_initrd::build_from(&roots, &spec_refs, &opts, args.compress, w)?)
     })?;
     let digest = sha256_file(&args.output)?;
     println!(
