@@ -103,6 +103,9 @@ pub struct TdxArgs {
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON document to this file (atomically), e.g. a Nix derivation's $out.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Default)]
@@ -130,6 +133,9 @@ pub struct TpmArgs {
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON document to this file (atomically), e.g. a Nix derivation's $out.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Default)]
@@ -183,6 +189,9 @@ pub struct SnpArgs {
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON document to this file (atomically), e.g. a Nix derivation's $out.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -350,7 +359,7 @@ fn snp(a: SnpArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let doc = snp_document(&a)?;
-    emit(&doc, a.json);
+    emit(&doc, a.json, a.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -467,18 +476,26 @@ fn launch_register(
     })
 }
 
-fn emit(doc: &Measurements, json: bool) {
+fn emit(doc: &Measurements, json: bool, output: Option<&Path>) -> Result<()> {
+    if let Some(path) = output {
+        crate::output::write_atomically(path, |w| {
+            use std::io::Write as _;
+            w.write_all(doc.to_json().as_bytes())?;
+            Ok(())
+        })?;
+    }
     if json {
         print!("{}", doc.to_json());
     } else {
         crate::cmd::replay::print_document(doc);
     }
+    Ok(())
 }
 
 fn tpm(a: TpmArgs) -> Result<ExitCode> {
     let uki = read_input(&a.uki, "UKI")?;
     let doc = tpm_document(&a, &uki)?;
-    emit(&doc, a.json);
+    emit(&doc, a.json, a.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -558,7 +575,7 @@ fn tdx(a: TdxArgs) -> Result<ExitCode> {
         _ => None,
     };
     let doc = tdx_document(&a, gpt)?;
-    emit(&doc, a.json);
+    emit(&doc, a.json, a.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 

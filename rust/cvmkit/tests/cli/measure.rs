@@ -272,3 +272,19 @@ fn measure_check_compares_against_golden_values() {
         "error: golden file missing.json does not exist; run nix run .#update-golden"
     );
 }
+
+/// `-o FILE` writes the same JSON document `--json` prints (the Nix `measure` block's $out),
+/// and nothing when the command fails.
+#[test]
+fn measure_output_file_equals_json_stdout() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let root = stage_example_root(d, &inputs);
+    let (_, uki) = build_example(d, &root, &inputs, "zstd");
+    let o = run(cvmkit(d).args(["measure", "tpm", "--json", "-o", "m.json", "--uki"]).arg(&uki), true);
+    assert_eq!(std::fs::read(d.join("m.json")).unwrap(), o.stdout);
+    let o = cvmkit(d).args(["measure", "tpm", "-o", "bad.json", "--uki", "missing.efi"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!d.join("bad.json").exists());
+}
