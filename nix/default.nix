@@ -60,6 +60,15 @@ let
   imageLib = import ./image.nix {
     inherit util modulesLib initrdLib defaults;
   };
+  blocksLib = import ./blocks.nix {
+    inherit
+      util
+      modulesLib
+      initrdLib
+      imageLib
+      defaults
+      ;
+  };
 
   self = {
     inherit (imageLib)
@@ -71,6 +80,12 @@ let
       specAttr
       ;
     inherit (initrdLib) mkInitrdSpec fileLocation;
+    inherit (blocksLib)
+      mkInitrd
+      mkUki
+      mkDisk
+      measure
+      ;
     inherit (modulesLib) options mergeDefs;
     inherit util;
     inherit (util)

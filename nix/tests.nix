@@ -607,6 +607,71 @@ let
       }
     ]).files."/etc/cvmkit/runtime.conf".text)
     (throws "runtime: no package is an error" (eval [ L.modules.runtime ]).files."/usr/bin/cvmkit-runtime".source)
+    (eq "mkUki: cvmkit uki with every argument, $out as the output"
+      (L.mkUki {
+        initrds = [ "${fake "i"}/initrd.img" ];
+        cmdline = "console=ttyS0 quiet";
+        uname = "6.12.0";
+      }).drvAttrs.args
+      [
+        "uki"
+        "--stub"
+        stub
+        "--linux"
+        kernel
+        "--initrd"
+        "${fake "i"}/initrd.img"
+        "--cmdline=console=ttyS0 quiet"
+        "--uname=6.12.0"
+        "-o"
+        (builtins.placeholder "out")
+      ]
+    )
+    (eq "mkUki: a command line starting with @ goes through a file, not `@FILE` syntax"
+      (builtins.match "--cmdline=@/nix/store/[a-z0-9]{32}-cmdline" (builtins.elemAt (L.mkUki { cmdline = "@x"; }).drvAttrs.args 5) != null)
+      true
+    )
+    (eq "mkDisk: the name follows the format; sizes become flags"
+      (map (f: let d = L.mkDisk { uki = "${fake "u"}/uki.efi"; format = f; dataSize = "8M"; }; in [ d.name (builtins.elemAt d.drvAttrs.args 5) ]) [ "raw" "gcp" "vhd" "qcow2" ])
+      [
+        [ "disk.raw" "--data-size=8M" ]
+        [ "disk.tar.gz" "--data-size=8M" ]
+        [ "disk.vhd" "--data-size=8M" ]
+        [ "disk.qcow2" "--data-size=8M" ]
+      ]
+    )
+    (throws "mkDisk: an unknown format is refused" (L.mkDisk { uki = "${fake "u"}/uki.efi"; format = "vmdk"; }).drvPath)
+    (eq "measure: platform flags and settings"
+      (L.measure {
+        platform = "snp";
+        firmware = "${fake "ovmf"}/OVMF.fd";
+        settings = {
+          vcpus = 2;
+          vcpu-type = "EPYC-Milan";
+        };
+      }).drvAttrs.args
+      [
+        "measure"
+        "snp"
+        "--firmware"
+        "${fake "ovmf"}/OVMF.fd"
+        "--vcpu-type=EPYC-Milan"
+        "--vcpus=2"
+        "-o"
+        (builtins.placeholder "out")
+      ]
+    )
+    (throws "measure tdx needs the disk" (L.measure { platform = "tdx"; uki = "${fake "u"}/uki.efi"; firmware = "${fake "o"}/f"; }).drvPath)
+    (eq "mkInitrd: cvmkit initrd with the generated spec passed as a file"
+      (let d = L.mkInitrd { modules = [ { files."/etc/x".text = "x"; workload = { package = fake "app"; command = [ "/bin/app" ]; }; } ]; }; in [
+        d.name
+        (builtins.elemAt d.drvAttrs.args 1)
+        (builtins.elemAt d.drvAttrs.args 2)
+        d.drvAttrs.passAsFile
+        (builtins.match ".*file /etc/x /nix/store/[a-z0-9]{32}-x 0644 0 0.*" d.drvAttrs.cvmkitInitrdSpec != null)
+      ])
+      [ "initrd.img" "${fake "app"}" "--spec" [ "cvmkitInitrdSpec" ] true ]
+    )
     (throws "base: init.onWorkloadExit is checked" (L.mkInitrdSpec (eval [
       L.modules.base
       {
