@@ -63,14 +63,19 @@
       # runs the workloads named by the manifest in the cloud's metadata (verified by sha256;
       # README "In-image runtime"). To bake a workload into the image instead, add `workload`
       # in your own module (see examples/downstream).
+      # nginx (static) lets the runtime put HTTPS in front of the workloads (`hostname` metadata).
+      https = {
+        _file = "flake.nix (https)";
+        runtime.nginx = "${pkgs.pkgsStatic.nginx}/bin/nginx";
+      };
       imageModules = with lib.modules; {
-        tdx-qemu = [ base qemu tdx runtime ];
-        tdx-gcp = [ base gcp tdx runtime ];
-        tdx-azure = [ base azure tdx runtime ];
-        snp-qemu = [ base qemu snp runtime ];
-        snp-gcp = [ base gcp snp runtime ];
-        snp-azure = [ base azure snp runtime ];
-        tdx-qemu-devtools = [ base qemu tdx runtime devtools ];
+        tdx-qemu = [ base qemu tdx runtime https ];
+        tdx-gcp = [ base gcp tdx runtime https ];
+        tdx-azure = [ base azure tdx runtime https ];
+        snp-qemu = [ base qemu snp runtime https ];
+        snp-gcp = [ base gcp snp runtime https ];
+        snp-azure = [ base azure snp runtime https ];
+        tdx-qemu-devtools = [ base qemu tdx runtime https devtools ];
       };
       images = builtins.mapAttrs (
         name: modules:
@@ -143,6 +148,8 @@
         inherit cvmkit;
         cvmkit-runtime = cvmkitRuntime;
         default = cvmkit;
+        # The TDX/SNP guest kernel of kernel/ (both names).
+        kernel = guestKernel;
         guest-kernel = guestKernel;
       };
 

@@ -7,6 +7,7 @@
 #
 # inputs.json (written by offline.sh):
 #   { "cvmkit": { "name": "cvmkit-0.1.0", "sha256": "<nar hash>" },      # directory with bin/cvmkit
+#     "runtime": { "name": "cvmkit-runtime-0.1.0", "sha256": "<nar hash>" }, # bin/cvmkit-runtime
 #     "kernel" | "stub" | "ovmf" | "busybox": { "name": "<file name>", "sha256": "<file hash>" },
 #     "kernelModules": [ { "name": "virtio_net.ko", "sha256": "…" }, … ],   # load order
 #     "uname": "6.1.0-…-amd64" }
@@ -37,6 +38,7 @@ let
     };
 
   cvmkit = fixed (inputs.cvmkit // { recursive = true; });
+  runtime = fixed (inputs.runtime // { recursive = true; });
   kernel = fixed inputs.kernel;
   stub = fixed inputs.stub;
   ovmf = fixed inputs.ovmf;
@@ -49,6 +51,7 @@ let
       kernel
       stub
       busybox
+      runtime
       ;
     firmware = ovmf;
     inherit (inputs) uname;
@@ -109,6 +112,15 @@ let
       "sleep 1; grep -q ' /dev devtmpfs' /proc/mounts && grep -q ' /run tmpfs' /proc/mounts && grep -q ' /tmp tmpfs' /proc/mounts && echo CVMKIT-MOUNTS-OK; echo CVMKIT-HOSTNAME=$(hostname); ifconfig eth0 | grep 'inet addr'; route -n | grep '^0.0.0.0'; cat /etc/resolv.conf; echo CVMKIT-WORKLOAD-OK"
     ];
   };
+  # The runtime image booted by `cvmkit run-local`: the base init starts cvmkit-runtime, which
+  # asks the QEMU host service (10.0.2.2:8090, forwarded by run-local to its own server) for the
+  # manifest. TCG boots slowly: discovery waits up to 5 minutes.
+  runtimeModule = {
+    _file = "checks/offline.nix (runtime)";
+    inherit kernelModules;
+    cmdline = [ "panic=-1" ];
+    runtime.settings.discover-wait-secs = 300;
+  };
   staticModule = {
     _file = "checks/offline.nix (static ip=)";
     cmdline = [ "ip=10.0.2.15::10.0.2.2:255.255.255.0:cvmstatic:eth0:off:10.0.2.3" ];
@@ -151,6 +163,40 @@ in
       lib.modules.snp
       bootModule
       staticModule
+    ];
+  };
+  # The building blocks (nix/blocks.nix), one cvmkit subcommand each, on examples/minimal:
+  # offline.sh requires them to equal the outputs of `example` and `example-full`.
+  blocks = rec {
+    initrd = lib.mkInitrd { modules = [ exampleModule ]; };
+    uki = lib.mkUki {
+      initrds = [ initrd ];
+      cmdline = builtins.readFile ../examples/minimal/cmdline;
+      osRelease = ../examples/minimal/os-release;
+    };
+    disk = lib.mkDisk {
+      inherit uki;
+      seed = "cvmkit-example-full";
+    };
+    tpm = lib.measure {
+      platform = "tpm";
+      inherit uki;
+    };
+    tdx = lib.measure {
+      platform = "tdx";
+      inherit uki disk;
+      settings.qemu-version = "9.2";
+    };
+  };
+
+  runtime-qemu = lib.mkImage {
+    name = "cvmkit-runtime-qemu";
+    modules = [
+      lib.modules.base
+      lib.modules.qemu
+      lib.modules.tdx
+      lib.modules.runtime
+      runtimeModule
     ];
   };
   # Every shipped module at once (evaluation and build, not booted).

@@ -105,9 +105,10 @@ echo "offline: $(nix --version), sandbox on, no substituters; work directory $wo
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 echo "offline: building a static cvmkit (cargo, $target_dir)"
 RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$target_dir \
-  cargo build -q --release --locked -p cvmkit --target x86_64-unknown-linux-gnu >"$work/logs/cargo.log" 2>&1 ||
-  { tail -n 30 "$work/logs/cargo.log" >&2; die "cargo build of a static cvmkit failed"; }
+  cargo build -q --release --locked -p cvmkit -p cvmkit-runtime --target x86_64-unknown-linux-gnu >"$work/logs/cargo.log" 2>&1 ||
+  { tail -n 30 "$work/logs/cargo.log" >&2; die "cargo build of a static cvmkit and cvmkit-runtime failed"; }
 cvmkit_bin=$target_dir/x86_64-unknown-linux-gnu/release/cvmkit
+runtime_bin=$target_dir/x86_64-unknown-linux-gnu/release/cvmkit-runtime
 version=$("$cvmkit_bin" --version | awk '{ print $2 }')
 
 # Puts FILE in the store as a flat fixed-output path; prints its JSON for inputs.json.
@@ -128,9 +129,11 @@ add_tree() { # DIR
 stage=$work/stage
 chmod -R u+w "$stage" 2>/dev/null
 rm -rf "$stage"
-mkdir -p "$stage/cvmkit-$version/bin" "$stage/busybox-static/bin"
+mkdir -p "$stage/cvmkit-$version/bin" "$stage/cvmkit-runtime-$version/bin" "$stage/busybox-static/bin"
 cp "$cvmkit_bin" "$stage/cvmkit-$version/bin/cvmkit"
 chmod 0555 "$stage/cvmkit-$version/bin/cvmkit"
+cp "$runtime_bin" "$stage/cvmkit-runtime-$version/bin/cvmkit-runtime"
+chmod 0555 "$stage/cvmkit-runtime-$version/bin/cvmkit-runtime"
 # busybox as nixpkgs lays it out, for checks/stub-nixpkgs (a builder must be called busybox).
 cp "$BUSYBOX" "$stage/busybox-static/bin/busybox"
 chmod 0555 "$stage/busybox-static/bin/busybox"
@@ -144,6 +147,7 @@ drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko 
 drivers/net/virtio_net.ko"
 
 cvmkit_json=$(add_tree "$stage/cvmkit-$version") || die "cannot add cvmkit to the store"
+runtime_json=$(add_tree "$stage/cvmkit-runtime-$version") || die "cannot add cvmkit-runtime to the store"
 kmods_json=
 for m in $kmods; do
   [ -f "$moddir/$m" ] || die "kernel module $moddir/$m not found"
@@ -151,6 +155,7 @@ for m in $kmods; do
 done
 inputs_json="{
   \"cvmkit\": $cvmkit_json,
+  \"runtime\": $runtime_json,
   \"kernel\": $(add_flat "$KERNEL"),
   \"stub\": $(add_flat "$STUB"),
   \"ovmf\": $(add_flat "$OVMF"),
@@ -177,13 +182,16 @@ oeval() { # EXPR-ON-offline.nix (JSON out)
 # --- Checks ------------------------------------------------------------------------------------
 
 static_cvmkit() {
-  readelf -l "$cvmkit_bin" | grep -q 'Requesting program interpreter' && { echo "has an ELF interpreter: not static"; return 1; }
-  readelf -d "$cvmkit_bin" | grep -q '(NEEDED)' && { echo "needs shared libraries: not static"; return 1; }
+  local b
+  for b in "$cvmkit_bin" "$runtime_bin"; do
+    readelf -l "$b" | grep -q 'Requesting program interpreter' && { echo "$b has an ELF interpreter: not static"; return 1; }
+    readelf -d "$b" | grep -q '(NEEDED)' && { echo "$b needs shared libraries: not static"; return 1; }
+  done
   echo "$store_cvmkit"
   "$store_cvmkit" --version
   cmp "$cvmkit_bin" "$store_cvmkit"
 }
-check "cvmkit is statically linked and in the store" static_cvmkit
+check "cvmkit and cvmkit-runtime are statically linked, cvmkit is in the store" static_cvmkit
 
 parse_all() {
   local n=0 f
@@ -305,6 +313,30 @@ PY
     rm -rf "$d"
   }
   check "example with disk + measurements.json: rebuilds identically, equals cvmkit disk / measure" full
+
+  # The building blocks, each a cvmkit subcommand as a derivation, equal mkImage's outputs.
+  blocks() {
+    local b full
+    full=$(obuild example-full) || return 1
+    for b in initrd uki disk tpm tdx; do
+      eval "blk_$b=\$(obuild blocks.$b)" || { echo "blocks.$b does not build"; return 1; }
+    done
+    # shellcheck disable=SC2154 # set by eval above
+    cmp "$blk_initrd" "$example_out/initrd.img" && cmp "$blk_uki" "$example_out/uki.efi" &&
+      cmp "$blk_uki" "$full/uki.efi" && cmp "$blk_disk" "$full/disk.raw" || return 1
+    python3 - "$full/measurements.json" "$blk_tpm" "$blk_tdx" <<'PY' || return 1
+import json, sys
+docs = json.load(open(sys.argv[1]))
+for doc, path in zip(docs, sys.argv[2:]):
+    block = json.load(open(path))
+    assert block["platform"] == doc["platform"], (block["platform"], doc["platform"])
+    assert block["registers"] == doc["registers"], doc["platform"]
+    print(doc["platform"], "registers equal:", [r["name"] + "/" + r["bank"] for r in doc["registers"]])
+PY
+    obuild blocks.uki --check >/dev/null && obuild blocks.disk --check >/dev/null ||
+      { echo "a block does not rebuild bit-identically"; return 1; }
+  }
+  check "building blocks mkInitrd, mkUki, mkDisk, measure equal mkImage's initrd, UKI, disk, measurements" blocks
 else
   skip "rebuild, salted twin, direct and classic comparisons" "the example did not build"
 fi
@@ -373,6 +405,36 @@ else
   }
   check "boot (QEMU+OVMF): base init mounts, DHCP via udhcpc, commands, service, workload, power-off" boot_dhcp_ok
   check "boot (QEMU+OVMF): static ip= from the kernel command line" boot_static_ok
+
+  # The runtime module in an image of the library, through the harness: `cvmkit run-local` boots
+  # it with `-nic user,restrict=on`, serves a manifest + app from its metadata server on
+  # 127.0.0.1 (guestfwd 10.0.2.2:8090), and waits for the app through a hostfwd port.
+  runtime_boot() {
+    local out d
+    out=$(obuild runtime-qemu) || return 1
+    obuild runtime-qemu --check >/dev/null || { echo "runtime-qemu does not rebuild bit-identically"; return 1; }
+    d=$(mktemp -d "$work/run-local.XXXXXX")
+    printf '%s\n' '#!/bin/sh' 'mkdir -p /tmp/www' \
+      'echo "CVMKIT-RUNTIME-IMAGE-OK port=$PORT" > /tmp/www/index.html' \
+      'exec /bin/busybox httpd -f -p "0.0.0.0:$PORT" -h /tmp/www' >"$d/app.sh"
+    "$cvmkit_bin" run-local "$out" --accel tcg --firmware "$OVMF" --app "$d/app.sh" --expect "CVMKIT-RUNTIME-IMAGE-OK port=3001" \
+      --timeout 400 --serial "$work/logs/serial-runtime.log" --json >"$d/result.json" || {
+      cat "$d/result.json"
+      tail -n 60 "$work/logs/serial-runtime.log"
+      return 1
+    }
+    cat "$d/result.json"
+    python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["answered"] is True, r
+assert "/manifest" in r["metadata_requests"] and "/apps/0" in r["metadata_requests"], r["metadata_requests"]' "$d/result.json" || return 1
+    expect "$work/logs/serial-runtime.log" "cvmkit-init: starting service cvmkit-runtime" \
+      "cvmkit-runtime: metadata source qemu: answered with 1 workload(s)" \
+      "cvmkit-runtime: app-0: fetched http://10.0.2.2:8090/apps/0 and verified sha256" || return 1
+    rm -rf "$d"
+  }
+  check "boot (cvmkit run-local): the runtime module fetches, verifies and serves a workload from the host's metadata" runtime_boot
 fi
 
 # The flake itself, with checks/stub-nixpkgs standing in for nixpkgs.
@@ -386,8 +448,29 @@ flake_checks() {
   cp "$repo/checks/stub-nixpkgs/flake.nix" "$stub/"
   cp "$work/inputs.json" "$stub/inputs.json"
   local f=(--override-input nixpkgs "path:$stub" --no-write-lock-file)
+  # Golden measurements: committed files hold real-nixpkgs values, which the stand-in's Debian
+  # inputs cannot reproduce; so the copy gets its own through the refresh app, and must pass
+  # with them, and fail when a value is changed or a file is missing.
+  rm -rf "$src/checks/golden"
+  echo "--- a missing golden file fails its check, naming the refresh command"
+  if nix build "path:$src#checks.x86_64-linux.golden-tdx-qemu" "${f[@]}" --no-link -L >"$work/logs/golden-missing.log" 2>&1; then
+    echo "golden-tdx-qemu passed without checks/golden/tdx-qemu.json"
+    return 1
+  fi
+  grep -F 'checks/golden/tdx-qemu.json does not exist' "$work/logs/golden-missing.log" | tail -n1
+  grep -qF 'nix run .#update-golden' "$work/logs/golden-missing.log" || { cat "$work/logs/golden-missing.log"; return 1; }
+  echo "--- nix run .#update-golden"
+  (cd "$src" && nix run "path:$src#update-golden" "${f[@]}") || return 1
+  [ "$(find "$src/checks/golden" -name '*.json' | wc -l)" = 7 ] || { echo "expected 7 golden files"; return 1; }
   echo "--- nix flake check"
   nix flake check "path:$src" "${f[@]}" -L || return 1
+  echo "--- a changed golden value fails its check, naming the register"
+  python3 "$repo/checks/flip-golden.py" "$src/checks/golden/snp-qemu.json" snp || return 1
+  if nix build "path:$src#checks.x86_64-linux.golden-snp-qemu" "${f[@]}" --no-link -L >"$work/logs/golden-changed.log" 2>&1; then
+    echo "golden-snp-qemu passed with a changed value"
+    return 1
+  fi
+  grep -E 'MISMATCH +snp ' "$work/logs/golden-changed.log" || { cat "$work/logs/golden-changed.log"; return 1; }
   echo "--- nix build .#tdx-qemu"
   local out
   out=$(nix build "path:$src#tdx-qemu" "${f[@]}" --no-link --json | json 'd[0]["outputs"]["out"]') || return 1

@@ -58,6 +58,9 @@
         busybox = fixed (inputs.busyboxTree // { recursive = true; });
         # For examples/downstream: a stand-in workload package with bin/hello (not run).
         hello = sh "hello" { } "mkdir -p $out/bin && echo 'stand-in for hello' > $out/bin/hello && chmod 0555 $out/bin/hello";
+        # Stand-in only (the images are built, not booted, from the flake): Debian's nginx is
+        # dynamically linked and could not run in an image.
+        nginx = sh "nginx-static-stand-in" { } "mkdir -p $out/bin && echo 'stand-in for pkgsStatic.nginx' > $out/bin/nginx && chmod 0555 $out/bin/nginx";
         # The static runtime (nix/cvmkit.nix with crate = "cvmkit-runtime"): offline.sh's
         # static cargo build.
         callPackage =
