@@ -68,11 +68,26 @@ pub struct DiskSpec {
 }
 
 /// One item or a list of them.
-#[derive(Deserialize)]
-#[serde(untagged)]
 pub enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
+}
+
+// Not `#[serde(untagged)]`: that hides the item's own error ("unknown field `x`") behind "did
+// not match any variant"; deciding by the JSON's shape keeps it, with the item's index.
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| serde_json::from_value(v).map_err(|e| D::Error::custom(format!("item {i}: {e}"))))
+                .collect::<Result<Vec<T>, D::Error>>()
+                .map(OneOrMany::Many),
+            v => serde_json::from_value(v).map(OneOrMany::One).map_err(D::Error::custom),
+        }
+    }
 }
 
 impl<T> OneOrMany<T> {

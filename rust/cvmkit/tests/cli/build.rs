@@ -46,6 +46,13 @@ fn build_spec_rejects_unknown_keys() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("image.json") && err.contains("sorce_date_epoch"), "{err}");
     assert!(!tmp.path().join("out/uki.efi").exists());
+
+    // Inside a `measure` list, the misspelt key and the item are named too.
+    let spec = write_spec(tmp.path(), &root, &inputs, "\"measure\": [{\"platform\": \"tpm\"}, {\"platform\": \"tpm\", \"note\": []}]");
+    let out = run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "out"]), false);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("item 1: unknown field `note`"), "{err}");
 }
 
 /// With `disk` and `measure`, `cvmkit build` also writes the disk and measurements.json; each
