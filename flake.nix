@@ -162,6 +162,17 @@
         measure = subcommandApp "measure";
         inspect = subcommandApp "inspect";
         diff = subcommandApp "diff";
+        # `nix run .#run-local -- result --app ./server --expect hello`: QEMU, swtpm and OVMF
+        # from nixpkgs.
+        run-local = {
+          type = "app";
+          program = "${pkgs.writeShellScriptBin "cvmkit-run-local" ''
+            export PATH=${pkgs.qemu}/bin:${pkgs.swtpm}/bin:$PATH
+            export CVMKIT_FIRMWARE=''${CVMKIT_FIRMWARE:-${pkgs.OVMF.fd}/FV/OVMF.fd}
+            exec ${cvmkit}/bin/cvmkit run-local "$@"
+          ''}/bin/cvmkit-run-local";
+          meta.description = "boot an image under QEMU with a local metadata server and check its workload";
+        };
         # Writes checks/golden/<image>.json from the images' measurements.json.
         update-golden = {
           type = "app";

@@ -134,7 +134,9 @@
           } "mkdir -p $out/bin && { echo '#!${applets}/bin/sh'; cat $textPath; } > $out/bin/${name} && chmod 0555 $out/bin/${name}";
         runCommand = name: env: script: sh name env script;
         mkShell = args: sh "stand-in-shell" { } "echo stand-in > $out";
+        # Stand-ins: offline.sh runs `nix run .#run-local` on the host's own QEMU (PATH).
         qemu = applets;
+        swtpm = applets;
         mtools = applets;
         dosfstools = applets;
         cpio = applets;

@@ -77,7 +77,8 @@ pub struct Args {
     /// forwarded this way gets a free host port.
     #[arg(long, value_name = "HOST_PORT:GUEST_PORT")]
     forward: Vec<String>,
-    /// The UEFI firmware (default: /usr/share/ovmf/OVMF.fd or /usr/share/qemu/OVMF.fd).
+    /// The UEFI firmware (default: $CVMKIT_FIRMWARE, which the flake's app sets to nixpkgs'
+    /// OVMF, else /usr/share/ovmf/OVMF.fd or /usr/share/qemu/OVMF.fd).
     #[arg(long, value_name = "FILE")]
     firmware: Option<PathBuf>,
     /// Guest memory in MiB.
@@ -429,6 +430,13 @@ fn find_firmware(given: Option<&Path>) -> Result<PathBuf> {
             );
         }
         return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("CVMKIT_FIRMWARE").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            bail!("firmware {} (CVMKIT_FIRMWARE) is not a regular file", p.display());
+        }
+        return Ok(p);
     }
     DEFAULT_FIRMWARE.iter().map(PathBuf::from).find(|p| p.is_file()).with_context(|| {
         format!(

@@ -425,6 +425,11 @@ fn input_errors_name_the_file_and_start_nothing() {
             .args(["--app", "app.sh", "--firmware", "/nonexistent/OVMF.fd"]),
         &["/nonexistent/OVMF.fd", "--firmware"],
     );
+    // The default firmware from the environment (the flake's app sets it to nixpkgs' OVMF).
+    assert_input_error(
+        run_local().arg(&uki).args(["--app", "app.sh"]).env("CVMKIT_FIRMWARE", "/nonexistent/env-OVMF.fd"),
+        &["/nonexistent/env-OVMF.fd", "CVMKIT_FIRMWARE"],
+    );
     assert_input_error(
         run_local()
             .arg(&uki)
