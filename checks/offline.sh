@@ -496,6 +496,19 @@ flake_checks() {
   [ -s "$out/uki.efi" ] || return 1
   nix-store --query --references "$(nix-store --query --deriver "$out")" | grep -q -- '-hello\.drv$' ||
     { echo "the downstream image does not depend on its workload package"; return 1; }
+  # Its module's tree, files, directories, owners, modes and users, as GNU cpio reads them.
+  zstd -dc "$out/initrd.img" | (cd "$work" && rm -rf downstream-x && mkdir downstream-x && cd downstream-x &&
+    cpio -i --quiet --make-directories --no-absolute-filenames etc/passwd etc/group etc/motd 2>/dev/null)
+  zstd -dc "$out/initrd.img" | cpio -t -v --quiet --numeric-uid-gid >"$work/logs/downstream-initrd.txt" || return 1
+  local want
+  for want in '-rw-r----- +1 1000 +1000 .* etc/hello/config$' 'drwx------ +[0-9]+ 1000 +1000 .* var/lib/hello$' \
+    '-rw-r--r-- +1 0 +0 .* etc/motd$' '-rw-r--r-- +1 0 +0 .* usr/share/hello/index.txt$' '-rwxr-xr-x +1 0 +0 .* bin/hello$'; do
+    grep -Eq -- "$want" "$work/logs/downstream-initrd.txt" || { echo "not in the downstream initrd: $want"; cat "$work/logs/downstream-initrd.txt"; return 1; }
+  done
+  grep -qx 'hello:x:1000:1000:hello:/var/lib/hello:/bin/sh' "$work/downstream-x/etc/passwd" &&
+    grep -qx 'hello:x:1000:' "$work/downstream-x/etc/group" &&
+    grep -q 'Welcome to hello-cvm' "$work/downstream-x/etc/motd" || { echo "users or the tree are missing"; return 1; }
+  echo "downstream initrd: tree, owned files and dirs, users as the module says"
 }
 check "flake.nix with stand-in nixpkgs: golden refresh + checks, nix flake check, nix build .#tdx-qemu, nix run .#measure/.#run-local -- --help, .#inspect, examples/downstream" flake_checks
 

@@ -54,7 +54,8 @@ rustPlatform.buildRustPackage {
     ];
   };
   cargoLock.lockFile = ../Cargo.lock;
-  nativeCheckInputs = [
+  # getBin: the output holding bin/ (openssl, curl and util-linux split theirs off).
+  nativeCheckInputs = map lib.getBin [
     cpio
     dosfstools
     mtools

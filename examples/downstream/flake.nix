@@ -19,8 +19,11 @@
       pkgs = nixpkgs.legacyPackages.${system};
       cvm = cvmkit.lib.${system};
 
-      # What this image is for: its workload, a service beside it, its own os-release fields.
+      # What this image is for, as one module (what mkosi users put in mkosi.extra, skeleton
+      # trees and postinst scripts). Owners and modes are set without root: they go into the
+      # initrd's cpio headers, not onto a file system.
       app = {
+        # The program the base init runs last; its package is merged at / (static: no /nix/store).
         workload = {
           package = pkgs.pkgsStatic.hello;
           command = [
@@ -28,6 +31,27 @@
             "--greeting=hello from a confidential VM"
           ];
         };
+        # A skeleton tree merged at / (regular files 0644, executables 0755, owned by root).
+        trees = [ ./rootfs ];
+        # Single files and directories with their own modes and owners.
+        files."/etc/hello/config" = {
+          text = "greeting=hello\n";
+          mode = "0640";
+          uid = 1000;
+          gid = 1000;
+        };
+        dirs."/var/lib/hello" = {
+          mode = "0700";
+          uid = 1000;
+          gid = 1000;
+        };
+        # A user and a group for them (lines of /etc/passwd and /etc/group).
+        users.passwd = [ "hello:x:1000:1000:hello:/var/lib/hello:/bin/sh" ];
+        users.group = [ "hello:x:1000:" ];
+        # Run at boot after the mounts and the network, before the services: the place for what a
+        # postinst script would do that needs the running system.
+        init.commands = [ "cat /etc/motd" ];
+        # Started in the background before the workload.
         init.services.heartbeat = "while sleep 60; do echo alive; done";
         osRelease.VERSION_ID = "1";
       };
