@@ -213,6 +213,7 @@
 
       overlays.default = final: prev: {
         cvmkit = final.callPackage ./nix/cvmkit.nix { };
+        cvmkit-runtime = final.pkgsStatic.callPackage ./nix/cvmkit.nix { crate = "cvmkit-runtime"; };
         cvmkit-guest-kernel = final.callPackage ./kernel { };
         cvmkitLib = mkLib final;
       };
@@ -226,7 +227,11 @@
           pkgs.dosfstools
           pkgs.cpio
           pkgs.osslsigncode
+          pkgs.swtpm
+          pkgs.nginx
         ];
+        # `cvmkit run-local` without --firmware.
+        CVMKIT_FIRMWARE = "${pkgs.OVMF.fd}/FV/OVMF.fd";
       };
     };
 }
