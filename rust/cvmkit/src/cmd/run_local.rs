@@ -1033,8 +1033,9 @@ impl MetadataServer {
 fn serve(conn: TcpStream, routes: &HashMap<String, Route>, log: &Mutex<Vec<String>>) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let _ = conn.set_write_timeout(Some(Duration::from_secs(60)));
+    // The guest is not trusted: its request head is read up to 64 KiB, no more.
     let mut reader = BufReader::new(match conn.try_clone() {
-        Ok(c) => c,
+        Ok(c) => c.take(64 << 10),
         Err(_) => return,
     });
     let mut line = String::new();
@@ -1053,6 +1054,9 @@ fn serve(conn: TcpStream, routes: &HashMap<String, Route>, log: &Mutex<Vec<Strin
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
+    // Printed and reported escaped: it is the guest's text (no terminal escapes reach the user).
+    let target: String = target.escape_debug().collect();
+    let target = target.as_str();
     if let Ok(mut l) = log.lock() {
         l.push(target.to_string());
     }
@@ -1223,6 +1227,33 @@ mod sys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The guest talks to this server: an oversized request head is cut off, a terminal escape
+    /// in the path is logged escaped, and the server keeps answering.
+    #[test]
+    fn metadata_server_bounds_and_escapes_guest_requests() {
+        let mut routes = HashMap::new();
+        routes.insert("/manifest".to_string(), Route::Bytes(b"m".to_vec()));
+        let server = MetadataServer::start(routes).unwrap();
+        let ask = |request: &[u8]| {
+            let mut c = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let _ = c.write_all(request);
+            let _ = c.shutdown(Shutdown::Write);
+            let mut answer = Vec::new();
+            let _ = c.read_to_end(&mut answer);
+            String::from_utf8_lossy(&answer).into_owned()
+        };
+        let mut huge = b"GET /".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', 1 << 20));
+        assert!(ask(&huge).starts_with("HTTP/1.1 404"));
+        assert!(ask(b"GET /\x1b[2J HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+        assert!(ask(b"GET /manifest HTTP/1.1\r\n\r\n").ends_with("\r\n\r\nm"));
+        let log = server.requests();
+        assert!(log[0].len() <= 64 << 10, "the head is read up to 64 KiB");
+        assert_eq!(log[1], "/\\u{1b}[2J");
+        assert_eq!(log[2], "/manifest");
+    }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
