@@ -16,11 +16,9 @@ let
     attrNames
     concatMap
     isAttrs
-    isBool
     isInt
     isList
     isString
-    listToAttrs
     substring
     toFile
     toJSON
@@ -134,16 +132,12 @@ in
         ];
       };
       spec = initrdLib.mkInitrdSpec config;
-      w = config.workload;
-      trees =
-        map (toInput "trees") config.trees
-        ++ (if w != null && (w.package or null) != null then [ (toInput "workload.package" w.package) ] else [ ]);
     in
     run {
       inherit name cvmkit system sourceDateEpoch;
       args =
         [ "initrd" ]
-        ++ trees
+        ++ imageLib.initrdTrees config
         ++ [
           "--spec"
           (passAsFileName specAttr)
@@ -159,16 +153,7 @@ in
           "-o"
           (placeholder "out")
         ];
-      extra = {
-        ${specAttr} = spec.text;
-        passAsFile = [ specAttr ] ++ map (f: f.name) spec.passFiles;
-      }
-      // listToAttrs (
-        map (f: {
-          inherit (f) name;
-          value = f.text;
-        }) spec.passFiles
-      );
+      extra = imageLib.initrdSpecAttrs spec;
     };
 
   /**

@@ -38,6 +38,47 @@ rec {
   specAttr = "cvmkitInitrdSpec";
 
   /**
+    The directory trees of an image's initrd, in merge order: `trees`, then the workload's
+    package (merged at `/`).
+
+    # Type
+
+    ```
+    initrdTrees :: AttrSet -> [String]
+    ```
+  */
+  initrdTrees =
+    config:
+    let
+      w = config.workload;
+    in
+    map (toInput "trees") config.trees
+    ++ (if w != null && (w.package or null) != null then [ (toInput "workload.package" w.package) ] else [ ]);
+
+  /**
+    The derivation attributes that carry a generated initrd spec (`mkInitrdSpec`) into the build:
+    the spec as `specAttr`, and its text files that name store paths, all with `passAsFile`.
+
+    # Type
+
+    ```
+    initrdSpecAttrs :: { text, passFiles, … } -> AttrSet
+    ```
+  */
+  initrdSpecAttrs =
+    initrdSpec:
+    {
+      ${specAttr} = initrdSpec.text;
+      passAsFile = [ specAttr ] ++ map (f: f.name) initrdSpec.passFiles;
+    }
+    // listToAttrs (
+      map (f: {
+        inherit (f) name;
+        value = f.text;
+      }) initrdSpec.passFiles
+    );
+
+  /**
     Renders os-release fields as os-release(5) text: `KEY="value"` lines sorted by key, with
     `"`, `\`, `$` and backtick escaped.
 
@@ -170,9 +211,6 @@ rec {
       specExtensions ? { },
     }:
     let
-      w = config.workload;
-      workloadTrees =
-        if w != null && (w.package or null) != null then [ (toInput "workload.package" w.package) ] else [ ];
       osRelease = config.osRelease;
       osReleaseFile =
         if isAttrs osRelease && !(osRelease ? outPath) then
@@ -202,7 +240,7 @@ rec {
       inherit name;
       source_date_epoch = sourceDateEpoch;
       initrd = {
-        trees = map (toInput "trees") config.trees ++ workloadTrees;
+        trees = initrdTrees config;
         spec_files = [ (passAsFileName specAttr) ] ++ map (toInput "initrd.specFiles") config.initrd.specFiles;
         inherit (config.initrd) compress;
         preserve_modes = config.initrd.preserveModes;
@@ -340,7 +378,6 @@ rec {
           ;
       };
       specJSON = toJSON spec;
-      passFiles = initrdSpec.passFiles;
       drv = derivation (
         {
           inherit name system;
@@ -352,15 +389,8 @@ rec {
             "--out"
             (placeholder "out")
           ];
-          ${specAttr} = initrdSpec.text;
-          passAsFile = [ specAttr ] ++ map (f: f.name) passFiles;
         }
-        // listToAttrs (
-          map (f: {
-            inherit (f) name;
-            value = f.text;
-          }) passFiles
-        )
+        // initrdSpecAttrs initrdSpec
         // (if salt != null then { cvmkitSalt = salt; } else { })
       );
     in

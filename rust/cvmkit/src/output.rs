@@ -87,6 +87,23 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Writes `bytes` to `path` all-or-nothing (see [`write_atomically`]).
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, |w| {
+        w.write_all(bytes)?;
+        Ok(())
+    })
+}
+
+/// The sha256 of a file, streamed (bounded memory whatever its size), as lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex(&h.finalize()))
+}
+
 /// Reads a whole input file, naming it in the error.
 pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::output::{read_input, write_atomically};
+use crate::output::{read_input, write_atomically, write_bytes};
 
 /// The value of `schema` in a build spec.
 pub const SPEC_SCHEMA: &str = "cvmkit.image/v1";
@@ -369,10 +369,3 @@ fn measure_one(
     }
 }
 
-fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomically(path, |w| {
-        use std::io::Write;
-        w.write_all(bytes)?;
-        Ok(())
-    })
-}

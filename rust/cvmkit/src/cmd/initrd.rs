@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use cvmkit_initrd::{Compression, Options, Spec};
 
-use crate::output::{hex, source_date_epoch, write_atomically};
+use crate::output::{sha256_file, source_date_epoch, write_atomically};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -66,12 +66,4 @@ pub fn run(args: Args) -> Result<ExitCode> {
         digest
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn sha256_file(path: &std::path::Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(hex(&h.finalize()))
 }

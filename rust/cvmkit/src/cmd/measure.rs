@@ -325,11 +325,7 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     if let Some(out) = &a.output {
-        crate::output::write_atomically(out, |w| {
-            use std::io::Write as _;
-            w.write_all(report_text.as_bytes())?;
-            Ok(())
-        })?;
+        crate::output::write_bytes(out, report_text.as_bytes())?;
     }
     if !a.json {
         let n: usize = docs.iter().map(|d| d.registers.len()).sum();
@@ -478,11 +474,7 @@ fn launch_register(
 
 fn emit(doc: &Measurements, json: bool, output: Option<&Path>) -> Result<()> {
     if let Some(path) = output {
-        crate::output::write_atomically(path, |w| {
-            use std::io::Write as _;
-            w.write_all(doc.to_json().as_bytes())?;
-            Ok(())
-        })?;
+        crate::output::write_bytes(path, doc.to_json().as_bytes())?;
     }
     if json {
         print!("{}", doc.to_json());

@@ -29,9 +29,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::output::hex;
+use crate::output::sha256_file;
 
 /// Where the guest finds the metadata server (cvmkit-runtime's default QEMU source).
 const METADATA_GUEST_ADDR: &str = "10.0.2.2";
@@ -395,19 +394,6 @@ fn detect_image(image: &Path) -> Result<(PathBuf, ImageKind)> {
     Ok((file, kind))
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
 
 fn parse_forward(s: &str) -> Result<(u16, u16)> {
     let bad = || format!("--forward {s:?}: want HOST_PORT:GUEST_PORT, two ports from 1 to 65535");
@@ -588,19 +574,47 @@ impl Plan {
             .find(|(_, g)| *g == BASE_PORT)
             .map(|(h, _)| *h);
         let mut answered_at = None;
-        let outcome = if let Some(text) = &args.expect {
-            let port = workload0.expect("checked: --expect has workload 0");
-            let timeout = Duration::from_secs(args.timeout);
-            loop {
-                if STOP.load(Ordering::SeqCst) {
-                    break Outcome::Interrupted;
-                }
-                if let Some(status) = qemu.try_wait() {
-                    break Outcome::QemuExited(status);
-                }
-                if kvm_failed(self.accel, &qemu_stderr) {
-                    break Outcome::KvmFailed;
-                }
+        // With --expect: workload 0's port and the text to wait for.
+        let probe = args
+            .expect
+            .as_ref()
+            .map(|text| (workload0.expect("checked: --expect has workload 0"), text));
+        if probe.is_none() && !args.json {
+            println!(
+                "run-local: QEMU is running ({} accel); serial console: {}",
+                accel_name(self.accel),
+                self.serial.path().display()
+            );
+            for w in &self.workloads {
+                println!(
+                    "run-local: workload {}: http://127.0.0.1:{}/ (guest port {})",
+                    w.index,
+                    w.host_port.unwrap_or(0),
+                    w.guest_port
+                );
+            }
+            for (h, g) in self
+                .forwards
+                .iter()
+                .filter(|(_, g)| !self.workloads.iter().any(|w| w.guest_port == *g))
+            {
+                println!("run-local: forward: 127.0.0.1:{h} -> guest port {g}");
+            }
+            println!("run-local: stop with Ctrl-C");
+            let _ = std::io::stdout().flush();
+        }
+        let timeout = Duration::from_secs(args.timeout);
+        let outcome = loop {
+            if STOP.load(Ordering::SeqCst) {
+                break Outcome::Interrupted;
+            }
+            if let Some(status) = qemu.try_wait() {
+                break Outcome::QemuExited(status);
+            }
+            if kvm_failed(self.accel, &qemu_stderr) {
+                break Outcome::KvmFailed;
+            }
+            if let Some((port, text)) = probe {
                 if let Some((200, body)) = http_get(port, &args.expect_path) {
                     if contains(&body, text.as_bytes()) {
                         answered_at = Some(start.elapsed());
@@ -610,45 +624,8 @@ impl Plan {
                 if start.elapsed() > timeout {
                     break Outcome::Timeout;
                 }
-                std::thread::sleep(Duration::from_millis(500));
             }
-        } else {
-            if !args.json {
-                println!(
-                    "run-local: QEMU is running ({} accel); serial console: {}",
-                    accel_name(self.accel),
-                    self.serial.path().display()
-                );
-                for w in &self.workloads {
-                    println!(
-                        "run-local: workload {}: http://127.0.0.1:{}/ (guest port {})",
-                        w.index,
-                        w.host_port.unwrap_or(0),
-                        w.guest_port
-                    );
-                }
-                for (h, g) in self
-                    .forwards
-                    .iter()
-                    .filter(|(_, g)| !self.workloads.iter().any(|w| w.guest_port == *g))
-                {
-                    println!("run-local: forward: 127.0.0.1:{h} -> guest port {g}");
-                }
-                println!("run-local: stop with Ctrl-C");
-                let _ = std::io::stdout().flush();
-            }
-            loop {
-                if STOP.load(Ordering::SeqCst) {
-                    break Outcome::Interrupted;
-                }
-                if let Some(status) = qemu.try_wait() {
-                    break Outcome::QemuExited(status);
-                }
-                if kvm_failed(self.accel, &qemu_stderr) {
-                    break Outcome::KvmFailed;
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
+            std::thread::sleep(Duration::from_millis(if probe.is_some() { 500 } else { 200 }));
         };
         let elapsed = answered_at.unwrap_or_else(|| start.elapsed());
         qemu.stop();
@@ -1187,21 +1164,8 @@ fn stderr_is_separate() -> bool {
 
 /// Standard base64 with padding (RFC 4648 §4), for the manifest values.
 fn base64(data: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// The few libc calls std does not wrap (std links libc; no extra crate needed).
