@@ -2,9 +2,9 @@
 //!
 //! QEMU hands OVMF the kernel over fw_cfg; OVMF's `QemuKernelLoaderFsDxe` serves it as the file
 //! `kernel` and `X86QemuLoadImageLib` `LoadImage()`s it, so the firmware extends its Authenticode
-//! digest into RTMR1 (`EV_EFI_BOOT_SERVICES_APPLICATION`). Before QEMU 10.1 the bytes are those
+//! digest into RTMR1 (`EV_EFI_BOOT_SERVICES_APPLICATION`). Before QEMU 10.2 the bytes are those
 //! of the file after QEMU's x86 Linux loader wrote its boot-protocol fields into the setup
-//! header ([`patch_setup_header`]); since 10.1 a confidential guest's kernel is left alone.
+//! header ([`patch_setup_header`]); since 10.2 a confidential guest's kernel is left alone.
 //!
 //! OVMF then signals ReadyToBoot ("Calling EFI Application from Boot Option", the separator) and
 //! starts the kernel, whose EFI stub measures the `LoadOptions` OVMF built and the initrd into
@@ -90,7 +90,7 @@ fn vga_mode(cmdline: &str) -> Result<Option<u16>, TdxError> {
     }
 }
 
-/// The kernel image as OVMF receives it from QEMU < 10.1: the file with the fields QEMU's
+/// The kernel image as OVMF receives it from QEMU < 10.2: the file with the fields QEMU's
 /// `x86_load_linux` (`hw/i386/x86-common.c`) writes into the setup header:
 ///
 /// | offset | field | value |

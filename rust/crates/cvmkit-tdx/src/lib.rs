@@ -14,7 +14,7 @@
 //!
 //! Every register is `SHA-384(register ‖ digest)` folded from 48 zero bytes over its events
 //! ([`fold`]). What the VMM, firmware and kernel versions change is explicit: [`QemuProfile`],
-//! [`OvmfProfile`], [`LinuxStubMeasurement`]; the defaults are the current versions (QEMU ≥ 10.1,
+//! [`OvmfProfile`], [`LinuxStubMeasurement`]; the defaults are the current versions (QEMU ≥ 10.2,
 //! edk2-stable202411…202502, a kernel whose EFI stub measures through the CC protocol).
 //!
 //! **Debian bookworm's OVMF.fd (edk2 2022.11) does not extend RTMRs at all**: it has TDX metadata

@@ -9,10 +9,17 @@ pub struct QemuProfile {
     /// The order pages are added and extended (MRTD).
     pub page_order: PageOrder,
     /// Whether QEMU writes boot-protocol fields into the kernel's setup header before handing
-    /// the kernel to OVMF over fw_cfg (direct boot). QEMU < 10.1 does it for TDX guests too (only
-    /// SEV was spared), so the kernel OVMF measures is the patched one; QEMU ≥ 10.1 skips the patch
-    /// for every confidential guest (`if (!MACHINE(x86ms)->cgs && protocol > 0)` in
-    /// `x86_load_linux`, `hw/i386/x86-common.c`), so the file is measured as it is.
+    /// the kernel to OVMF over fw_cfg (direct boot). QEMU < 10.2 does it for TDX guests too (only
+    /// SEV was spared: `if (!sev_enabled() && protocol > 0)`), so the kernel OVMF measures is the
+    /// patched one; QEMU ≥ 10.2 skips the patch for every confidential guest
+    /// (`if (!MACHINE(x86ms)->cgs && protocol > 0)` in `x86_load_linux`, `hw/i386/x86-common.c`),
+    /// so the file is measured as it is.
+    ///
+    /// The boundary, read from QEMU's sources: commit a7542a38f399 ("x86/loader: Don't update
+    /// kernel header for CoCo VMs") was applied "for 10.2" and pulled on 2025-08-27, the day after
+    /// 10.1.0 was released; 10.0.2 and 10.0.13 (Debian's bookworm-backports and trixie source
+    /// packages) still test `!sev_enabled()`, 10.2.2 (Debian sid) tests `!MACHINE(x86ms)->cgs`, and
+    /// the 10.1.x stable round-ups (10.1.1–10.1.3) do not carry it.
     pub patch_kernel_header: bool,
     /// `acpi_data_size` of the machine type: the initrd is placed below
     /// `below_4g_mem_size - acpi_data_size`. 0x28000 for every q35 machine type TDX supports.
@@ -33,9 +40,16 @@ impl QemuProfile {
         patch_kernel_header: true,
         acpi_data_size: 0x28000,
     };
-    /// Upstream QEMU ≥ 10.1, the first release with TDX upstream (interleaved page add, kernel
-    /// header left alone). The default.
+    /// Upstream QEMU 10.1, the first release with TDX upstream: interleaved page add, kernel
+    /// header still patched for TDX guests.
     pub const QEMU_10_1: QemuProfile = QemuProfile {
+        page_order: PageOrder::Interleaved,
+        patch_kernel_header: true,
+        acpi_data_size: 0x28000,
+    };
+    /// Upstream QEMU ≥ 10.2: interleaved page add, kernel header left alone for every
+    /// confidential guest. The default.
+    pub const QEMU_10_2: QemuProfile = QemuProfile {
         page_order: PageOrder::Interleaved,
         patch_kernel_header: false,
         acpi_data_size: 0x28000,
@@ -47,16 +61,18 @@ impl QemuProfile {
             QemuProfile::QEMU_8
         } else if (major, minor) < (10, 1) {
             QemuProfile::QEMU_9
-        } else {
+        } else if (major, minor) < (10, 2) {
             QemuProfile::QEMU_10_1
+        } else {
+            QemuProfile::QEMU_10_2
         }
     }
 }
 
 impl Default for QemuProfile {
-    /// [`QemuProfile::QEMU_10_1`].
+    /// [`QemuProfile::QEMU_10_2`].
     fn default() -> QemuProfile {
-        QemuProfile::QEMU_10_1
+        QemuProfile::QEMU_10_2
     }
 }
 
@@ -151,4 +167,22 @@ pub enum LinuxStubMeasurement {
     CcMeasurement,
     /// The stub does not measure into RTMRs.
     None,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_header_is_patched_up_to_qemu_10_1_and_left_alone_from_10_2() {
+        for (major, minor) in [(8, 2), (9, 2), (10, 0), (10, 1)] {
+            assert!(QemuProfile::for_version(major, minor).patch_kernel_header, "{major}.{minor}");
+        }
+        for (major, minor) in [(10, 2), (10, 3), (11, 0)] {
+            assert!(!QemuProfile::for_version(major, minor).patch_kernel_header, "{major}.{minor}");
+        }
+        assert_eq!(QemuProfile::default(), QemuProfile::for_version(10, 2));
+        assert_eq!(QemuProfile::for_version(10, 1).page_order, PageOrder::Interleaved);
+        assert_eq!(QemuProfile::for_version(8, 2).page_order, PageOrder::TwoPass);
+    }
 }

@@ -110,7 +110,7 @@ pub struct MeasureSpec {
     /// TDX: guest memory (default 2G).
     #[serde(default)]
     pub memory: Option<String>,
-    /// TDX: QEMU version (default 10.1).
+    /// TDX: QEMU version (default 10.2).
     #[serde(default)]
     pub qemu_version: Option<String>,
     /// TDX: firmware profile (edk2-202411, edk2-before-202411, no-cc).
@@ -343,7 +343,7 @@ fn measure_one(
                 firmware: firmware()?,
                 memory: m.memory.clone().unwrap_or_else(|| "2G".into()),
                 cpus: 1,
-                qemu_version: m.qemu_version.clone().unwrap_or_else(|| "10.1".into()),
+                qemu_version: m.qemu_version.clone().unwrap_or_else(|| "10.2".into()),
                 ovmf_profile: m.ovmf_profile.clone().unwrap_or_else(|| "edk2-202411".into()),
                 kernel_measures: m.kernel_measures.clone().unwrap_or_else(|| "cc".into()),
                 rtmr0_captured: m.rtmr0_captured.clone(),

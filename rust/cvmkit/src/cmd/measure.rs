@@ -58,9 +58,10 @@ pub struct TdxArgs {
     /// vCPUs; they reach RTMR0 only through the ACPI tables given with --acpi-dir.
     #[arg(long, default_value_t = 1)]
     pub cpus: u32,
-    /// The QEMU version (MAJOR.MINOR): decides the MRTD page order (two-pass before 9) and
-    /// whether the kernel header is patched before OVMF measures it (before 10.1).
-    #[arg(long, default_value = "10.1")]
+    /// The QEMU version (MAJOR.MINOR): decides the MRTD page order (two-pass before 9) and, for
+    /// direct boot, whether QEMU patches the kernel's setup header before OVMF measures it (up to
+    /// 10.1 it does; from 10.2 on, QEMU commit a7542a38f399, it leaves it alone).
+    #[arg(long, default_value = "10.2")]
     pub qemu_version: String,
     /// Override the MRTD page-add order: two-pass or interleaved.
     #[arg(long)]

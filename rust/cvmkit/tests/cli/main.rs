@@ -19,6 +19,8 @@ mod errors;
 mod initrd;
 /// `cvmkit measure` against peers, `cvmkit replay` against real event logs and quotes.
 mod measure;
+/// The QEMU 10.2 boundary: the TDX kernel measured as patched before, as the file from then on.
+mod qemu_boundary;
 /// `cvmkit run-local`: a UKI boots under QEMU with a local metadata server; errors; the relay.
 mod run_local;
 /// Byte-identical outputs under a perturbed clock, umask, TZ, locale, cwd, paths and mtimes.
