@@ -11,7 +11,8 @@ sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
 
 debs=(
   ca-certificates
-  qemu-system-x86 ovmf          # boot test under TCG
+  build-essential pkg-config    # a C toolchain: ring, zstd-sys and libdeflate-sys compile C
+  ovmf                          # boot test under TCG (QEMU itself: see below)
   mtools dosfstools             # the boot test's FAT ESP, written by standard tools
   cpio gzip zstd                # oracles for the initramfs
   binutils osslsigncode pesign  # oracles for PE/UKI (objdump, objcopy, Authenticode)
@@ -22,10 +23,23 @@ debs=(
   hyperfine                     # benchmarks
   nginx curl openssl            # runtime tests: generated configs under nginx -t, live HTTPS
   nix-bin                       # checks/offline.sh: the Nix layer with Debian's Nix 2.8
-  fdisk gdisk qemu-utils        # oracles for disk images (sfdisk, sgdisk, qemu-img)
+  fdisk gdisk                   # oracles for disk images (sfdisk, sgdisk; qemu-img comes with QEMU)
   make flex bison               # checks/offline.sh: Kconfig's conf for kernel/mkconfig.sh
 )
-$sudo apt-get update -q
+# QEMU: on Debian 12 from bookworm-backports (10.0). Hosts of this kind ship qemu-utils from there, which
+# Breaks bookworm's own qemu-system-x86 (7.2), and 10.x is also the QEMU the TDX tests model. The entry
+# is a file of its own; the host's own sources are left as they are.
+qemu_release=()
+if grep -qs '^VERSION_CODENAME=bookworm' /etc/os-release; then
+  bpo=/etc/apt/sources.list.d/cvmkit-bookworm-backports.sources
+  if [ ! -e "$bpo" ] && ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
+      'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' | $sudo tee "$bpo" >/dev/null
+  fi
+  qemu_release=(-t bookworm-backports)
+fi
+$sudo apt-get update -q >/dev/null
+$sudo apt-get install -y -q --no-install-recommends "${qemu_release[@]}" qemu-system-x86 qemu-utils >/dev/null
 $sudo apt-get install -y -q --no-install-recommends "${debs[@]}" >/dev/null
 
 venv=$repo/.cache/venv

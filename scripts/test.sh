@@ -1,16 +1,40 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against the real inputs fetched by scripts/setup.sh:
-#   1. cargo test --workspace (unit, integration, peer comparisons, QEMU boots);
+# Runs the whole test suite against the real inputs fetched by scripts/setup.sh. Every stage runs
+# even when an earlier one failed, and the end lists every failed stage:
+#   1. cargo test --workspace --no-fail-fast (unit, integration, peer comparisons, QEMU boots);
+#      as root also the tests marked #[ignore = "needs root"];
 #   2. checks/offline.sh: the Nix layer built and checked with Debian's nix-bin (sandboxed, no
-#      nixpkgs), which needs root for Nix's single-user store.
-set -euo pipefail
+#      nixpkgs), which needs root for Nix's single-user store;
+#   3. scripts/check-nginx-static.sh: the images' static nginx configured with exactly the flags of
+#      nix/nginx-static.nix, built and run here.
+# Extra arguments go to cargo test (e.g. `scripts/test.sh -p cvmkit-tdx`).
+set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-cd "$repo"
-[ -f .cache/inputs/inputs.env ] || { echo "test: run scripts/setup.sh first" >&2; exit 1; }
+cd "$repo" || exit 2
+[ -f .cache/inputs/inputs.env ] || { echo "test: run scripts/setup.sh first" >&2; exit 2; }
 export CVMKIT_VENV=$repo/.cache/venv
-cargo test --workspace --locked "$@"
+
+failed=()
+stage() { # NAME CMD...
+  local name=$1
+  shift
+  echo "== test: $name" >&2
+  "$@" || failed+=("$name")
+}
+
 if [ "$(id -u)" = 0 ]; then
-  bash checks/offline.sh
+  stage "cargo test" cargo test --workspace --locked --no-fail-fast "$@" -- --include-ignored
+  stage "checks/offline.sh" bash checks/offline.sh
 else
-  echo "test: checks/offline.sh not run: it needs root (Nix's single-user store); run: sudo bash checks/offline.sh" >&2
+  stage "cargo test" cargo test --workspace --locked --no-fail-fast "$@"
+  echo "test: not root: the #[ignore = \"needs root\"] tests and checks/offline.sh (Nix's single-user store) did not run; run: sudo scripts/test.sh" >&2
+  failed+=("root-only stages (not run)")
 fi
+stage "nginx-static" bash scripts/check-nginx-static.sh
+
+if [ ${#failed[@]} = 0 ]; then
+  echo "test: every stage passed" >&2
+  exit 0
+fi
+echo "test: FAILED stages: $(IFS=,; echo "${failed[*]}" | sed 's/,/, /g')" >&2
+exit 1
