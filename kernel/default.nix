@@ -39,15 +39,17 @@
   perl,
 }:
 let
-  # Linux 6.12 LTS. Version and hash as nixpkgs pins them in
-  # pkgs/os-specific/linux/kernel/kernels-org.json ("6.12": version 6.12.64,
-  # hash sha256:18j9ivimvlm1afzfiw03n3r35qv91nbjhh2gi3z8w5416sir9bfi, which is
-  # d1ad94a33681148efe884f4028970d69e332f2b003f0e8be53a1d25de38e49a2 in hex, the form of
+  # Linux 6.18 LTS: the first LTS with the TDX RTMR sysfs interface (6.16+,
+  # /sys/devices/virtual/misc/tdx_guest/measurements/rtmr3:sha384) that cvmkit-runtime extends
+  # with the workload manifest. Version and hash as nixpkgs pins them in
+  # pkgs/os-specific/linux/kernel/kernels-org.json ("6.18": version 6.18.5,
+  # hash sha256:0h6r5w7755gd8ys18zi9rgw95wrd2yalbq0h88ihv3ggki01z78q at nixpkgs 001fc17c, which is
+  # 189d1f409cef8d0d234210e04595172df392f8cb297e14b447ed95720e2fd940 in hex, the form of
   # https://cdn.kernel.org/pub/linux/kernel/v6.x/sha256sums.asc).
-  version = "6.12.64";
+  version = "6.18.5";
   src = fetchurl {
     url = "mirror://kernel/linux/kernel/v6.x/linux-${version}.tar.xz";
-    hash = "sha256-0a2UozaBFI7+iE9AKJcNaeMy8rAD8Oi+U6HSXeOOSaI=";
+    hash = "sha256-GJ0fQJzvjQ0jQhDgRZUXLfOS+MspfhS0R+2Vcg4v2UA=";
   };
 
   configfile = stdenv.mkDerivation {
