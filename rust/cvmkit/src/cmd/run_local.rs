@@ -86,9 +86,11 @@ pub struct Args {
     /// Number of virtual CPUs.
     #[arg(long, value_name = "N", default_value_t = 1)]
     smp: u32,
-    /// The guest's NIC; its driver must be in the image (e1000e when virtio-net is a module the
-    /// image does not load).
-    #[arg(long, value_name = "MODEL", default_value = "virtio-net-pci")]
+    /// The guest's NIC (a QEMU device model); the image must have its driver. The default,
+    /// e1000e, is QEMU's own default NIC on q35: built into the flake's guest kernel, and a single
+    /// module without dependencies in Debian's (which builds every NIC driver as a module), so an
+    /// image carries it with one `insmod`. virtio-net-pci needs 8 modules on Debian's kernel.
+    #[arg(long, value_name = "MODEL", default_value = "e1000e")]
     nic_model: String,
     /// Give the guest a TPM 2.0 (swtpm, tpm-crb), so the runtime binds the manifest to PCR 15.
     #[arg(long)]
@@ -113,6 +115,11 @@ pub struct Args {
     /// Seconds --expect waits, from QEMU's start.
     #[arg(long, value_name = "SECS", default_value_t = 300, requires = "expect")]
     timeout: u64,
+    /// With --app: seconds the guest has, from QEMU's start, to ask the metadata server for its
+    /// manifest; a guest that never asks (no network driver for --nic-model, no runtime in the
+    /// image, a boot that hangs) fails then with that reason instead of after --timeout. 0: wait.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    metadata_timeout: u64,
     /// Print one JSON object with the result.
     #[arg(long)]
     json: bool,
@@ -127,7 +134,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let plan = Plan::check(&args)?;
     // `auto` chose KVM because /dev/kvm opens; some hosts' KVM still cannot run a guest (QEMU
-    // stops with "KVM internal error"): then boot again with TCG instead of failing.
+    // stops with "KVM internal error", or dies at start, e.g. "failed to set MSR" then SIGABRT):
+    // then boot again with TCG instead of failing.
     let fallback = args.accel == Accel::Auto && plan.accel == Accel::Kvm;
     match plan.launch(&args, fallback)? {
         Some(code) => Ok(code),
@@ -496,6 +504,8 @@ enum Outcome {
     Interrupted,
     /// KVM failed inside QEMU, which then sits paused instead of exiting.
     KvmFailed,
+    /// The guest did not ask the metadata server for anything within --metadata-timeout.
+    NoMetadataRequest,
 }
 
 impl Outcome {
@@ -506,6 +516,7 @@ impl Outcome {
             Self::QemuExited(_) => "qemu-exited",
             Self::Interrupted => "interrupted",
             Self::KvmFailed => "kvm-failed",
+            Self::NoMetadataRequest => "no-metadata-request",
         }
     }
 }
@@ -614,6 +625,13 @@ impl Plan {
             if kvm_failed(self.accel, &qemu_stderr) {
                 break Outcome::KvmFailed;
             }
+            if !self.workloads.is_empty()
+                && args.metadata_timeout > 0
+                && start.elapsed() > Duration::from_secs(args.metadata_timeout)
+                && metadata.requests().is_empty()
+            {
+                break Outcome::NoMetadataRequest;
+            }
             if let Some((port, text)) = probe {
                 if let Some((200, body)) = http_get(port, &args.expect_path) {
                     if contains(&body, text.as_bytes()) {
@@ -632,16 +650,16 @@ impl Plan {
         if let Some(mut g) = swtpm_guard.take() {
             g.stop();
         }
-        if kvm_fallback && matches!(outcome, Outcome::KvmFailed) {
+        let requests = metadata.requests();
+        if kvm_fallback && kvm_gave_up(&outcome, elapsed, &requests) {
             return Ok(None);
         }
-        let requests = metadata.requests();
 
         let success = match &outcome {
             Outcome::Answered => true,
             Outcome::Interrupted => args.expect.is_none(),
             Outcome::QemuExited(status) => args.expect.is_none() && status.success(),
-            Outcome::Timeout | Outcome::KvmFailed => false,
+            Outcome::Timeout | Outcome::KvmFailed | Outcome::NoMetadataRequest => false,
         };
         if !success {
             let said = std::fs::read_to_string(&qemu_stderr).unwrap_or_default();
@@ -667,6 +685,12 @@ impl Plan {
                 Outcome::QemuExited(status) => format!("QEMU exited ({status})"),
                 Outcome::Interrupted => "interrupted before the workload answered".to_string(),
                 Outcome::KvmFailed => "KVM failed to run the guest".to_string(),
+                Outcome::NoMetadataRequest => format!(
+                    "the guest did not ask the metadata server ({METADATA_GUEST_ADDR}:{METADATA_GUEST_PORT}) for its manifest within {} s: \
+                     does the image have a driver for --nic-model {} (Debian's kernel builds NIC drivers as modules), \
+                     and does it start cvmkit-runtime? (--metadata-timeout 0 waits)",
+                    args.metadata_timeout, self.nic_model
+                ),
                 Outcome::Answered => unreachable!("an answer is a success"),
             };
             if !said.is_empty() {
@@ -805,6 +829,20 @@ impl Plan {
                 ]);
         }
         Ok(cmd)
+    }
+}
+
+/// Whether a KVM boot failed in a way that TCG may not: QEMU reported a KVM error, or it died
+/// early with a failure status (before the guest asked the metadata server for anything, within a
+/// minute), which is
+/// how a host whose /dev/kvm opens but cannot run guests shows it ("failed to set MSR", SIGABRT).
+fn kvm_gave_up(outcome: &Outcome, elapsed: Duration, requests: &[String]) -> bool {
+    match outcome {
+        Outcome::KvmFailed => true,
+        Outcome::QemuExited(status) => {
+            !status.success() && requests.is_empty() && elapsed < Duration::from_secs(60)
+        }
+        _ => false,
     }
 }
 
@@ -1233,6 +1271,29 @@ mod tests {
             assert_eq!(base64(plain.as_bytes()), enc);
         }
         assert_eq!(base64(&[0xfb, 0xff, 0xbf]), "+/+/");
+    }
+
+    /// `--accel auto` boots again with TCG when KVM reported an error, or when QEMU died with a
+    /// failure status before the guest asked for anything (a KVM that aborts at start, e.g.
+    /// "failed to set MSR 0x10a" then SIGABRT); never after the guest got going, never for a
+    /// clean power-off, never for a timeout.
+    #[test]
+    fn kvm_falls_back_to_tcg_only_on_an_early_death() {
+        use std::os::unix::process::ExitStatusExt as _;
+        let abort = ExitStatus::from_raw(6); // killed by SIGABRT
+        let failed = ExitStatus::from_raw(1 << 8); // exit 1
+        let clean = ExitStatus::from_raw(0);
+        let none: Vec<String> = vec![];
+        let asked = vec!["/manifest".to_string()];
+        let s = Duration::from_secs;
+        assert!(kvm_gave_up(&Outcome::KvmFailed, s(300), &asked));
+        assert!(kvm_gave_up(&Outcome::QemuExited(abort), s(1), &none));
+        assert!(kvm_gave_up(&Outcome::QemuExited(failed), s(30), &none));
+        assert!(!kvm_gave_up(&Outcome::QemuExited(clean), s(1), &none));
+        assert!(!kvm_gave_up(&Outcome::QemuExited(abort), s(1), &asked));
+        assert!(!kvm_gave_up(&Outcome::QemuExited(abort), s(90), &none));
+        assert!(!kvm_gave_up(&Outcome::Timeout, s(1), &none));
+        assert!(!kvm_gave_up(&Outcome::NoMetadataRequest, s(1), &none));
     }
 
     #[test]
