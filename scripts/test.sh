@@ -6,7 +6,9 @@
 #   2. checks/offline.sh: the Nix layer built and checked with Debian's nix-bin (sandboxed, no
 #      nixpkgs), which needs root for Nix's single-user store;
 #   3. scripts/check-nginx-static.sh: the images' static nginx configured with exactly the flags of
-#      nix/nginx-static.nix, built and run here.
+#      nix/nginx-static.nix, built and run here;
+#   4. examples/own-program/run.sh: the README's "Your own program, without Nix", step by step, to a
+#      booted image whose workload answers.
 # Extra arguments go to cargo test (e.g. `scripts/test.sh -p cvmkit-tdx`).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +33,7 @@ else
   failed+=("root-only stages (not run)")
 fi
 stage "nginx-static" bash scripts/check-nginx-static.sh
+stage "own-program example" bash examples/own-program/run.sh
 
 if [ ${#failed[@]} = 0 ]; then
   echo "test: every stage passed" >&2
