@@ -131,6 +131,11 @@ pub struct MeasureSpec {
     pub guest_features: Option<String>,
     #[serde(default)]
     pub vmm_type: Option<String>,
+    /// SNP: predict QEMU's direct boot of this image's kernel (`uki.kernel`), built initrd and
+    /// command line (`uki.cmdline`) with `kernel-hashes=on`, as `cvmkit measure snp --kernel
+    /// --initrd --append` does; the firmware must have OVMF's kernel-hashes table (AmdSev build).
+    #[serde(default)]
+    pub kernel_hashes: bool,
     /// TPM: boot options OVMF tried and failed first.
     #[serde(default)]
     pub failed_boot_attempts: Option<u32>,
@@ -296,7 +301,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(m) = spec.measure {
         let mut docs = Vec::new();
         for item in m.into_vec() {
-            let mut doc = measure_one(&spec.name, &item, &uki, &uki_path, gpt_disk.as_deref())?;
+            let direct = DirectBoot { kernel: &spec.uki.kernel, initrd: &initrd_path, cmdline: spec.uki.cmdline.as_deref(), extra_initrds: spec.uki.extra_initrds.len() };
+            let mut doc = measure_one(&spec.name, &item, &uki, &uki_path, gpt_disk.as_deref(), &direct)?;
             doc.notes.extend(item.notes.iter().cloned());
             // Outputs are named relative to the output directory: its path (a Nix store path,
             // a temporary directory) must not reach the bytes of measurements.json.
@@ -316,15 +322,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What QEMU's direct boot of the image loads: its kernel, its built initrd, its command line.
+struct DirectBoot<'a> {
+    kernel: &'a Path,
+    initrd: &'a Path,
+    cmdline: Option<&'a str>,
+    /// `uki.extra_initrds`: the UKI concatenates them, QEMU's `-initrd` takes one file.
+    extra_initrds: usize,
+}
+
 fn measure_one(
     name: &str,
     m: &MeasureSpec,
     uki: &[u8],
     uki_path: &Path,
     gpt_disk: Option<&[u8]>,
+    direct: &DirectBoot<'_>,
 ) -> Result<cvmkit_measure::Measurements> {
     use crate::cmd::measure;
     let ctx = || format!("image {name}: measure.{}", m.platform);
+    if m.kernel_hashes && m.platform != "snp" {
+        bail!("image {name}: measure {}: \"kernel_hashes\" is for snp only", m.platform);
+    }
     let firmware = || m.firmware.clone().with_context(|| format!("image {name}: measure {} needs \"firmware\"", m.platform));
     match m.platform.as_str() {
         "tpm" => {
@@ -354,7 +373,10 @@ fn measure_one(
             measure::tdx_document(&a, Some(gpt)).with_context(ctx)
         }
         "snp" => {
-            let a = measure::SnpArgs {
+            if m.kernel_hashes && direct.extra_initrds > 0 {
+                bail!("image {name}: measure snp: \"kernel_hashes\" predicts QEMU's -initrd, one file, but the UKI has {} extra initrd(s)", direct.extra_initrds);
+            }
+            let mut a = measure::SnpArgs {
                 firmware: firmware()?,
                 vcpus: Some(m.vcpus.unwrap_or(1)),
                 vcpu_type: Some(m.vcpu_type.clone().unwrap_or_else(|| "EPYC-v4".into())),
@@ -363,7 +385,21 @@ fn measure_one(
                 mode: "snp".into(),
                 ..Default::default()
             };
-            measure::snp_document(&a).with_context(ctx)
+            if m.kernel_hashes {
+                // The same inputs and code as `cvmkit measure snp --kernel --initrd --append`.
+                a.kernel = Some(direct.kernel.to_path_buf());
+                a.initrd = Some(direct.initrd.to_path_buf());
+                a.append = direct.cmdline.map(str::to_owned);
+            }
+            let mut doc = measure::snp_document(&a).with_context(ctx)?;
+            if m.kernel_hashes {
+                doc.notes.push(format!(
+                    "direct boot only: this launch digest holds for QEMU with -object sev-snp-guest,id=sev0,cbitpos=51,reduced-phys-bits=1,kernel-hashes=on -machine confidential-guest-support=sev0 -smp {} -cpu {} -bios <inputs.firmware> -kernel <inputs.kernel> -initrd <inputs.initrd> -append <inputs.append, byte for byte>; the firmware (OVMF's AmdSev build) does not boot the disk",
+                    m.vcpus.unwrap_or(1),
+                    m.vcpu_type.as_deref().unwrap_or("EPYC-v4"),
+                ));
+            }
+            Ok(doc)
         }
         other => bail!("image {name}: measure platform {other:?}: expected tpm, tdx or snp"),
     }

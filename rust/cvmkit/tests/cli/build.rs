@@ -1,3 +1,5 @@
+use std::process::Command;
+
 use crate::util::*;
 
 fn write_spec(dir: &std::path::Path, root: &std::path::Path, inputs: &Inputs, extra: &str) -> std::path::PathBuf {
@@ -109,4 +111,58 @@ fn build_spec_with_disk_and_measurements() {
         std::fs::read(out.join("measurements.json")).unwrap(),
         std::fs::read(tmp.path().join("elsewhere/out2/measurements.json")).unwrap()
     );
+}
+
+/// `"kernel_hashes": true` on the snp item predicts QEMU's direct boot of the image's own kernel,
+/// built initrd and command line: the same LAUNCH_DIGEST as sev-snp-measure (PyPI, run here) on
+/// those files, with the AmdSev OVMF suffix that sev-snp-measure's own tests use (cvmkit-ovmf's
+/// fixture: the last 4 KiB of an edk2-stable202405 OvmfPkg/AmdSev OVMF.fd, with the
+/// SNP_KERNEL_HASHES page; Debian's OVMF.fd has none).
+#[test]
+fn build_spec_snp_kernel_hashes_equals_sev_snp_measure() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stage_example_root(tmp.path(), &inputs);
+    let amdsev = repo_root().join("rust/crates/cvmkit-ovmf/tests/fixtures/ovmf_AmdSev_suffix.bin");
+    let spec = write_spec(tmp.path(), &root, &inputs, "");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
+    v["measure"] = serde_json::json!([
+        {"platform": "snp", "firmware": amdsev, "vcpus": 2, "vcpu_type": "EPYC-Milan", "kernel_hashes": true},
+        {"platform": "snp", "firmware": amdsev, "vcpus": 2, "vcpu_type": "EPYC-Milan"}
+    ]);
+    std::fs::write(&spec, v.to_string()).unwrap();
+    run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "out"]), true);
+    let docs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/measurements.json")).unwrap()).unwrap();
+    let doc = &docs[0];
+    let cmdline = "console=ttyS0 panic=-1\n";
+    assert_eq!(doc["inputs"]["initrd"]["path"], "initrd.img");
+    assert_eq!(doc["inputs"]["kernel"]["path"], inputs.kernel.to_str().unwrap());
+    assert_eq!(doc["inputs"]["append"]["value"], cmdline, "{}", doc["inputs"]);
+    assert!(doc["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("kernel-hashes=on")), "{}", doc["notes"]);
+
+    let peer = |direct: bool| {
+        let mut cmd = Command::new(venv_tool("sev-snp-measure"));
+        cmd.args(["--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC-Milan", "--ovmf"]).arg(&amdsev);
+        if direct {
+            cmd.arg("--kernel").arg(&inputs.kernel).arg("--initrd").arg(tmp.path().join("out/initrd.img")).args(["--append", cmdline]);
+        }
+        stdout(&run(&mut cmd, true)).trim().to_owned()
+    };
+    let with_hashes = peer(true);
+    assert_eq!(doc["registers"][0]["name"], "LAUNCH_DIGEST");
+    assert_eq!(doc["registers"][0]["value"], with_hashes.as_str());
+    // Without kernel_hashes, the firmware alone: another digest, again the peer's.
+    assert_eq!(docs[1]["registers"][0]["value"], peer(false).as_str());
+    assert_ne!(with_hashes, peer(false));
+
+    // Debian's OVMF.fd has no kernel-hashes table; and kernel_hashes is for snp only.
+    for (item, want) in [
+        (serde_json::json!({"platform": "snp", "firmware": inputs.ovmf, "kernel_hashes": true}), "SNP_KERNEL_HASHES"),
+        (serde_json::json!({"platform": "tdx", "firmware": inputs.ovmf, "kernel_hashes": true}), "is for snp only"),
+    ] {
+        v["measure"] = item;
+        std::fs::write(&spec, v.to_string()).unwrap();
+        let out = run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "bad"]), false);
+        assert!(stderr(&out).contains(want), "{}", stderr(&out));
+    }
 }
