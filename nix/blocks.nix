@@ -347,11 +347,13 @@ in
     : tdx: the raw GPT disk the UKI boots from (its GPT is measured)
 
     `firmware`
-    : tdx, snp: OVMF (default: the library's)
+    : tdx, snp: OVMF (default: the library's for the platform, `firmwares.<platform>`, else its
+      `firmware`)
 
     `settings`
     : further flags of `cvmkit measure PLATFORM` without `--`, e.g. `{ qemu-version = "9.2"; }`,
-      `{ vcpus = 2; vcpu-type = "EPYC-Milan"; }`, `{ banks = [ "sha256" ]; }`
+      `{ vcpus = 2; vcpu-type = "EPYC-Milan"; }`, `{ banks = [ "sha256" ]; }`; SNP direct boot
+      with kernel hashes: `{ kernel = "${image.config.kernel}"; initrd = image.initrd; append = "…"; }`
 
     `name` (default `measurements-<platform>.json`), `cvmkit`, `system`
     : as for `mkImage`
@@ -373,7 +375,7 @@ in
       platform,
       uki ? null,
       disk ? null,
-      firmware ? defaults.firmware,
+      firmware ? defaults.firmwares.${platform} or defaults.firmware,
       settings ? { },
       name ? "measurements-${platform}.json",
       cvmkit ? defaults.cvmkit,

@@ -19,6 +19,10 @@
   `cvmkit`, `kernel`, `stub`, `busybox`, `firmware`, `uname`, `runtime`
   : defaults of the `mkImage` arguments of the same names
 
+  `firmwares`
+  : the firmware per platform, `{ tdx ? …; snp ? …; }` (the flake's come from nix/firmware.nix):
+    an image of that platform is measured against it; `firmware` serves the rest
+
   `system`
   : the Nix system images build for (default x86_64-linux)
 
@@ -35,6 +39,7 @@
   stub ? null,
   busybox ? null,
   firmware ? null,
+  firmwares ? { },
   uname ? null,
   runtime ? null,
   system ? "x86_64-linux",
@@ -51,6 +56,7 @@ let
       stub
       busybox
       firmware
+      firmwares
       uname
       runtime
       system
@@ -161,6 +167,7 @@ let
             stub
             busybox
             firmware
+            firmwares
             uname
             runtime
             system

@@ -261,14 +261,65 @@ rec {
     // mapAttrs (_: f: f config) specExtensions;
 
   /**
+    The firmware an image is measured against: the first that is not null of a module's
+    `firmware`, mkImage's explicit `firmware` argument, `firmwares.<platform>` (images with a
+    platform), and the library's `firmware`.
+
+    # Inputs
+
+    `platform`
+    : null, `"tdx"` or `"snp"`
+
+    `moduleFirmware`, `firmware`
+    : the merged modules' `firmware` and an explicit mkImage argument (null when not given)
+
+    `firmwares`
+    : firmware by platform name
+
+    `default`
+    : the fallback (the library's `firmware`)
+
+    # Type
+
+    ```
+    firmwareFor :: { platform; moduleFirmware; firmware; firmwares; default; } -> Firmware or null
+    ```
+
+    # Examples
+
+    ```nix
+    firmwareFor { platform = "snp"; moduleFirmware = null; firmware = null; firmwares.snp = amdsev; default = ovmf; }
+    => amdsev
+    ```
+  */
+  firmwareFor =
+    {
+      platform,
+      moduleFirmware,
+      firmware,
+      firmwares,
+      default,
+    }:
+    if moduleFirmware != null then
+      moduleFirmware
+    else if firmware != null then
+      firmware
+    else if platform != null && firmwares ? ${platform} then
+      firmwares.${platform}
+    else
+      default;
+
+  /**
     Builds an image: the modules are merged (`evalModules`), turned into an initrd spec
     (`mkInitrdSpec`) and a `cvmkit.image/v1` spec (`mkSpec`), and a raw `derivation` runs
     `cvmkit build --spec-json SPEC --out $out` with cvmkit itself as the builder: no shell, no
     stdenv. The output directory holds `initrd.img` and `uki.efi` (and, once `cvmkit build`
     writes them, the disk images).
 
-    The arguments `kernel`, `stub`, `busybox`, `firmware`, `uname` and `runtime` become a first module,
-    so modules may override them. The generated initrd spec is passed with `passAsFile`
+    The arguments `kernel`, `stub`, `busybox`, `uname` and `runtime` become a first module, so
+    modules may override them. The firmware the measurements use is, first to last: a module's
+    `firmware`, the `firmware` argument when given, `firmwares.<platform>` for an image with a
+    platform, then the library's `firmware` (see `firmwareFor`). The generated initrd spec is passed with `passAsFile`
     (it names store paths of derivation outputs, which `builtins.toFile` cannot); text files
     without store references become `builtins.toFile` store paths.
 
@@ -286,6 +337,10 @@ rec {
     `kernel`, `stub`, `busybox`, `firmware`
     : image inputs: a bzImage, a systemd-stub (`linuxx64.efi.stub`), a static busybox binary,
       the firmware (OVMF, for measurements); paths, derivations or store path strings
+
+    `firmwares`
+    : the firmware per platform (`{ tdx = …; snp = …; }`, default: the library's), used unless a
+      module or the `firmware` argument names one
 
     `uname`
     : the `.uname` section (the kernel release), or null
@@ -336,6 +391,7 @@ rec {
       stub ? defaults.stub,
       busybox ? defaults.busybox,
       firmware ? defaults.firmware,
+      firmwares ? defaults.firmwares,
       uname ? defaults.uname,
       runtime ? defaults.runtime,
       sourceDateEpoch ? 0,
@@ -352,7 +408,6 @@ rec {
           kernel
           stub
           busybox
-          firmware
           uname
           ;
         runtime.package = runtime;
@@ -364,9 +419,19 @@ rec {
           PRETTY_NAME = "cvmkit image ${name}";
         };
       };
-      config = modulesLib.evalModules {
+      # The module set decides the platform; the firmware follows it unless named.
+      merged = modulesLib.evalModules {
         inherit lib pkgs modules;
         prefixModules = [ argsModule ];
+      };
+      config = merged // {
+        firmware = firmwareFor {
+          inherit (merged) platform;
+          moduleFirmware = merged.firmware;
+          firmware = if args ? firmware then firmware else null;
+          inherit firmwares;
+          default = firmware;
+        };
       };
       initrdSpec = initrdLib.mkInitrdSpec config;
       spec = mkSpec {

@@ -59,7 +59,7 @@ rec {
     | `users.passwd`, `users.group` | `[ "line" ]` | concatenate | lines of /etc/passwd and /etc/group (files written only when not empty) |
     | `kernelModules` | `[ path ]` | concatenate | `.ko` files the base init loads with insmod, in order (the TDX/SNP kernel of kernel/ needs none) |
     | `workload` | null or `{ package ? null; command = [ argv ]; }` | whole value | the program the base init runs last; `package` is merged at `/` like a tree |
-    | `kernel`, `stub`, `busybox`, `firmware` | path, derivation or store path string | later wins | the kernel image (bzImage), the systemd-stub, the static busybox binary, the firmware (for measurements) |
+    | `kernel`, `stub`, `busybox`, `firmware` | path, derivation or store path string | later wins | the kernel image (bzImage), the systemd-stub, the static busybox binary, the firmware (for measurements; unset, mkImage's `firmware` argument or the library's firmware of the platform: `firmwareFor` in image.nix) |
     | `uname` | string or null | later wins | the UKI `.uname` section |
     | `osRelease` | attrs of `KEY = "value"`, or a file | merge / later wins | the UKI `.osrel` section (and /etc/os-release with the base module) |
     | `platform` | null, `"tdx"`, `"snp"` | later wins | the confidential-computing platform, for measurements |
@@ -68,7 +68,7 @@ rec {
     | `initrd.extra` | `[ path ]` | concatenate | further initrds appended in the UKI (microcode, …) |
     | `initrd.specFiles` | `[ path ]` | concatenate | more gen_init_cpio spec files, applied after the generated one (their `file` locations must be absolute store paths) |
     | `disk.format` | `"raw" \| "gcp" \| "vhd"` | later wins | intended disk image format (the `disk` spec key, once `cvmkit build` has it) |
-    | `measure` | attrs | merge | settings for measurements (the `measure` spec key, once `cvmkit build` has it) |
+    | `measure` | attrs | merge | settings of the platform's item of `cvmkit build`'s `measure` spec key (`memory`, `qemu_version`, `vcpus`, `vcpu_type`, `kernel_hashes` (snp: direct boot with QEMU's kernel hashes; `modules/snp.nix` sets it), …) |
     | `runtime.package` | package with `bin/cvmkit-runtime`, a binary, or null | later wins | the static in-image runtime (modules/runtime.nix; default: mkImage's `runtime`) |
     | `runtime.settings.<name>` | string, int or list | later wins (lists concatenate) | lines of /etc/cvmkit/runtime.conf (modules/runtime.nix; the cloud profiles set `sources`) |
     | `runtime.nginx` | null or a static nginx binary | later wins | installed as /usr/sbin/nginx and run by the runtime for the HTTPS mapping |

@@ -102,6 +102,38 @@ let
   };
   baseFiles = (eval [ L.modules.base { busybox = busybox; } ]).files;
 
+  # Firmware per platform, as the flake passes it (nix/firmware.nix): images pick theirs.
+  fw = name: "${fake name}/FV/OVMF.fd";
+  LF = L.override {
+    firmware = fw "ovmf-vtpm";
+    firmwares = {
+      tdx = fw "ovmf-tdx";
+      snp = fw "ovmf-amdsev";
+    };
+  };
+  measured =
+    args:
+    LF.mkImage (
+      {
+        name = "fw";
+        specExtensions = { inherit (LF.specExtensions) measure; };
+      }
+      // args
+    );
+  # The platform item of measurements.json's spec (the last one; tpm comes first).
+  platformItem = image: let m = image.spec.measure; in elemAt m (length m - 1);
+  # nixpkgs' OVMF as far as nix/firmware.nix uses it: `override` collects the arguments,
+  # `overrideAttrs` applies its function to the attributes, `fd` names both.
+  fakeOvmf =
+    args: attrs:
+    {
+      inherit args attrs;
+      fd = "/fake-ovmf-${builtins.hashString "sha256" (toJSON [ args attrs ])}";
+      override = a: fakeOvmf (args // a) attrs;
+      overrideAttrs = f: fakeOvmf args (attrs // f attrs);
+    };
+  firmwareNix = import ./firmware.nix { pkgs.OVMF = fakeOvmf { } { postPatch = "echo nixpkgs\n"; }; };
+
   tests = [
     # --- helpers ---
     (eq "nix32 of sha256(\"\") matches `nix hash to-base32`"
@@ -679,6 +711,78 @@ let
         init.onWorkloadExit = "explode";
       }
     ])).text)
+    (eq "firmware: tdx, snp and platform-less images are measured against their platform's firmware"
+      (map (mods: (measured { modules = mods; }).config.firmware) [
+        [ L.modules.qemu L.modules.tdx ]
+        [ L.modules.qemu L.modules.snp ]
+        [ L.modules.qemu ]
+      ])
+      [ (fw "ovmf-tdx") (fw "ovmf-amdsev") (fw "ovmf-vtpm") ]
+    )
+    (eq "firmware: the spec's platform item names it; snp's asks for kernel hashes"
+      (map (p: platformItem (measured { modules = [ L.modules.qemu p ]; })) [ L.modules.tdx L.modules.snp ])
+      [
+        {
+          platform = "tdx";
+          firmware = fw "ovmf-tdx";
+        }
+        {
+          platform = "snp";
+          firmware = fw "ovmf-amdsev";
+          kernel_hashes = true;
+        }
+      ]
+    )
+    (eq "firmware: a module's firmware wins over the platform's, and over mkImage's argument"
+      (map (args: (measured args).config.firmware) [
+        { modules = [ L.modules.snp { firmware = fw "mine"; } ]; }
+        {
+          modules = [ L.modules.snp { firmware = fw "mine"; } ];
+          firmware = fw "arg";
+        }
+      ])
+      [ (fw "mine") (fw "mine") ]
+    )
+    (eq "firmware: an explicit mkImage firmware wins over the platform's; a module can turn kernel hashes off"
+      [
+        (measured { modules = [ L.modules.tdx ]; firmware = fw "arg"; }).config.firmware
+        (platformItem (measured { modules = [ L.modules.snp { measure.kernel_hashes = false; } ]; })).kernel_hashes
+      ]
+      [ (fw "arg") false ]
+    )
+    (eq "firmware: a library without firmwares keeps its one firmware for every platform"
+      ((L.override { firmware = fw "one"; }).mkImage { name = "x"; modules = [ L.modules.snp ]; }).config.firmware
+      (fw "one")
+    )
+    (eq "firmware: measure (the building block) defaults to the platform's firmware"
+      (map (p: builtins.elemAt (LF.measure { platform = p; uki = "${fake "u"}/uki.efi"; disk = "${fake "d"}/disk.raw"; }).drvAttrs.args 7) [ "tdx" ])
+      [ (fw "ovmf-tdx") ]
+    )
+    (eq "firmware: measure snp defaults to the AmdSev build"
+      (builtins.elemAt (LF.measure { platform = "snp"; }).drvAttrs.args 3)
+      (fw "ovmf-amdsev")
+    )
+    (eq "firmware.nix: tdx and vtpm are OVMF with tpmSupport; snp the AmdSev dsc with an empty grub.efi and OVMF.fd moved to $fd"
+      [
+        firmwareNix.tdx.package.args
+        (firmwareNix.tdx.file == firmwareNix.vtpm.file)
+        firmwareNix.snp.package.args
+        firmwareNix.snp.package.attrs
+        (firmwareNix.snp.file == "${firmwareNix.snp.package.fd}/FV/OVMF.fd")
+        (firmwareNix.snp.file != firmwareNix.tdx.file)
+      ]
+      [
+        { tpmSupport = true; }
+        true
+        { projectDscPath = "OvmfPkg/AmdSev/AmdSevX64.dsc"; }
+        {
+          postPatch = "echo nixpkgs\ntouch OvmfPkg/AmdSev/Grub/grub.efi\n";
+          postInstall = "mkdir -p $fd/FV\nmv -v $out/FV/OVMF.fd $fd/FV/\n";
+        }
+        true
+        true
+      ]
+    )
     (eq "base: network settings reach init.conf"
       (builtins.match ".*(CVMKIT_NET_DEFAULT='off'\nCVMKIT_NET_IFACE='ens4').*" (eval [
         L.modules.base
