@@ -5,9 +5,9 @@
 
   # Layout (crane's pattern): the library lives in nix/ and needs only builtins; `mkLib pkgs` binds
   # it to a nixpkgs for the defaults of `mkImage` (cvmkit, the guest kernel of kernel/, systemd's
-  # stub, a static busybox, OVMF). Every output kind is one attribute set (Nix 2.8 cannot define
-  # `packages.${system}.a` and `packages.${system}.b` separately). checks/offline.sh runs the same
-  # library, and this very file, without nixpkgs.
+  # stub, a static busybox, OVMF per platform: nix/firmware.nix). Every output kind is one
+  # attribute set (Nix 2.8 cannot define `packages.${system}.a` and `packages.${system}.b`
+  # separately). checks/offline.sh runs the same library, and this very file, without nixpkgs.
   outputs =
     { self, nixpkgs }:
     let
@@ -17,8 +17,10 @@
       /**
         cvmkit's library (nix/default.nix) with `mkImage` defaults taken from `pkgs`: the cvmkit
         package, the TDX/SNP guest kernel of kernel/ (no modules), systemd-stub from
-        `pkgs.systemd` (the path NixOS' boot.uki uses), `pkgs.pkgsStatic.busybox`, OVMF, and the
-        static in-image runtime (`cvmkit-runtime`, musl, for modules/runtime.nix).
+        `pkgs.systemd` (the path NixOS' boot.uki uses), `pkgs.pkgsStatic.busybox`, the firmware
+        of each platform (nix/firmware.nix: TDX and the fallback `firmware` OVMF with TPM
+        support, SNP the AmdSev build), and the static in-image runtime (`cvmkit-runtime`, musl,
+        for modules/runtime.nix).
 
         # Inputs
 
@@ -41,6 +43,7 @@
         pkgs:
         let
           kernel = pkgs.callPackage ./kernel { };
+          fw = import ./nix/firmware.nix { inherit pkgs; };
         in
         import ./nix {
           inherit pkgs;
@@ -49,12 +52,17 @@
           uname = kernel.modDirVersion;
           stub = "${pkgs.systemd}/lib/systemd/boot/efi/linux${pkgs.stdenv.hostPlatform.efiArch}.efi.stub";
           busybox = "${pkgs.pkgsStatic.busybox}/bin/busybox";
-          firmware = "${pkgs.OVMF.fd}/FV/OVMF.fd";
+          firmware = fw.vtpm.file;
+          firmwares = {
+            tdx = fw.tdx.file;
+            snp = fw.snp.file;
+          };
           runtime = pkgs.pkgsStatic.callPackage ./nix/cvmkit.nix { crate = "cvmkit-runtime"; };
           inherit (pkgs.stdenv.hostPlatform) system;
         };
 
       lib = mkLib pkgs;
+      firmware = import ./nix/firmware.nix { inherit pkgs; };
       cvmkit = pkgs.callPackage ./nix/cvmkit.nix { };
       cvmkitRuntime = lib.defaults.runtime;
       guestKernel = pkgs.callPackage ./kernel { };
@@ -63,10 +71,11 @@
       # runs the workloads named by the manifest in the cloud's metadata (verified by sha256;
       # README "In-image runtime"). To bake a workload into the image instead, add `workload`
       # in your own module (see examples/downstream).
-      # nginx (static) lets the runtime put HTTPS in front of the workloads (`hostname` metadata).
+      # nginx (static, nix/nginx-static.nix: `pkgsStatic.nginx` does not build) lets the runtime
+      # put HTTPS in front of the workloads (`hostname` metadata).
       https = {
         _file = "flake.nix (https)";
-        runtime.nginx = "${pkgs.pkgsStatic.nginx}/bin/nginx";
+        runtime.nginx = "${pkgs.callPackage ./nix/nginx-static.nix { }}/bin/nginx";
       };
       imageModules = with lib.modules; {
         tdx-qemu = [ base qemu tdx runtime https ];
@@ -163,12 +172,12 @@
         inspect = subcommandApp "inspect";
         diff = subcommandApp "diff";
         # `nix run .#run-local -- result --app ./server --expect hello`: QEMU, swtpm and OVMF
-        # from nixpkgs.
+        # with TPM support (nix/firmware.nix `vtpm`) from nixpkgs.
         run-local = {
           type = "app";
           program = "${pkgs.writeShellScriptBin "cvmkit-run-local" ''
             export PATH=${pkgs.qemu}/bin:${pkgs.swtpm}/bin:$PATH
-            export CVMKIT_FIRMWARE=''${CVMKIT_FIRMWARE:-${pkgs.OVMF.fd}/FV/OVMF.fd}
+            export CVMKIT_FIRMWARE=''${CVMKIT_FIRMWARE:-${firmware.vtpm.file}}
             exec ${cvmkit}/bin/cvmkit run-local "$@"
           ''}/bin/cvmkit-run-local";
           meta.description = "boot an image under QEMU with a local metadata server and check its workload";
@@ -222,7 +231,7 @@
         inputsFrom = [ cvmkit ];
         packages = [
           pkgs.qemu
-          pkgs.OVMF
+          firmware.vtpm.package
           pkgs.mtools
           pkgs.dosfstools
           pkgs.cpio
@@ -230,8 +239,8 @@
           pkgs.swtpm
           pkgs.nginx
         ];
-        # `cvmkit run-local` without --firmware.
-        CVMKIT_FIRMWARE = "${pkgs.OVMF.fd}/FV/OVMF.fd";
+        # `cvmkit run-local` without --firmware: OVMF with TPM support (nix/firmware.nix `vtpm`).
+        CVMKIT_FIRMWARE = firmware.vtpm.file;
       };
     };
 }

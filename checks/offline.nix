@@ -9,6 +9,7 @@
 #   { "cvmkit": { "name": "cvmkit-0.1.0", "sha256": "<nar hash>" },      # directory with bin/cvmkit
 #     "runtime": { "name": "cvmkit-runtime-0.1.0", "sha256": "<nar hash>" }, # bin/cvmkit-runtime
 #     "kernel" | "stub" | "ovmf" | "busybox": { "name": "<file name>", "sha256": "<file hash>" },
+#     "ovmfAmdSev": { … },   # cvmkit-ovmf's AmdSev OVMF suffix fixture, for checks/stub-nixpkgs' snp firmware
 #     "kernelModules": [ { "name": "virtio_net.ko", "sha256": "…" }, … ],   # load order
 #     "uname": "6.1.0-…-amd64" }
 { inputsJSON }:

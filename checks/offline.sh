@@ -160,6 +160,7 @@ inputs_json="{
   \"kernel\": $(add_flat "$KERNEL"),
   \"stub\": $(add_flat "$STUB"),
   \"ovmf\": $(add_flat "$OVMF"),
+  \"ovmfAmdSev\": $(add_flat "$repo/rust/crates/cvmkit-ovmf/tests/fixtures/ovmf_AmdSev_suffix.bin"),
   \"busybox\": $(add_flat "$BUSYBOX"),
   \"busyboxTree\": $(add_tree "$stage/busybox-static"),
   \"kernelModules\": [ $kmods_json ],

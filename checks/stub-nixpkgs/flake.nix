@@ -58,9 +58,6 @@
         busybox = fixed (inputs.busyboxTree // { recursive = true; });
         # For examples/downstream: a stand-in workload package with bin/hello (not run).
         hello = sh "hello" { } "mkdir -p $out/bin && echo 'stand-in for hello' > $out/bin/hello && chmod 0555 $out/bin/hello";
-        # Stand-in only (the images are built, not booted, from the flake): Debian's nginx is
-        # dynamically linked and could not run in an image.
-        nginx = sh "nginx-static-stand-in" { } "mkdir -p $out/bin && echo 'stand-in for pkgsStatic.nginx' > $out/bin/nginx && chmod 0555 $out/bin/nginx";
         # The static runtime (nix/cvmkit.nix with crate = "cvmkit-runtime"): offline.sh's
         # static cargo build.
         callPackage =
@@ -95,9 +92,31 @@
           configfile = sh "guest-kernel-config-stand-in" { } "echo 'stand-in for kernel.configfile' > $out";
         };
       systemd = tree "systemd" "lib/systemd/boot/efi/linuxx64.efi.stub" (flat "stub");
-      OVMF = {
-        fd = tree "OVMF-fd" "FV/OVMF.fd" (flat "ovmf");
-      };
+      # OVMF as nix/firmware.nix uses it: `override`, `overrideAttrs` and `$fd/FV/OVMF.fd`.
+      # Stand-ins: Debian's OVMF.fd for the default build and for `tpmSupport = true` (tdx, vtpm);
+      # for `projectDscPath = "OvmfPkg/AmdSev/AmdSevX64.dsc"` (snp), the 4 KiB AmdSev suffix
+      # fixture of rust/crates/cvmkit-ovmf/tests/fixtures (its SNP_KERNEL_HASHES page is what the
+      # snp images' `kernel_hashes` measurement needs; it is no bootable firmware).
+      # overrideAttrs changes nothing here.
+      ovmfStandIn =
+        name: file:
+        let
+          ovmf = {
+            fd = tree "${name}-fd" "FV/OVMF.fd" file;
+            override =
+              args:
+              if (args.projectDscPath or null) == "OvmfPkg/AmdSev/AmdSevX64.dsc" then
+                ovmfStandIn "OVMF-amdsev-stand-in" (flat "ovmfAmdSev")
+              else
+                ovmf;
+            overrideAttrs = _: ovmf;
+          };
+        in
+        ovmf;
+      OVMF = ovmfStandIn "OVMF" (flat "ovmf");
+      # nix/nginx-static.nix: stand-in only (the flake's images are built, not booted, here;
+      # Debian's nginx is dynamically linked and could not run in an image).
+      nginxStatic = sh "nginx-static-stand-in" { } "mkdir -p $out/bin && echo 'stand-in for nix/nginx-static.nix' > $out/bin/nginx && chmod 0555 $out/bin/nginx";
 
       pkgs = {
         inherit
@@ -120,6 +139,8 @@
             cvmkit
           else if what == "kernel" then
             kernel
+          else if what == "nginx-static.nix" then
+            nginxStatic
           else if what == "rust-tests.nix" then
             # Stand-in only: the sandbox here has no Rust toolchain; offline.sh's caller
             # (scripts/test.sh) runs the same tests with cargo.
