@@ -25,6 +25,8 @@ debs=(
   nix-bin                       # checks/offline.sh: the Nix layer with Debian's Nix 2.8
   fdisk gdisk                   # oracles for disk images (sfdisk, sgdisk; qemu-img comes with QEMU)
   make flex bison               # checks/offline.sh: Kconfig's conf for kernel/mkconfig.sh
+  gawk file patch bzip2 xz-utils iproute2  # checks/rust-tests-sandbox.sh: nixpkgs stdenv's tools, a netns
+  debootstrap                   # scripts/fresh-root.sh (CI's brand-new Debian root)
 )
 # QEMU: on Debian 12 from bookworm-backports (10.0). Hosts of this kind ship qemu-utils from there, which
 # Breaks bookworm's own qemu-system-x86 (7.2), and 10.x is also the QEMU the TDX tests model. The entry

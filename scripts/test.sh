@@ -5,9 +5,11 @@
 #      as root also the tests marked #[ignore = "needs root"];
 #   2. checks/offline.sh: the Nix layer built and checked with Debian's nix-bin (sandboxed, no
 #      nixpkgs), which needs root for Nix's single-user store;
-#   3. scripts/check-nginx-static.sh: the images' static nginx configured with exactly the flags of
+#   3. checks/rust-tests-sandbox.sh (root): the flake's rust-tests check (nix/rust-tests.sh) with a
+#      PATH shaped like nixpkgs' stdenv, busybox by path only, no network;
+#   4. scripts/check-nginx-static.sh: the images' static nginx configured with exactly the flags of
 #      nix/nginx-static.nix, built and run here;
-#   4. examples/own-program/run.sh: the README's "Your own program, without Nix", step by step, to a
+#   5. examples/own-program/run.sh: the README's "Your own program, without Nix", step by step, to a
 #      booted image whose workload answers.
 # Extra arguments go to cargo test (e.g. `scripts/test.sh -p cvmkit-tdx`).
 set -uo pipefail
@@ -27,6 +29,7 @@ stage() { # NAME CMD...
 if [ "$(id -u)" = 0 ]; then
   stage "cargo test" cargo test --workspace --locked --no-fail-fast "$@" -- --include-ignored
   stage "checks/offline.sh" bash checks/offline.sh
+  stage "rust-tests sandbox" bash checks/rust-tests-sandbox.sh
 else
   stage "cargo test" cargo test --workspace --locked --no-fail-fast "$@"
   echo "test: not root: the #[ignore = \"needs root\"] tests and checks/offline.sh (Nix's single-user store) did not run; run: sudo scripts/test.sh" >&2
