@@ -1,34 +1,98 @@
-//! The UKI-from-disk path (no peer models it): UKIs built with cvmkit-uki from Debian bookworm's
-//! systemd-stub 252 and signed vmlinuz 6.1, a GPT disk image made here, the event lists per stub
-//! version; then error cases and inputs that must not panic.
+//! The UKI-from-disk path (no peer models it): UKIs built with cvmkit-uki from the
+//! systemd-stub 252 and the signed vmlinuz that scripts/fetch-inputs.sh takes from the Debian
+//! archive (`STUB` and `KERNEL`, from the environment or .cache/inputs/inputs.env), a GPT disk
+//! image made here, the event lists per stub version; then error cases and inputs that must not
+//! panic.
+//!
+//! The archive keeps only the current kernel and stub, so no value here belongs to one file:
+//! each Authenticode digest is derived live from the files in use by signify (PyPI, in the
+//! project's venv: `$CVMKIT_VENV`, default .cache/venv), and the stub's version by pefile from
+//! its `.sdmagic` section (choice (b), stated by each test that uses them). A missing venv or
+//! input fails the test and names it (cvmkit-testutil).
 
 mod common;
 
-use common::{pinned_input, sha256_hex};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::sha256_hex;
 use cvmkit_ovmf::Firmware;
 use cvmkit_tdx::uefi::utf16le_nul;
 use cvmkit_tdx::*;
 use cvmkit_uki::{build_uki_with, LinuxVirtualSize, UkiOptions, UkiParts};
 
-const STUB_SHA256: &str = "c62ae56ffaf49d1a61de4434f4f531dd1d4ed3b5aee46c934c56e3f809b22cc4";
-const KERNEL_SHA256: &str = "26f2e57c99338feaf71c46fa4babdc7e1a6c115943002d109fdb746667104f5f";
-const NO_PEER: &str =
-    "no peer predicts UKI boots; re-derive the expectations from the UKI built here";
 const CMDLINE: &str = "console=ttyS0 root=PARTLABEL=root ro";
 const OS_RELEASE: &[u8] = b"ID=debian\nVERSION_ID=12\n";
 
+/// The venv's Python (signify, pefile) running `script` with `args`; its stdout.
+fn run_python(script: &str, args: &[&Path]) -> String {
+    cvmkit_testutil::run(
+        Command::new(cvmkit_testutil::python())
+            .arg("-c")
+            .arg(script)
+            .args(args),
+    )
+}
+
+/// signify's Authenticode SHA-384 of each file (`SignedPEFile.get_fingerprints`: the file
+/// without the CheckSum, the Security directory entry and the certificate table).
+fn signify_sha384(paths: &[&Path]) -> Vec<Digest384> {
+    cvmkit_testutil::signify(paths)
+        .into_iter()
+        .map(|(_, sha384)| parse_digest(&sha384).expect("signify's SHA-384"))
+        .collect()
+}
+
+/// A scratch directory of this test binary.
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("uki")
+        .join(name);
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+    d
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    p
+}
+
 struct Inputs {
     stub: Vec<u8>,
+    stub_path: PathBuf,
     kernel: Vec<u8>,
+    kernel_path: PathBuf,
     initrd: Vec<u8>,
 }
 
+/// Whatever stub and kernel the archive ships today: no value below is recorded for them.
 fn inputs() -> Inputs {
+    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let stub_path = cvmkit_testutil::stub();
+    let kernel_path = cvmkit_testutil::kernel();
     Inputs {
-        stub: pinned_input("STUB", STUB_SHA256, NO_PEER),
-        kernel: pinned_input("KERNEL", KERNEL_SHA256, NO_PEER),
+        stub: read(&stub_path),
+        stub_path,
+        kernel: read(&kernel_path),
+        kernel_path,
         initrd: testing::stream(b"cvmkit-tdx initrd", 100_003),
     }
+}
+
+/// pefile's reading of the stub's `.sdmagic` ("#### LoaderInfo: systemd-stub VERSION ####"):
+/// the version text.
+fn pefile_stub_version(stub: &Path) -> String {
+    const SCRIPT: &str = r#"
+import sys, re, pefile
+pe = pefile.PE(sys.argv[1], fast_load=True)
+s = [s for s in pe.sections if s.Name.rstrip(b'\0') == b'.sdmagic']
+assert s, 'no .sdmagic section'
+m = re.search(rb'#### LoaderInfo: systemd-stub (\S+) ####', s[0].get_data())
+assert m, s[0].get_data()
+print(m.group(1).decode())
+"#;
+    run_python(SCRIPT, &[stub]).trim().to_owned()
 }
 
 fn uki(i: &Inputs, linux_size: LinuxVirtualSize, osrel: bool) -> Vec<u8> {
@@ -37,7 +101,13 @@ fn uki(i: &Inputs, linux_size: LinuxVirtualSize, osrel: bool) -> Vec<u8> {
         initrds: vec![&i.initrd],
         cmdline: Some(CMDLINE),
         os_release: osrel.then_some(OS_RELEASE),
-        uname: Some("6.1.0-56-amd64"),
+        // The release the file name carries (vmlinuz-6.1.0-N-amd64), for the .uname section.
+        uname: i
+            .kernel_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("vmlinuz-"))
+            .or(Some("unknown")),
         ..UkiParts::default()
     };
     build_uki_with(
@@ -125,6 +195,8 @@ fn gpt_data_is_header_count_and_used_entries() {
     assert!(uefi_gpt_data(&d, 4096, None).is_err());
 }
 
+// (b) The stub's version comes from pefile, the UKI's and the kernel's Authenticode digests from
+// signify, each on the files in use: whatever stub 252 and kernel Debian ships.
 #[test]
 fn debian_stub_252_is_detected_and_loads_the_kernel_with_loadimage() {
     let i = inputs();
@@ -134,9 +206,15 @@ fn debian_stub_252_is_detected_and_loads_the_kernel_with_loadimage() {
         ..UkiBoot::new(&image, uefi_gpt_data(&disk(), 512, None).unwrap())
     };
     let stub = boot.stub().unwrap();
+    let version_text = pefile_stub_version(&i.stub_path);
+    assert!(
+        version_text.starts_with("252."),
+        "STUB {} is systemd-stub {version_text}; these tests model 252 (Debian bookworm)",
+        i.stub_path.display()
+    );
     assert_eq!(
         (stub.version, stub.version_text.as_str()),
-        (252, "252.39-1~deb12u2")
+        (252, version_text.as_str())
     );
     assert!(!stub.measures_sections());
 
@@ -154,14 +232,13 @@ fn debian_stub_252_is_detected_and_loads_the_kernel_with_loadimage() {
         ]
     );
     assert_eq!(rtmr1[2].digest, sha384(&boot.gpt_data));
-    let uki_pe = cvmkit_pe::PeFile::parse(&image).unwrap();
-    assert_eq!(rtmr1[3].digest, uki_pe.authenticode_sha256_sha384().sha384);
+    let uki_path = write(&scratch("stub-252"), "BOOTX64.EFI", &image);
     // .linux has VirtualSize = the kernel's file size: LoadImage gets the kernel file.
-    let kernel_pe = cvmkit_pe::PeFile::parse(&i.kernel).unwrap();
-    assert_eq!(
-        rtmr1[4].digest,
-        kernel_pe.authenticode_sha256_sha384().sha384
-    );
+    let [uki_digest, kernel_digest] = signify_sha384(&[&uki_path, &i.kernel_path])[..] else {
+        panic!("signify: not two digests")
+    };
+    assert_eq!(rtmr1[3].digest, uki_digest);
+    assert_eq!(rtmr1[4].digest, kernel_digest);
 
     // Before edk2-stable202411 the separator is not in RTMR1.
     let old = uki_rtmr1(&boot, &OvmfProfile::EDK2_BEFORE_202411).unwrap();
@@ -212,26 +289,39 @@ fn debian_stub_252_is_detected_and_loads_the_kernel_with_loadimage() {
     assert_eq!(r2[1].digest, sha384(&i.initrd));
 }
 
+// (b) The expected digest is signify's, on a file derived from the kernel in use.
 #[test]
 fn stub_252_hashes_linux_with_its_zero_filled_virtual_size() {
     let i = inputs();
     let image = uki(&i, LinuxVirtualSize::SizeOfImage, false);
     let boot = UkiBoot::new(&image, uefi_gpt_data(&disk(), 512, None).unwrap());
     let rtmr1 = uki_rtmr1(&boot, &OvmfProfile::EDK2_202411).unwrap();
-    let kernel_pe = cvmkit_pe::PeFile::parse(&i.kernel).unwrap();
-    let size_of_image = kernel_pe.optional_header().size_of_image as usize;
-    assert!(size_of_image > i.kernel.len());
-    let mut buffer = i.kernel.clone();
-    buffer.resize(size_of_image, 0);
-    let expected = cvmkit_pe::PeFile::parse(&buffer)
-        .unwrap()
-        .authenticode_sha256_sha384()
-        .sha384;
+    // LoadImage gets the .linux section as mapped: the kernel file zero-filled to its
+    // SizeOfImage (read here by pefile). EDK2 hashes that buffer's headers and sections, then
+    // the bytes up to the buffer's end less the certificate table's size; signify leaves out the
+    // certificate table where the Security directory says it is. So the file given to signify
+    // is the buffer with the directory pointing at its last CertSize bytes (the directory entry
+    // itself is not hashed): the same bytes are hashed.
+    const SCRIPT: &str = r#"
+import sys, pefile
+pe = pefile.PE(sys.argv[1], fast_load=True)
+size = pe.OPTIONAL_HEADER.SizeOfImage
+security = pe.OPTIONAL_HEADER.DATA_DIRECTORY[pefile.DIRECTORY_ENTRY['IMAGE_DIRECTORY_ENTRY_SECURITY']]
+data = bytearray(open(sys.argv[1], 'rb').read())
+assert size > len(data), (size, len(data))
+data += bytes(size - len(data))
+pe = pefile.PE(data=bytes(data), fast_load=True)
+pe.OPTIONAL_HEADER.DATA_DIRECTORY[4].VirtualAddress = size - security.Size
+pe.write(sys.argv[2])
+"#;
+    let dir = scratch("zero-filled");
+    let buffer = dir.join("linux-as-loaded.efi");
+    run_python(SCRIPT, &[&i.kernel_path, &buffer]);
+    let [expected, file] = signify_sha384(&[&buffer, &i.kernel_path])[..] else {
+        panic!("signify: not two digests")
+    };
     assert_eq!(rtmr1[4].digest, expected);
-    assert_ne!(
-        rtmr1[4].digest,
-        kernel_pe.authenticode_sha256_sha384().sha384
-    );
+    assert_ne!(rtmr1[4].digest, file);
     // For 256/257 which bytes LoadImage() gets is not established: refused.
     let e = uki_rtmr1(
         &UkiBoot {
