@@ -58,7 +58,7 @@ u1=$(mean "$work/u1.json"); u2=$(mean "$work/u2.json")
 # Measurements (issue 3): the 60 MB UKI above, a 4 MiB firmware.
 # SNP with kernel hashes needs an AmdSev OVMF: the peer's own AmdSev fixture (last 4 KiB of a real
 # build) zero-padded in front to 4 MiB, with the UKI's bytes as the kernel and the cpio as initrd.
-fx=$repo/../shared/fixtures/sev-snp-measure/ovmf_AmdSev_suffix.bin
+fx=$repo/testdata/sev-snp-measure/ovmf_AmdSev_suffix.bin
 python3 -c "import sys; d=open(sys.argv[1],'rb').read(); open(sys.argv[2],'wb').write(bytes(4*1024*1024-len(d))+d)" "$fx" "$work/amdsev.fd"
 venv=$repo/.cache/venv
 hyperfine -N -r "$runs" -w 1 --export-json "$work/m1.json" \

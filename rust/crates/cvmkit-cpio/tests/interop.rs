@@ -3,33 +3,24 @@
 //!
 //! GNU cpio must be installed (`apt-get install -y --no-install-recommends cpio`).
 
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use cvmkit_cpio::{mode, Entry, Error, Format, Header, Reader, Writer};
 
 /// Runs GNU cpio with `args`, feeding it `stdin`, in `dir`; returns stdout.
 fn gnu_cpio(args: &[&str], stdin: &[u8], dir: &Path) -> Vec<u8> {
-    let mut child = Command::new("cpio")
-        .args(args)
-        .current_dir(dir)
-        // Fixed time zone and locale: the listing prints dates.
-        .env("TZ", "UTC")
-        .env("LC_ALL", "C")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect(
-            "GNU cpio is needed for these tests: apt-get install -y --no-install-recommends cpio",
-        );
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let feeder = std::thread::spawn(move || input.write_all(&stdin));
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap().unwrap();
+    let out = cvmkit_testutil::output_with_stdin(
+        Command::new(cvmkit_testutil::require_tool("cpio", "cpio"))
+            .args(args)
+            .current_dir(dir)
+            // Fixed time zone and locale: the listing prints dates.
+            .env("TZ", "UTC")
+            .env("LC_ALL", "C"),
+        stdin,
+        cvmkit_testutil::RUN_TIMEOUT,
+    );
     assert!(
         out.status.success(),
         "cpio {args:?} failed: {}",

@@ -18,16 +18,26 @@ use std::process::Command;
 
 use cvmkit_debloat::{apply, plan, ApplyError, Config, PlanError, Report};
 
+/// `cmd`'s output, bounded in time (the test fails, naming it, if it hangs).
+fn output(cmd: &mut Command) -> std::process::Output {
+    cvmkit_testutil::output_deadline(cmd, cvmkit_testutil::RUN_TIMEOUT)
+}
+
+/// A host tool; missing, the test fails naming the package.
+fn require_tool(tool: &str, package: &str) -> PathBuf {
+    cvmkit_testutil::require_tool(tool, package)
+}
+
 /// One entry of `find`'s view of a tree: type letter (`f`, `d`, `l`, `p`), size, link target.
 type Listing = BTreeMap<Vec<u8>, (u8, u64, Vec<u8>)>;
 
 /// Lists `root` with find(1): every entry below it (not the root), keyed by path bytes.
 fn listing(root: &Path) -> Listing {
-    let out = Command::new("find")
-        .arg(root)
-        .args(["-mindepth", "1", "-printf", "%P\\0%y\\0%s\\0%l\\0"])
-        .output()
-        .expect("find runs");
+    let out = output(
+        Command::new(require_tool("find", "findutils"))
+            .arg(root)
+            .args(["-mindepth", "1", "-printf", "%P\\0%y\\0%s\\0%l\\0"]),
+    );
     assert!(
         out.status.success(),
         "find failed: {}",
@@ -71,7 +81,8 @@ fn build(root: &Path, nodes: &[(Vec<u8>, Node)]) {
             Link(target) => symlink(target, &path).unwrap(),
             LinkTo(target) => symlink(target, &path).unwrap(),
             Fifo => {
-                let st = Command::new("mkfifo").arg(&path).status().unwrap();
+                let st =
+                    output(Command::new(require_tool("mkfifo", "coreutils")).arg(&path)).status;
                 assert!(st.success());
             }
         }
@@ -614,11 +625,11 @@ fn dry_run_changes_nothing() {
     build(&root, &debian_tree(&outside));
     // Compare modification times too: planning must not even write into a directory.
     let stat = |root: &Path| {
-        let out = Command::new("find")
-            .arg(root)
-            .args(["-printf", "%P %y %s %m %T@ %l\\0"])
-            .output()
-            .unwrap();
+        let out = output(
+            Command::new(require_tool("find", "findutils"))
+                .arg(root)
+                .args(["-printf", "%P %y %s %m %T@ %l\\0"]),
+        );
         out.stdout
     };
     let before = stat(&root);
@@ -911,25 +922,30 @@ fn plan_errors() {
 struct Mount(PathBuf);
 impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = cvmkit_testutil::output_deadline(
+            Command::new(require_tool("umount", "mount")).arg(&self.0),
+            std::time::Duration::from_secs(60),
+        );
     }
 }
 
+/// Mounts a tmpfs: run as root with `--include-ignored`.
 #[test]
+#[ignore = "needs root"]
 fn mount_points_are_not_entered() {
     let tmp = tempdir();
     let root = tmp.path().join("root");
     build(&root, &[(b("proc"), Dir), (b("usr/share/doc/x"), File(1))]);
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "none"])
-        .arg(root.join("proc"))
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)");
-        return;
-    }
+    let out = output(
+        Command::new(require_tool("mount", "mount"))
+            .args(["-t", "tmpfs", "none"])
+            .arg(root.join("proc")),
+    );
+    assert!(
+        out.status.success(),
+        "cannot mount a tmpfs (this test needs root and CAP_SYS_ADMIN): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _guard = Mount(root.join("proc"));
     fs::create_dir(root.join("proc/__pycache__")).unwrap();
     let c =
@@ -941,23 +957,39 @@ fn mount_points_are_not_entered() {
     assert!(e.to_string().ends_with("proc' is a mount point and rule 'proc' would remove it; unmount it, or keep it with a [[keep]] rule"), "{e}");
 }
 
-/// Invariants on a real tree (unpacked Debian packages), when `CVMKIT_DEBLOAT_REAL_ROOT` names
-/// one; the tree is copied first, since applying changes it.
+/// Invariants on a real tree of unpacked Debian packages: `$CVMKIT_DEBLOAT_REAL_ROOT`, else the
+/// package the example input BUSYBOX was unpacked from (scripts/fetch-inputs.sh unpacks
+/// busybox-static so that BUSYBOX is `<package>/bin/busybox`). The tree is copied first, since
+/// applying changes it. Ignored by default (the flake's sandbox has no such tree); run it with
+/// `--include-ignored`, where a missing tree fails.
 #[test]
+#[ignore = "needs a real unpacked package tree (CVMKIT_DEBLOAT_REAL_ROOT, or the BUSYBOX input)"]
 fn real_tree_invariants() {
-    let Some(src) = std::env::var_os("CVMKIT_DEBLOAT_REAL_ROOT") else {
-        eprintln!("skipped: set CVMKIT_DEBLOAT_REAL_ROOT to a directory of unpacked packages");
-        return;
+    let src = match std::env::var_os("CVMKIT_DEBLOAT_REAL_ROOT").filter(|v| !v.is_empty()) {
+        Some(v) => PathBuf::from(v),
+        None => {
+            let busybox = cvmkit_testutil::busybox();
+            busybox.parent().and_then(Path::parent).unwrap().to_owned()
+        }
     };
+    assert!(
+        src.join("usr/share/doc").is_dir(),
+        "{} is not an unpacked package tree (no usr/share/doc): set CVMKIT_DEBLOAT_REAL_ROOT to one",
+        src.display()
+    );
     let tmp = tempdir();
     let root = tmp.path().join("root");
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(&src)
-        .arg(&root)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let out = output(
+        Command::new(require_tool("cp", "coreutils"))
+            .arg("-a")
+            .arg(&src)
+            .arg(&root),
+    );
+    assert!(
+        out.status.success(),
+        "cp -a: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let before = listing(&root);
     let config = Config::default_config();
     let p = plan(&root, &config).unwrap();

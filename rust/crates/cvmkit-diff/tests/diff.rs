@@ -11,19 +11,9 @@ use cvmkit_initrd::{Compression, Initrd, Node, Options as InitrdOptions};
 
 // ---------------------------------------------------------------- helpers
 
-/// The path of an input named in `.cache/inputs/inputs.env` (or the environment variable).
+/// The path of an input: the environment variable `key`, else `.cache/inputs/inputs.env`.
 fn input(key: &str) -> PathBuf {
-    if let Some(v) = std::env::var_os(key) {
-        return PathBuf::from(v);
-    }
-    let env = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../.cache/inputs/inputs.env");
-    let text = std::fs::read_to_string(&env)
-        .unwrap_or_else(|e| panic!("cannot read {} ({e}): run scripts/setup.sh", env.display()));
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| k.trim() == key)
-        .map(|(_, v)| PathBuf::from(v.trim()))
-        .unwrap_or_else(|| panic!("{key} missing from {}", env.display()))
+    cvmkit_testutil::input(key)
 }
 
 /// An initramfs with a few entries; `hostname` is the content of `etc/hostname`.

@@ -8,22 +8,12 @@ use std::process::{Command, Output};
 use cvmkit_fat::{FatBuilder, FatOptions, FatType, FatVolume, FileId, WriteError};
 
 fn require_tool(tool: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]) {
-        let p = dir.join(tool);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "{tool} not found: install it with `apt-get install -y --no-install-recommends {package}`"
-    );
+    cvmkit_testutil::require_tool(tool, package)
 }
 
+/// Runs `cmd` (bounded in time) and fails the test if it fails.
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cvmkit_testutil::output_deadline(cmd, cvmkit_testutil::RUN_TIMEOUT);
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\n{}\n{}",

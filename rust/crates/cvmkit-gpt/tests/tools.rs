@@ -3,29 +3,18 @@
 //! Fails (does not skip) when a tool is missing, naming the package.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use cvmkit_gpt::{
     Gpt, GptBuilder, GptDisk, Guid, ReadError, WriteError, ESP, LINUX_DATA, LINUX_ROOT_X86_64,
 };
 
 fn require_tool(tool: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]) {
-        let p = dir.join(tool);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "{tool} not found: install it with `apt-get install -y --no-install-recommends {package}`"
-    );
+    cvmkit_testutil::require_tool(tool, package)
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cvmkit_testutil::output_deadline(cmd, cvmkit_testutil::RUN_TIMEOUT);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -133,21 +122,18 @@ fn reader_reads_what_sfdisk_wrote() {
                   label-id: 01234567-89AB-CDEF-0123-456789ABCDEF\n\
                   start=2048, size=40960, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=\"EFI System\"\n\
                   type=4F68BCE3-E8CD-4C1D-AF4F-D4A87B7C6F8B, name=root\n";
-    let mut child = Command::new(require_tool("sfdisk", "fdisk"))
-        .arg("--quiet")
-        .arg(&disk)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = cvmkit_testutil::output_with_stdin(
+        Command::new(require_tool("sfdisk", "fdisk"))
+            .arg("--quiet")
+            .arg(&disk),
+        script.as_bytes(),
+        cvmkit_testutil::RUN_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "sfdisk: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let bytes = std::fs::read(&disk).unwrap();
     let gpt = GptDisk::read(&bytes).unwrap();

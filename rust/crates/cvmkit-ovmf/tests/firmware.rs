@@ -24,32 +24,14 @@
 //!   0x0        0x0         0x800000      0x6000         3    0
 //! ```
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cvmkit_ovmf::*;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
-}
-
-/// Debian's OVMF.fd, named in .cache/inputs/inputs.env; missing inputs fail with the fix.
+/// Debian's OVMF.fd: $OVMF, else .cache/inputs/inputs.env; missing inputs fail with the fix.
 fn debian_ovmf() -> Vec<u8> {
-    let env_file = std::env::var_os("CVMKIT_INPUTS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/inputs/inputs.env"));
-    let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; run scripts/setup.sh (or scripts/fetch-inputs.sh) first",
-            env_file.display()
-        )
-    });
-    let vars: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
-    let path = vars
-        .get("OVMF")
-        .unwrap_or_else(|| panic!("OVMF missing in {}", env_file.display()));
-    std::fs::read(path)
-        .unwrap_or_else(|e| panic!("cannot read OVMF {path}: {e}; run scripts/fetch-inputs.sh"))
+    let path = cvmkit_testutil::ovmf();
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read OVMF {}: {e}", path.display()))
 }
 
 fn fixture(name: &str) -> Vec<u8> {

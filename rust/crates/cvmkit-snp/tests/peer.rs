@@ -19,14 +19,13 @@ use std::time::Instant;
 use cvmkit_snp::cvmkit_ovmf::Firmware;
 use cvmkit_snp::*;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
+fn venv() -> PathBuf {
+    cvmkit_testutil::venv()
 }
 
-fn venv() -> PathBuf {
-    std::env::var_os("CVMKIT_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/venv"))
+/// `cmd`'s output, bounded in time.
+fn output(cmd: &mut Command) -> std::process::Output {
+    cvmkit_testutil::output_deadline(cmd, cvmkit_testutil::RUN_TIMEOUT)
 }
 
 /// The peer binary; its absence fails the test with the fix.
@@ -40,7 +39,7 @@ fn peer() -> PathBuf {
             bin.display()
         );
     }
-    let out = Command::new(&bin).arg("--version").output().unwrap();
+    let out = output(Command::new(&bin).arg("--version"));
     let version = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         version.trim(),
@@ -50,19 +49,11 @@ fn peer() -> PathBuf {
     bin
 }
 
+/// The example inputs the matrix uses: each from its environment variable, else inputs.env.
 fn inputs() -> BTreeMap<String, PathBuf> {
-    let env_file = std::env::var_os("CVMKIT_INPUTS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/inputs/inputs.env"));
-    let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; run scripts/setup.sh (or scripts/fetch-inputs.sh) first",
-            env_file.display()
-        )
-    });
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), PathBuf::from(v)))
+    ["OVMF", "KERNEL"]
+        .map(|k| (k.to_owned(), cvmkit_testutil::input(k)))
+        .into_iter()
         .collect()
 }
 
@@ -141,7 +132,7 @@ enum Outcome {
 }
 
 fn run_peer(peer: &Path, args: &[String]) -> Outcome {
-    let out = Command::new(peer).args(args).output().unwrap();
+    let out = output(Command::new(peer).args(args));
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     match out.status.code() {
@@ -395,10 +386,10 @@ fn matrix_agrees_with_sev_snp_measure() {
     std::fs::create_dir_all(&tmp).unwrap();
 
     // The vCPU type names and signatures are the peer's, one for one.
-    let out = Command::new(venv().join("bin/python"))
-        .args(["-c", "from sevsnpmeasure.vcpu_types import CPU_SIGS\nfor k, v in CPU_SIGS.items(): print(k, v)"])
-        .output()
-        .unwrap();
+    let out = output(Command::new(venv().join("bin/python")).args([
+        "-c",
+        "from sevsnpmeasure.vcpu_types import CPU_SIGS\nfor k, v in CPU_SIGS.items(): print(k, v)",
+    ]));
     let theirs: Vec<(String, u32)> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()

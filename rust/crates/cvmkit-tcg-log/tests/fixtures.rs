@@ -1,8 +1,8 @@
 //! Real event logs from peer projects, replayed against the register values their tests (or the
 //! hardware quote captured with them) assert. Values are read from the fixture JSON files
-//! (`*.derived.json`, each naming its origin); see /work/shared/fixtures/PROVENANCE.md.
+//! (`*.derived.json`, each naming its origin); see testdata/PROVENANCE.md.
 //!
-//! The fixture tree is found through `CVMKIT_FIXTURES`, default `/work/shared/fixtures`.
+//! The files are in the repository's `testdata/`, read through `cvmkit_testutil`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,25 +10,8 @@ use std::path::{Path, PathBuf};
 use cvmkit_tcg_log::{
     Digest, Event, EventLog, EventType, Finding, HashAlg, LogFormat, LogKind, Register, Replay,
 };
+use cvmkit_testutil::{read_testdata as read, testdata, testdata_dir};
 use serde_json::Value;
-
-fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("CVMKIT_FIXTURES")
-        .map(PathBuf::from)
-        // The shared fixture tree sits beside the repository checkout (`../shared/fixtures`).
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/fixtures"));
-    assert!(
-        dir.join("PROVENANCE.md").is_file(),
-        "fixture tree not found at {}; set CVMKIT_FIXTURES to the directory holding PROVENANCE.md",
-        dir.display()
-    );
-    dir
-}
-
-fn read(path: &str) -> Vec<u8> {
-    let full = fixtures().join(path);
-    std::fs::read(&full).unwrap_or_else(|e| panic!("reading {}: {e}", full.display()))
-}
 
 fn json(path: &str) -> Value {
     serde_json::from_slice(&read(path)).unwrap_or_else(|e| panic!("parsing {path}: {e}"))
@@ -108,7 +91,8 @@ fn efi_app_digests(log: &EventLog, register: Register, alg: HashAlg) -> Vec<Stri
         .collect()
 }
 
-/// Sections 1a and 1b: the COS-113 GCE TDX log, padded to 256 KiB, against the real quote.
+/// PROVENANCE.md go-tdx-guest: the COS-113 GCE TDX log, padded to 256 KiB, against the real
+/// quote.
 #[test]
 fn go_tdx_guest_ccel_matches_quote() {
     let expected = json("go-tdx-guest/expected.derived.json");
@@ -116,7 +100,7 @@ fn go_tdx_guest_ccel_matches_quote() {
     let log = parse("go-tdx-guest/ccel/ccel_data.dat");
     assert_eq!(log.kind(), LogKind::Ccel);
     assert_eq!(log.format(), LogFormat::CryptoAgile);
-    // PROVENANCE: "43 events, 18101 bytes used" (plus the Spec ID record).
+    // PROVENANCE.md: 43 events in 18101 bytes (plus the Spec ID record).
     assert_eq!(log.events().len(), 44);
     assert_eq!(log.bytes_used(), 18101);
     let padding = log.padding().unwrap();
@@ -147,7 +131,7 @@ fn go_tdx_guest_ccel_matches_quote() {
     assert_eq!(replay.get(Register::Mrtd, HashAlg::SHA384), None);
 }
 
-/// Section 1b: the duplicate-separator log, padded and unpadded.
+/// PROVENANCE.md go-eventlog: the duplicate-separator log, padded and unpadded.
 #[test]
 fn go_eventlog_dupe_separator() {
     let expected = json("go-eventlog/expected.derived.json");
@@ -184,7 +168,8 @@ fn go_eventlog_dupe_separator() {
     }
 }
 
-/// Section 1b: the Intel QEMU/OVMF sample and the direct-boot sample, self-replay values.
+/// PROVENANCE.md go-eventlog: the Intel QEMU/OVMF sample and the direct-boot sample,
+/// self-replay values.
 #[test]
 fn go_eventlog_ccel_samples() {
     let expected = json("go-eventlog/expected.derived.json");
@@ -211,8 +196,9 @@ fn go_eventlog_ccel_samples() {
     );
 }
 
-/// Section 1c: GCE Ubuntu 24.04 TDX, whose log records 17 boot attempts before the one that
-/// booted. Every attempt was measured, so the plain replay of all events gives the quote's RTMRs.
+/// PROVENANCE.md go-eventlog-jkl73: GCE Ubuntu 24.04 TDX, whose log records 17 boot attempts
+/// before the one that booted. Every attempt was measured, so the plain replay of all events
+/// gives the quote's RTMRs.
 #[test]
 fn jkl73_ubuntu_2404_tdx() {
     let expected = json("go-eventlog-jkl73/expected.derived.json");
@@ -241,7 +227,7 @@ fn jkl73_ubuntu_2404_tdx() {
         .any(|f| matches!(f, Finding::MrtdEvent { .. })));
 }
 
-/// Section 1c: GCE COS-121 AMD SEV vTPM log, SHA-1 and SHA-256 banks.
+/// PROVENANCE.md go-eventlog-jkl73: GCE COS-121 AMD SEV vTPM log, SHA-1 and SHA-256 banks.
 #[test]
 fn jkl73_cos_121_tpm() {
     let expected = &json("go-eventlog-jkl73/expected.derived.json")["tpm/cos-121-amd-sev.bin"];
@@ -260,7 +246,7 @@ fn jkl73_cos_121_tpm() {
     }
 }
 
-/// Section 3a: the go-tpm-tools vTPM logs, every listed PCR in every listed bank.
+/// PROVENANCE.md go-tpm-tools: the vTPM logs, every listed PCR in every listed bank.
 #[test]
 fn go_tpm_tools_pcrs() {
     let expected = json("go-tpm-tools/expected_pcrs.derived.json");
@@ -339,8 +325,8 @@ fn startup_locality_sets_last_byte_of_pcr0() {
     assert_ne!(pcr0, &from_zero);
 }
 
-/// Section 3b: go-attestation dumps (raw log + SHA-1 PCRs read from the TPM) and the
-/// ExitBootServices workaround log.
+/// PROVENANCE.md go-eventlog (legacydata): go-attestation dumps (raw log + SHA-1 PCRs read from
+/// the TPM) and the ExitBootServices workaround log.
 #[test]
 fn go_eventlog_legacy_dumps() {
     for path in [
@@ -373,10 +359,11 @@ fn go_eventlog_legacy_dumps() {
     }
 }
 
-/// Section 3b: `ebs_event_missing_eventlog` is a SHA-1 log whose firmware did not log the two
-/// ExitBootServices EV_EFI_ACTION events of PCR5. go-eventlog's workaround appends them; the
-/// caller does the same with `Replay::extend_data`. Only the SHA-1 value can be checked: a SHA-1
-/// log has no SHA-256 digests, and go-eventlog accepts the PCR when any one bank replays.
+/// PROVENANCE.md go-eventlog (legacydata): `ebs_event_missing_eventlog` is a SHA-1 log whose
+/// firmware did not log the two ExitBootServices EV_EFI_ACTION events of PCR5. go-eventlog's
+/// workaround appends them; the caller does the same with `Replay::extend_data`. Only the SHA-1
+/// value can be checked: a SHA-1 log has no SHA-256 digests, and go-eventlog accepts the PCR when
+/// any one bank replays.
 #[test]
 fn ebs_event_missing_workaround() {
     let expected =
@@ -400,8 +387,8 @@ fn ebs_event_missing_workaround() {
     assert_eq!(replay.get(Register::Pcr(5), HashAlg::SHA256), None);
 }
 
-/// Section 1f: trustee's CCEL logs. The RTMRs are trustee's own `test_rtmr_integrity` values
-/// (deps/eventlog/src/lib.rs @ 78962cd4); PROVENANCE.md lists them (in part) as verified. They
+/// PROVENANCE.md trustee: CCEL logs. The RTMRs are trustee's own `test_rtmr_integrity` values
+/// (deps/eventlog/src/lib.rs @ 78962cd4); PROVENANCE.md says they were verified by replay. They
 /// are kept in tests/expected/trustee.json because no fixture JSON carries them in full. The
 /// `*_out.json` files are trustee's parsed events: compare our records with them, and their
 /// digests folded per MR index with our replay.
@@ -415,7 +402,7 @@ fn trustee_ccel() {
         let replay = log.replay();
         assert_rtmrs(&path, &replay, expected);
         let out = format!("trustee/{file}_out.json");
-        if fixtures().join(&out).is_file() {
+        if testdata_dir().join(&out).is_file() {
             compare_with_trustee_json(&log, &replay, &json(&out), &out);
         }
     }
@@ -513,8 +500,8 @@ fn compare_with_trustee_json(log: &EventLog, replay: &Replay, out: &Value, what:
     }
 }
 
-/// Section 1e: dstack's sample CCEL (self-replay prefixes from PROVENANCE.md) and its GCP vTPM
-/// log of a systemd-stub UKI (digests asserted by dstack's cc-eventlog tests).
+/// PROVENANCE.md dstack: the sample CCEL (self-replay prefixes from PROVENANCE.md) and its GCP
+/// vTPM log of a systemd-stub UKI (digests asserted by dstack's cc-eventlog tests).
 #[test]
 fn dstack_logs() {
     let ccel = parse("dstack/ccel.bin");
@@ -567,9 +554,9 @@ fn dstack_logs() {
     assert_eq!(events[43].label().as_deref(), Some("Linux initrd"));
 }
 
-/// Section 1e: dstack's JSON event logs (not TCG binary logs) folded with the public `Replay`
-/// API give the quotes' RTMRs. The "lite" log leaves RTMR3 digests empty; dstack's convention
-/// computes them as sha384(u32le(event_type) ‖ ":" ‖ event ‖ ":" ‖ payload).
+/// PROVENANCE.md dstack: the JSON event logs (not TCG binary logs) folded with the public
+/// `Replay` API give the quotes' RTMRs. The "lite" log leaves RTMR3 digests empty; dstack's
+/// convention computes them as sha384(u32le(event_type) ‖ ":" ‖ event ‖ ":" ‖ payload).
 #[test]
 fn dstack_json_logs_fold_to_quote() {
     let expected = json("dstack/expected-values.derived.json");
@@ -606,7 +593,7 @@ fn dstack_json_logs_fold_to_quote() {
     }
 }
 
-/// Every file of the fixture tree, in every mode, parses or fails with an error, never a panic;
+/// Every file of the test data tree, in every mode, parses or fails with an error, never a panic;
 /// the event logs among them parse.
 #[test]
 fn every_fixture_file_parses_without_panic() {
@@ -632,10 +619,14 @@ fn every_fixture_file_parses_without_panic() {
         "trustee/CCEL_data_grub",
         "trustee/CCEL_data_ovmf",
     ];
-    let root = fixtures();
+    let root = testdata_dir();
     let mut files = Vec::new();
     walk(&root, &mut files);
-    assert!(files.len() > 50);
+    // Every log above, and the other files of the tree (JSON, a firmware fragment, notes).
+    for log in logs {
+        assert!(testdata(log).is_file());
+    }
+    assert!(files.len() > 40, "{} files", files.len());
     let mut parsed = 0;
     for file in &files {
         let bytes = std::fs::read(file).unwrap();

@@ -1,5 +1,5 @@
 //! Event encodings and orders checked against event logs and quotes of real TDX guests
-//! (/work/shared/fixtures, see its PROVENANCE.md):
+//! (the repository's testdata/, see testdata/PROVENANCE.md):
 //!
 //! - dstack `quote-report.json` (qemu 9.2.1, 64 GiB) and `tdx-lite-getquote.json` (qemu 8.2.2,
 //!   2 GiB): event logs with payloads, and the quotes' RTMRs;

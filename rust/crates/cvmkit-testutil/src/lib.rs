@@ -1,49 +1,106 @@
-//! Test support shared by cvmkit's crates (a dev-dependency, not published): where the real
-//! inputs are (`.cache/inputs/inputs.env`, written by scripts/fetch-inputs.sh), host tools that
-//! must be installed (tests fail, never skip, with the package to install), and the peer tools
-//! used as oracles (signify, pefile, pesign, osslsigncode).
+//! Test support shared by cvmkit's crates (a dev-dependency, not published):
+//!
+//! - the real data in `<workspace>/testdata` (event logs and quotes from peer projects, see
+//!   testdata/PROVENANCE.md), the one place every test reads them from;
+//! - the example inputs (Debian's kernel, systemd-stub, OVMF and busybox): each from the
+//!   environment variable of its name (`KERNEL`, `STUB`, `OVMF`, `BUSYBOX`, …), else from
+//!   `.cache/inputs/inputs.env` (written by scripts/fetch-inputs.sh, or `$CVMKIT_INPUTS_ENV`), so a
+//!   sandbox without the cache can pass them by environment;
+//! - host tools that must be installed: tests fail, never skip, naming the package;
+//! - child processes with bounded waits, killed by syscall (no `kill` binary needed);
+//! - the peer tools used as oracles (signify, pefile, pesign, osslsigncode).
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The signals of `signal_group` and `signal_process`.
+pub use rustix::process::Signal;
 
 /// Root of the workspace (three levels above this crate).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
 }
 
-/// The path of an input named in `.cache/inputs/inputs.env` (or the environment variable of
-/// the same name, which wins).
-pub fn input(key: &str) -> PathBuf {
-    if let Some(v) = std::env::var_os(key) {
-        return PathBuf::from(v);
-    }
-    let env = std::env::var_os("CVMKIT_INPUTS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".cache/inputs/inputs.env"));
-    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}): run scripts/fetch-inputs.sh to download the test inputs",
-            env.display()
-        )
-    });
-    let path = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| k.trim() == key)
-        .map(|(_, v)| PathBuf::from(v.trim()))
-        .unwrap_or_else(|| {
-            panic!(
-                "{key} missing from {}: run scripts/fetch-inputs.sh",
-                env.display()
-            )
-        });
+/// `<workspace>/testdata`: real event logs, quotes and expected values copied from peer projects
+/// (testdata/PROVENANCE.md says where each file comes from and what it was checked against).
+pub fn testdata_dir() -> PathBuf {
+    let dir = workspace_root().join("testdata");
+    assert!(
+        dir.join("PROVENANCE.md").is_file(),
+        "{} has no PROVENANCE.md: the checkout is incomplete (testdata/ is part of the repository)",
+        dir.display()
+    );
+    dir
+}
+
+/// The path of `rel` under `testdata/`, which must exist.
+pub fn testdata(rel: &str) -> PathBuf {
+    let path = testdata_dir().join(rel);
     assert!(
         path.exists(),
-        "{key}={} does not exist: run scripts/fetch-inputs.sh",
+        "test data {} missing: every file the tests read is in the repository's testdata/",
         path.display()
     );
     path
+}
+
+/// The bytes of `testdata/<rel>`.
+pub fn read_testdata(rel: &str) -> Vec<u8> {
+    let path = testdata(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// `.cache/inputs/inputs.env`, or `$CVMKIT_INPUTS_ENV`.
+pub fn inputs_env_file() -> PathBuf {
+    std::env::var_os("CVMKIT_INPUTS_ENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".cache/inputs/inputs.env"))
+}
+
+/// The value of `key` in the inputs file, if the file is readable and has it.
+fn inputs_env_value(key: &str) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(inputs_env_file()).ok()?;
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| PathBuf::from(v.trim()))
+}
+
+/// Where the input `key` is named: the environment variable `key`, else the inputs file; `None`
+/// when neither names it. The path is not checked.
+pub fn input_source(key: &str) -> Option<(PathBuf, String)> {
+    if let Some(v) = std::env::var_os(key).filter(|v| !v.is_empty()) {
+        return Some((PathBuf::from(v), format!("${key}")));
+    }
+    inputs_env_value(key).map(|p| (p, inputs_env_file().display().to_string()))
+}
+
+/// The path of the example input `key` (`KERNEL`, `STUB`, `OVMF`, `BUSYBOX`, …): the environment
+/// variable of that name, else `.cache/inputs/inputs.env`. Fails at once, naming the input and the
+/// fix, when neither names it or the file does not exist.
+pub fn input(key: &str) -> PathBuf {
+    let Some((path, from)) = input_source(key) else {
+        panic!(
+            "needs the example input {key}: set ${key} to its path, or run scripts/fetch-inputs.sh \
+             (scripts/setup.sh) to write {}",
+            inputs_env_file().display()
+        )
+    };
+    assert!(
+        path.is_file(),
+        "needs the example input {key}: {} (from {from}) does not exist; run scripts/fetch-inputs.sh \
+         or set ${key}",
+        path.display()
+    );
+    path
+}
+
+/// `input(key)` if the environment or the inputs file names it (the file must then exist), else
+/// `None`: for a test that has a fallback of its own (e.g. a busybox on PATH).
+pub fn try_input(key: &str) -> Option<PathBuf> {
+    input_source(key).map(|_| input(key))
 }
 
 /// Debian's signed vmlinuz (a PE32+ with a certificate table).
@@ -56,19 +113,52 @@ pub fn stub() -> PathBuf {
     input("STUB")
 }
 
-/// The Python of the project's venv, which has signify and pefile.
-pub fn python() -> PathBuf {
-    let p = workspace_root().join(".cache/venv/bin/python");
+/// Debian's OVMF.fd.
+pub fn ovmf() -> PathBuf {
+    input("OVMF")
+}
+
+/// Debian's static busybox.
+pub fn busybox() -> PathBuf {
+    input("BUSYBOX")
+}
+
+/// The project's venv (`$CVMKIT_VENV`, default `.cache/venv`).
+pub fn venv() -> PathBuf {
+    std::env::var_os("CVMKIT_VENV")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".cache/venv"))
+}
+
+/// A program of the venv (`bin/<name>`), which must exist.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let p = venv().join("bin").join(name);
     assert!(
-        p.exists(),
-        "{} missing: create the venv and `pip install signify pefile` into it",
+        p.is_file(),
+        "needs {} (the PyPI peers): run scripts/setup.sh, or set $CVMKIT_VENV",
         p.display()
     );
     p
 }
 
-/// Fails (not skips) when a host tool is missing, saying which package has it.
+/// The Python of the project's venv, which has signify and pefile.
+pub fn python() -> PathBuf {
+    venv_tool("python")
+}
+
+/// The path of a host tool: `tool` itself when it is a path, else the first match on PATH (then
+/// /usr/sbin, /sbin, /usr/lib/systemd). Fails (never skips) when it is missing, saying which
+/// Debian package has it.
 pub fn require_tool(tool: &str, package: &str) -> PathBuf {
+    if tool.contains('/') {
+        let p = PathBuf::from(tool);
+        assert!(
+            p.is_file(),
+            "needs `{tool}` (apt-get install -y --no-install-recommends {package}; scripts/setup.sh lists it)"
+        );
+        return p;
+    }
     let candidates = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default()
@@ -85,15 +175,194 @@ pub fn require_tool(tool: &str, package: &str) -> PathBuf {
         }
     }
     panic!(
-        "{tool} not found: install it with `apt-get install -y --no-install-recommends {package}` (scripts/setup.sh lists it)"
+        "needs `{tool}` on PATH (apt-get install -y --no-install-recommends {package}; scripts/setup.sh lists it)"
     );
 }
 
-/// Runs a command, panicking with its stderr if it fails; returns stdout.
-pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
+/// Sends SIGKILL to the process group `pgid` (a child started with `process_group(0)`) by the
+/// kill(2) syscall; a group that is already gone is fine.
+pub fn kill_group(pgid: u32) {
+    signal_group(pgid, rustix::process::Signal::KILL);
+}
+
+/// Sends `signal` to the process group `pgid`; a group that is already gone is fine.
+pub fn signal_group(pgid: u32, signal: rustix::process::Signal) {
+    let Some(pid) = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return;
+    };
+    match rustix::process::kill_process_group(pid, signal) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+        Err(e) => eprintln!("cannot signal process group {pgid}: {e}"),
+    }
+}
+
+/// Sends `signal` to the process `pid`; a process that is already gone is fine.
+pub fn signal_process(pid: u32, signal: rustix::process::Signal) {
+    let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return;
+    };
+    match rustix::process::kill_process(p, signal) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+        Err(e) => eprintln!("cannot signal process {pid}: {e}"),
+    }
+}
+
+/// Whether `pid` leads its own process group (was started with `process_group(0)`).
+fn leads_group(pid: u32) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .and_then(|p| rustix::process::getpgid(Some(p)).ok())
+        .is_some_and(|g| g.as_raw_nonzero().get() as u32 == pid)
+}
+
+/// SIGKILLs `child` (and its process group if it leads one) and reaps it, waiting at most 10 s;
+/// returns whether it was reaped. Never blocks forever and never panics (usable in `Drop`).
+pub fn kill_and_reap(child: &mut Child) -> bool {
+    if let Ok(Some(_)) = child.try_wait() {
+        return true;
+    }
+    if leads_group(child.id()) {
+        kill_group(child.id());
+    }
+    let _ = child.kill();
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return true,
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    eprintln!("process {} did not exit 10 s after SIGKILL", child.id());
+    false
+}
+
+/// Waits for `child` at most `timeout`; past it the child (and its process group, if it leads
+/// one) is killed and the test fails naming `what`.
+pub fn wait_deadline(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
+    let end = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                kill_and_reap(child);
+                panic!("{what} did not exit within {timeout:?}: killed");
+            }
+            Err(e) => panic!("waiting for {what}: {e}"),
+        }
+    }
+}
+
+/// A child killed (with its process group, if it leads one) and reaped when dropped, without
+/// ever blocking for long: for servers a test starts and leaves running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        kill_and_reap(&mut self.0);
+    }
+}
+
+/// Like `cmd.output()` (stdin null, stdout and stderr captured) but for at most `timeout`: past it
+/// the child (and its process group, if it leads one) is killed and the test fails with what it
+/// printed so far. A process it leaves holding its output open fails the test too, after 10 s.
+pub fn output_deadline(cmd: &mut Command, timeout: Duration) -> Output {
+    collect(cmd, None, timeout)
+}
+
+/// `output_deadline` with `input` fed to the child's stdin (from a thread, so a child that
+/// writes before it has read everything cannot deadlock).
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
+    collect(cmd, Some(input.to_vec()), timeout)
+}
+
+fn collect(cmd: &mut Command, input: Option<Vec<u8>>, timeout: Duration) -> Output {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = cmd
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is it installed?)"));
+    if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+        // A child that exits without reading it all makes this fail with EPIPE: not an error here.
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let _ = pipe.write_all(&input);
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>, which: u8| {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            let _ = tx.send((which, buf));
+        });
+    };
+    read(child.stdout.take().map(|p| Box::new(p) as _), 1);
+    read(child.stderr.take().map(|p| Box::new(p) as _), 2);
+    drop(tx);
+    let end = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                kill_and_reap(&mut child);
+                break None;
+            }
+            Err(e) => panic!("waiting for {cmd:?}: {e}"),
+        }
+    };
+    // The pipes close when the child (and anything it left holding them) is gone.
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let grace = Instant::now() + Duration::from_secs(10);
+    for _ in 0..2 {
+        let left = grace.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((1, b)) => stdout = b,
+            Ok((_, b)) => stderr = b,
+            Err(_) => panic!(
+                "{cmd:?} exited ({status:?}) but its stdout/stderr stayed open for 10 s: a process \
+                 it started is still running"
+            ),
+        }
+    }
+    let Some(status) = status else {
+        panic!(
+            "{cmd:?} did not exit within {timeout:?}: killed\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// The bound of `run`: generous for any one tool a test runs, short of a hung CI job.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs a command, panicking with its stderr if it fails; returns stdout.
+/// Bounded by `RUN_TIMEOUT`.
+pub fn run(cmd: &mut Command) -> String {
+    let out = output_deadline(cmd, RUN_TIMEOUT);
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\n{}",
@@ -162,7 +431,7 @@ print(pe.OPTIONAL_HEADER.CheckSum, pe.generate_checksum())
 
 /// `pesign -h` (sha256 only: pesign 116 has no other digest); `padded` adds `-P`.
 pub fn pesign_sha256(path: &Path, padded: bool) -> String {
-    let mut cmd = Command::new("pesign");
+    let mut cmd = Command::new(require_tool("pesign", "pesign"));
     cmd.arg("-h").arg("-i").arg(path);
     if padded {
         cmd.arg("-P");
@@ -181,7 +450,7 @@ pub fn osslsigncode_digests(path: &Path, hash: &str, dir: &Path) -> Vec<String> 
     let key = dir.join("key.pem");
     let cert = dir.join("cert.pem");
     if !cert.exists() {
-        run(Command::new("openssl")
+        run(Command::new(require_tool("openssl", "openssl"))
             .args([
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
             ])
@@ -192,7 +461,7 @@ pub fn osslsigncode_digests(path: &Path, hash: &str, dir: &Path) -> Vec<String> 
     }
     let out = dir.join(format!("signed-{hash}.efi"));
     let _ = std::fs::remove_file(&out);
-    let mut cmd = Command::new("osslsigncode");
+    let mut cmd = Command::new(require_tool("osslsigncode", "osslsigncode"));
     cmd.arg("sign")
         .args(["-h", hash])
         .arg("-certs")
@@ -204,12 +473,13 @@ pub fn osslsigncode_digests(path: &Path, hash: &str, dir: &Path) -> Vec<String> 
     }
     run(cmd.arg("-in").arg(path).arg("-out").arg(&out));
     // verify exits non-zero because the throwaway certificate is not trusted.
-    let v = Command::new("osslsigncode")
-        .arg("verify")
-        .arg("-in")
-        .arg(&out)
-        .output()
-        .expect("osslsigncode");
+    let v = output_deadline(
+        Command::new(require_tool("osslsigncode", "osslsigncode"))
+            .arg("verify")
+            .arg("-in")
+            .arg(&out),
+        RUN_TIMEOUT,
+    );
     let text = String::from_utf8_lossy(&v.stdout);
     let pick = |label: &str| -> Vec<String> {
         text.lines()
@@ -237,8 +507,12 @@ pub fn build_pe32(dir: &Path) -> PathBuf {
         .unwrap();
     let o = dir.join("pe32.o");
     let efi = dir.join("pe32.efi");
-    run(Command::new("as").arg("--32").arg("-o").arg(&o).arg(&s));
-    run(Command::new("ld")
+    run(Command::new(require_tool("as", "binutils"))
+        .arg("--32")
+        .arg("-o")
+        .arg(&o)
+        .arg(&s));
+    run(Command::new(require_tool("ld", "binutils"))
         .args(["-m", "i386pe", "--subsystem", "10", "-e", "_start", "-o"])
         .arg(&efi)
         .arg(&o));
@@ -272,4 +546,104 @@ pub fn initrd_spec(busybox: &Path, init: &Path) -> String {
         busybox.display(),
         init.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt as _;
+
+    fn sleeper(secs: &str) -> Command {
+        let mut c = Command::new(require_tool("sleep", "coreutils"));
+        c.arg(secs);
+        c
+    }
+
+    #[test]
+    fn kill_group_needs_no_kill_binary() {
+        // A group of two sleepers: the shell and its child both go with the group.
+        let mut child = Command::new(require_tool("sh", "dash"))
+            .args(["-c", "sleep 60 & exec sleep 60"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        kill_group(child.id());
+        let status = wait_deadline(&mut child, Duration::from_secs(10), "the sleeper");
+        assert!(!status.success());
+        assert!(start.elapsed() < Duration::from_secs(10));
+        kill_group(child.id()); // gone already: no error
+    }
+
+    #[test]
+    #[should_panic(expected = "did not exit within")]
+    fn wait_deadline_kills_and_fails() {
+        let mut child = sleeper("60").spawn().unwrap();
+        wait_deadline(&mut child, Duration::from_millis(300), "the sleeper");
+    }
+
+    #[test]
+    #[should_panic(expected = "did not exit within")]
+    fn output_deadline_kills_and_fails() {
+        output_deadline(sleeper("60").process_group(0), Duration::from_millis(300));
+    }
+
+    #[test]
+    fn output_with_stdin_feeds_the_child() {
+        let input: Vec<u8> = (0..1u32 << 20).map(|i| i as u8).collect();
+        let out = output_with_stdin(
+            &mut Command::new(require_tool("cat", "coreutils")),
+            &input,
+            Duration::from_secs(30),
+        );
+        assert!(out.status.success());
+        assert!(out.stdout == input);
+    }
+
+    #[test]
+    fn output_deadline_captures_both_streams() {
+        let out = output_deadline(
+            Command::new(require_tool("sh", "dash")).args(["-c", "echo out; echo err >&2; exit 3"]),
+            Duration::from_secs(10),
+        );
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "needs `no-such-tool-cvmkit` on PATH (apt-get install")]
+    fn a_missing_tool_fails_naming_its_package() {
+        require_tool("no-such-tool-cvmkit", "nothing");
+    }
+
+    #[test]
+    fn an_input_comes_from_the_environment_first() {
+        // A key no inputs file has, so only the variable can name it.
+        let key = "CVMKIT_TESTUTIL_SELF_TEST_INPUT";
+        assert!(input_source(key).is_none());
+        std::env::set_var(key, env!("CARGO_MANIFEST_DIR").to_string() + "/Cargo.toml");
+        assert!(input(key).ends_with("Cargo.toml"));
+        std::env::set_var(key, "/nonexistent/cvmkit");
+        let missing = std::panic::catch_unwind(|| input(key)).unwrap_err();
+        let msg = missing.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains(&format!("needs the example input {key}")),
+            "{msg}"
+        );
+        std::env::remove_var(key);
+    }
+
+    #[test]
+    fn testdata_is_in_the_repository() {
+        assert!(testdata("go-tdx-guest/ccel/ccel_data.dat").is_file());
+        assert!(testdata_dir().starts_with(workspace_root()));
+    }
+}
+
+/// systemd-boot-efi 257 `linuxx64.efi.stub` from Debian trixie (the stub generation of the
+/// flake's nixpkgs), fetched beside the bookworm one by scripts/fetch-inputs.sh: `$STUB_TRIXIE`,
+/// else `STUB_TRIXIE` in the inputs file. Fails (never skips) naming the fix when it is missing.
+pub fn stub_trixie() -> PathBuf {
+    input("STUB_TRIXIE")
 }

@@ -18,14 +18,14 @@ use cvmkit_tpm::{predict, Bank, TpmOptions, TpmPrediction};
 use cvmkit_uki::LinuxVirtualSize;
 use util::*;
 
-/// Kills and reaps a child process when dropped (the test may fail half-way).
+/// Kills and reaps a child process when dropped (the test may fail half-way), waiting a bounded
+/// time.
 struct Reaper(Option<Child>);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
         if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            cvmkit_testutil::kill_and_reap(&mut c);
         }
     }
 }
@@ -186,17 +186,15 @@ fn boot(dir: &Path, esp: &Path) -> String {
     let mut qemu_err = String::new();
     if let Some(mut c) = qemu.0.take() {
         if status.is_none() {
-            let _ = c.kill();
-            let _ = c.wait();
+            cvmkit_testutil::kill_and_reap(&mut c);
         }
         if let Some(mut e) = c.stderr.take() {
             let _ = e.read_to_string(&mut qemu_err);
         }
     }
-    drop(tpm.0.take().map(|mut c| {
-        let _ = c.kill();
-        c.wait()
-    }));
+    if let Some(mut c) = tpm.0.take() {
+        cvmkit_testutil::kill_and_reap(&mut c);
+    }
     eprintln!("guest booted and powered off in {:.1?}", t0.elapsed());
     match status {
         None => panic!(

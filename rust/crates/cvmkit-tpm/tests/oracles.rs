@@ -1,10 +1,8 @@
 //! Peers without a boot: systemd-measure 252 (Debian's, `/usr/lib/systemd/systemd-measure`) on a
 //! UKI from the real stub and kernel, for every boot phase; and the event encoding of a newer
-//! systemd-stub in a real GCE vTPM log (/work/shared/fixtures/dstack/tpm_eventlog.bin).
+//! systemd-stub in a real GCE vTPM log (testdata/dstack/tpm_eventlog.bin).
 
 mod util;
-
-use std::path::PathBuf;
 
 use cvmkit_tcg_log::{EventLog, HashAlg, Register};
 use cvmkit_tpm::{predict, Bank, TpmOptions, EV_IPL, PHASES_BOOTED};
@@ -37,27 +35,13 @@ fn systemd_measure_agrees_for_every_phase() {
     }
 }
 
-fn fixtures() -> PathBuf {
-    std::env::var_os("CVMKIT_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/fixtures")
-        })
-}
-
-/// The dstack GCE log (PROVENANCE.md §1e) of a newer systemd-stub: its PCR 11 events are
-/// name/content pairs of EV_IPL events whose data is the section name in UTF-16 with NUL; the
+/// The dstack GCE log (testdata/PROVENANCE.md, dstack) of a newer systemd-stub: its PCR 11 events
+/// are name/content pairs of EV_IPL events whose data is the section name in UTF-16 with NUL; the
 /// name event's digest is H(name ‖ NUL) in every bank; the sections come in the order of the
 /// ≥ 254 list and include `.uname` and `.sbat`, which 252 does not measure.
 #[test]
 fn newer_stub_event_encoding_in_a_real_log() {
-    let path = fixtures().join("dstack/tpm_eventlog.bin");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (set CVMKIT_FIXTURES to the shared fixture tree)",
-            path.display()
-        )
-    });
+    let bytes = cvmkit_testutil::read_testdata("dstack/tpm_eventlog.bin");
     let log = EventLog::parse(&bytes).unwrap();
     let events: Vec<_> = log
         .events()

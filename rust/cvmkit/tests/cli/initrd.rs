@@ -4,12 +4,7 @@ use std::process::{Command, Stdio};
 use crate::util::*;
 
 fn pipe(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let out = cvmkit_testutil::output_with_stdin(cmd, input, cvmkit_testutil::RUN_TIMEOUT);
     assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }

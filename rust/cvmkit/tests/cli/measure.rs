@@ -226,15 +226,15 @@ fn measure_check_compares_against_golden_values() {
     );
     let changed = tpm(&uki2, "changed.json");
     let report2 = d.join("report2.json");
-    let o = cvmkit(d)
-        .args(["measure", "check"])
-        .arg(&golden)
-        .arg(&changed)
-        .arg("-o")
-        .arg(&report2)
-        .args(["--refresh-hint", "refresh with: make golden"])
-        .output()
-        .unwrap();
+    let o = output(
+        cvmkit(d)
+            .args(["measure", "check"])
+            .arg(&golden)
+            .arg(&changed)
+            .arg("-o")
+            .arg(&report2)
+            .args(["--refresh-hint", "refresh with: make golden"]),
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let text = stdout(&o);
     // PCR 4 through the UKI's Authenticode hash, PCR 11 through the .cmdline section; the events
@@ -254,18 +254,18 @@ fn measure_check_compares_against_golden_values() {
     let one: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&golden).unwrap()).unwrap();
     let snp: serde_json::Value = serde_json::from_slice(&snp.stdout).unwrap();
     std::fs::write(&both, serde_json::to_string(&serde_json::json!([one[0], snp])).unwrap()).unwrap();
-    let o = cvmkit(d).args(["measure", "check", "--json"]).arg(&golden).arg(&both).output().unwrap();
+    let o = output(cvmkit(d).args(["measure", "check", "--json"]).arg(&golden).arg(&both));
     assert_eq!(o.status.code(), Some(1));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["match"], false);
     assert!(r["problems"][0].as_str().unwrap().contains("platforms differ"), "{r}");
 
-    let o = cvmkit(d)
-        .args(["measure", "check", "missing.json"])
-        .arg(&same)
-        .args(["--refresh-hint", "run nix run .#update-golden"])
-        .output()
-        .unwrap();
+    let o = output(
+        cvmkit(d)
+            .args(["measure", "check", "missing.json"])
+            .arg(&same)
+            .args(["--refresh-hint", "run nix run .#update-golden"]),
+    );
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o).trim(),
@@ -284,7 +284,7 @@ fn measure_output_file_equals_json_stdout() {
     let (_, uki) = build_example(d, &root, &inputs, "zstd");
     let o = run(cvmkit(d).args(["measure", "tpm", "--json", "-o", "m.json", "--uki"]).arg(&uki), true);
     assert_eq!(std::fs::read(d.join("m.json")).unwrap(), o.stdout);
-    let o = cvmkit(d).args(["measure", "tpm", "-o", "bad.json", "--uki", "missing.efi"]).output().unwrap();
+    let o = output(cvmkit(d).args(["measure", "tpm", "-o", "bad.json", "--uki", "missing.efi"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(!d.join("bad.json").exists());
 }

@@ -1,6 +1,5 @@
 //! Shared helpers: the real inputs, running the real `cvmkit` binary, staging the example image.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -16,27 +15,43 @@ pub struct Inputs {
     pub busybox: PathBuf,
 }
 
+/// The example inputs, each from the environment variable of its name or else
+/// `.cache/inputs/inputs.env` (`cvmkit_testutil::input`); a missing one fails naming it.
 pub fn inputs() -> Inputs {
-    let env_file = std::env::var_os("CVMKIT_INPUTS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/inputs/inputs.env"));
-    let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| {
-        panic!("cannot read {}: {e}; run scripts/setup.sh (or scripts/fetch-inputs.sh) first", env_file.display())
-    });
-    let vars: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
-    let get = |k: &str| PathBuf::from(vars.get(k).unwrap_or_else(|| panic!("{k} missing in {}", env_file.display())));
-    Inputs { kernel: get("KERNEL"), stub: get("STUB"), ovmf: get("OVMF"), busybox: get("BUSYBOX") }
+    Inputs {
+        kernel: cvmkit_testutil::kernel(),
+        stub: cvmkit_testutil::stub(),
+        ovmf: cvmkit_testutil::ovmf(),
+        busybox: cvmkit_testutil::busybox(),
+    }
+}
+
+/// The Debian package of each tool the tests use (for the install hint).
+fn package_of(tool: &str) -> &'static str {
+    match tool.rsplit('/').next().unwrap_or(tool) {
+        "systemd-measure" => "systemd",
+        "mkfs.vfat" => "dosfstools",
+        "mmd" | "mcopy" => "mtools",
+        "objdump" | "objcopy" => "binutils",
+        "qemu-system-x86_64" => "qemu-system-x86",
+        "qemu-img" => "qemu-utils",
+        "swtpm" => "swtpm swtpm-tools",
+        "sfdisk" => "fdisk",
+        "faketime" => "faketime",
+        "pesign" => "pesign",
+        "cpio" => "cpio",
+        "gzip" => "gzip",
+        "zstd" => "zstd",
+        "nginx" => "nginx",
+        "openssl" => "openssl",
+        "curl" => "curl",
+        _ => "the package that has it",
+    }
 }
 
 /// A tool the tests need from the host; its absence fails the test with the fix.
 pub fn require_tool(name: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} is not installed; run scripts/setup.sh")
+    cvmkit_testutil::require_tool(name, package_of(name))
 }
 
 /// The cvmkit binary under test, with a clean SOURCE_DATE_EPOCH.
@@ -46,9 +61,10 @@ pub fn cvmkit(cwd: &Path) -> Command {
     c
 }
 
-/// Runs a command; panics with its output when its success differs from `expect_ok`.
+/// Runs a command (stdin null, output captured, at most `cvmkit_testutil::RUN_TIMEOUT`); panics
+/// with its output when its success differs from `expect_ok`.
 pub fn run(cmd: &mut Command, expect_ok: bool) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cvmkit_testutil::output_deadline(cmd, cvmkit_testutil::RUN_TIMEOUT);
     if out.status.success() != expect_ok {
         panic!(
             "{cmd:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -58,6 +74,11 @@ pub fn run(cmd: &mut Command, expect_ok: bool) -> Output {
         );
     }
     out
+}
+
+/// `cmd`'s output whatever its exit status (stdin null, at most `cvmkit_testutil::RUN_TIMEOUT`).
+pub fn output(cmd: &mut Command) -> Output {
+    cvmkit_testutil::output_deadline(cmd, cvmkit_testutil::RUN_TIMEOUT)
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -120,19 +141,12 @@ pub fn sha256_hex(path: &Path) -> String {
     Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The shared fixture tree (real event logs and quotes) beside the checkout, or $CVMKIT_FIXTURES.
+/// The repository's `testdata/` (real event logs and quotes, see testdata/PROVENANCE.md).
 pub fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("CVMKIT_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/fixtures"));
-    assert!(dir.join("PROVENANCE.md").is_file(), "fixtures not found at {}; set CVMKIT_FIXTURES", dir.display());
-    dir
+    cvmkit_testutil::testdata_dir()
 }
 
-/// A peer tool from the project's venv (scripts/setup.sh installs them).
+/// A peer tool from the project's venv (scripts/setup.sh installs them; `$CVMKIT_VENV` moves it).
 pub fn venv_tool(name: &str) -> PathBuf {
-    let venv = std::env::var_os("CVMKIT_VENV").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".cache/venv"));
-    let p = venv.join("bin").join(name);
-    assert!(p.is_file(), "{} missing; run scripts/setup.sh", p.display());
-    p
+    cvmkit_testutil::venv_tool(name)
 }

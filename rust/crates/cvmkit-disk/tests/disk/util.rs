@@ -10,11 +10,9 @@ pub use cvmkit_testutil::{input, require_tool, workspace_root};
 
 use cvmkit_disk::{write_disk_file, DiskReport, DiskSpec, Format};
 
-/// Runs a command, panicking with its output if it fails.
+/// Runs a command (bounded in time), panicking with its output if it fails.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cvmkit_testutil::output_deadline(cmd, cvmkit_testutil::RUN_TIMEOUT);
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\n{}\n{}",

@@ -73,20 +73,10 @@ fn httpd_app(marker: &str) -> String {
     )
 }
 
+/// Runs the runtime to completion, at most `timeout`: past it its process group (the runtime and
+/// its workloads) is killed and the test fails.
 fn output_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(timeout) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            kill_group(pid);
-            panic!("cvmkit-runtime did not exit within {timeout:?}")
-        }
-    }
+    cvmkit_testutil::output_deadline(&mut cmd, timeout)
 }
 
 #[test]
@@ -310,10 +300,16 @@ fn discover_with_no_source_fails_with_one_error_line() {
 fn events_subcommand_matches_the_library() {
     let h = "cd".repeat(32);
     let value = manifest_value("http://h/a", &h);
-    let out = Command::new(env!("CARGO_BIN_EXE_cvmkit-runtime"))
-        .args(["events", "--manifest", &value, "--hostname", "a.example,a.example"])
-        .output()
-        .unwrap();
+    let out = cvmkit_testutil::output_deadline(
+        Command::new(env!("CARGO_BIN_EXE_cvmkit-runtime")).args([
+            "events",
+            "--manifest",
+            &value,
+            "--hostname",
+            "a.example,a.example",
+        ]),
+        TOOL_TIMEOUT,
+    );
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let events = vec![

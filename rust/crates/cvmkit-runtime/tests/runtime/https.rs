@@ -14,7 +14,10 @@ use cvmkit_runtime::manifest::{decode, Manifest};
 use crate::support::*;
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new(require_tool("openssl")).current_dir(dir).args(args).output().unwrap();
+    let out = cvmkit_testutil::output_deadline(
+        Command::new(require_tool("openssl")).current_dir(dir).args(args),
+        TOOL_TIMEOUT,
+    );
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -62,8 +65,7 @@ struct SServer(std::process::Child, u16);
 
 impl Drop for SServer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        cvmkit_testutil::kill_and_reap(&mut self.0);
     }
 }
 

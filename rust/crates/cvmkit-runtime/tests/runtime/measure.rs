@@ -16,8 +16,7 @@ struct Swtpm(std::process::Child);
 
 impl Drop for Swtpm {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        cvmkit_testutil::kill_and_reap(&mut self.0);
     }
 }
 

@@ -33,14 +33,15 @@ fn nginx_t(dir: &Path, conf: &NginxConfig) -> Result<String, String> {
     }
     let file = dir.join("nginx.conf");
     std::fs::write(&file, &conf.text).unwrap();
-    let out = Command::new(require_tool("nginx"))
-        .arg("-t")
-        .arg("-c")
-        .arg(&file)
-        .arg("-e")
-        .arg(dir.join("log/startup-error.log"))
-        .output()
-        .unwrap();
+    let out = cvmkit_testutil::output_deadline(
+        Command::new(require_tool("nginx"))
+            .arg("-t")
+            .arg("-c")
+            .arg(&file)
+            .arg("-e")
+            .arg(dir.join("log/startup-error.log")),
+        TOOL_TIMEOUT,
+    );
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     if out.status.success() {
         Ok(err)
@@ -182,7 +183,7 @@ fn curl(scheme: &str, host: &str, port: u16, ca: Option<&Path>) -> Result<(u16, 
     if let Some(ca) = ca {
         c.arg("--cacert").arg(ca);
     }
-    let out = c.arg(format!("{scheme}://{host}:{port}/")).output().unwrap();
+    let out = cvmkit_testutil::output_deadline(c.arg(format!("{scheme}://{host}:{port}/")), TOOL_TIMEOUT);
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
@@ -212,9 +213,14 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // SIGQUIT to the master so its workers go too.
-        let _ = Command::new("kill").args(["-QUIT", &self.0.id().to_string()]).status();
-        let _ = self.0.wait();
+        // SIGQUIT to the master so its workers go too (by syscall: no `kill` binary needed); if
+        // it has not exited within 10 s, SIGKILL. Never an unbounded wait.
+        cvmkit_testutil::signal_process(self.0.id(), cvmkit_testutil::Signal::QUIT);
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < end && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        cvmkit_testutil::kill_and_reap(&mut self.0);
     }
 }
 
@@ -310,6 +316,8 @@ fn runtime_falls_back_to_http_when_nginx_refuses_the_certificate() {
     assert!(!conf.contains("ssl_certificate"), "{conf}");
     // Stop nginx's master politely so its workers go too (the group kill follows).
     if let Ok(pid) = std::fs::read_to_string(d.join("run/nginx/nginx.pid")) {
-        let _ = Command::new("kill").args(["-QUIT", pid.trim()]).status();
+        if let Ok(pid) = pid.trim().parse() {
+            cvmkit_testutil::signal_process(pid, cvmkit_testutil::Signal::QUIT);
+        }
     }
 }

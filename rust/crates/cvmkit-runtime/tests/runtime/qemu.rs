@@ -76,13 +76,16 @@ fn static_runtime() -> PathBuf {
     let target_dir =
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut build = Command::new(cargo)
         .current_dir(repo_root())
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .args(["build", "--quiet", "--release", "-p", "cvmkit-runtime", "--target", "x86_64-unknown-linux-gnu"])
-        .status()
+        .stdin(Stdio::null())
+        .spawn()
         .expect("cannot run cargo to build the static runtime");
+    let status =
+        cvmkit_testutil::wait_deadline(&mut build, Duration::from_secs(1800), "the static build of cvmkit-runtime");
     assert!(status.success(), "static build of cvmkit-runtime failed");
     target_dir.join("x86_64-unknown-linux-gnu/release/cvmkit-runtime")
 }
@@ -102,10 +105,9 @@ fn write_file(to: &Path, text: &str, mode: u32) {
 }
 
 /// Builds the UKI: initramfs with cvmkit-initrd, UKI with cvmkit-uki (Debian's kernel and stub).
-fn build_uki(dir: &Path, env: &std::collections::HashMap<String, String>, runtime: &Path) -> PathBuf {
-    let get = |k: &str| {
-        PathBuf::from(env.get(k).unwrap_or_else(|| panic!("{k} missing in inputs.env; run scripts/setup.sh")))
-    };
+fn build_uki(dir: &Path, runtime: &Path) -> PathBuf {
+    // Each from its environment variable or inputs.env; a missing one fails naming it.
+    let get = cvmkit_testutil::input;
     let kernel = get("KERNEL");
     // .../linux-image-V/boot/vmlinuz-V → .../linux-image-V/lib/modules/V/kernel/…/e1000e.ko
     let version = kernel.file_name().unwrap().to_str().unwrap().trim_start_matches("vmlinuz-").to_string();
@@ -150,8 +152,11 @@ fn build_uki(dir: &Path, env: &std::collections::HashMap<String, String>, runtim
 fn make_esp(dir: &Path, uki: &Path) -> PathBuf {
     let esp = dir.join("esp.img");
     let kib = std::fs::metadata(uki).unwrap().len() / 1024 + 8 * 1024;
-    let run = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?} failed");
-    run(Command::new(require_tool("mkfs.vfat")).arg("-C").arg(&esp).arg(kib.to_string()).stdout(Stdio::null()));
+    let run = |c: &mut Command| {
+        let out = cvmkit_testutil::output_deadline(c, TOOL_TIMEOUT);
+        assert!(out.status.success(), "{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(Command::new(require_tool("mkfs.vfat")).arg("-C").arg(&esp).arg(kib.to_string()));
     run(Command::new(require_tool("mmd")).arg("-i").arg(&esp).args(["::/EFI", "::/EFI/BOOT"]));
     run(Command::new(require_tool("mcopy")).arg("-i").arg(&esp).arg(uki).arg("::/EFI/BOOT/BOOTX64.EFI"));
     esp
@@ -159,12 +164,14 @@ fn make_esp(dir: &Path, uki: &Path) -> PathBuf {
 
 #[test]
 fn boots_and_serves_the_workload_through_hostfwd() {
-    let env = inputs_env();
-    assert!(!env.is_empty(), "example inputs missing; run scripts/setup.sh");
+    let ovmf = cvmkit_testutil::ovmf();
+    // The guestfwd relay runs `bash -c '… cat …'`: a missing one must fail here, not time out.
+    require_tool("bash");
+    require_tool("cat");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let runtime = static_runtime();
-    let uki = build_uki(d, &env, &runtime);
+    let uki = build_uki(d, &runtime);
     let esp = make_esp(d, &uki);
 
     // The metadata server the guest reaches as 10.0.2.2:8090.
@@ -201,7 +208,7 @@ fn boots_and_serves_the_workload_through_hostfwd() {
     let child = Command::new(require_tool("qemu-system-x86_64"))
         .args(["-machine", "q35", "-accel", "tcg", "-m", "512", "-smp", "1"])
         .arg("-bios")
-        .arg(env.get("OVMF").expect("OVMF missing in inputs.env"))
+        .arg(&ovmf)
         .arg("-drive")
         .arg(format!("if=virtio,format=raw,file={}", esp.display()))
         .args(["-display", "none", "-monitor", "none", "-no-reboot", "-nic", &nic])

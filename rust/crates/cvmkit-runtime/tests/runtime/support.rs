@@ -217,39 +217,29 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..").canonicalize().unwrap()
 }
 
-/// A host tool, or a panic naming the fix.
+/// A host tool, or a failure naming the Debian package to install.
 pub fn require_tool(name: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/sbin"]) {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} is not installed; run scripts/setup.sh")
+    let package = match name {
+        "mkfs.vfat" => "dosfstools",
+        "mmd" | "mcopy" => "mtools",
+        "qemu-system-x86_64" => "qemu-system-x86",
+        "swtpm" => "swtpm swtpm-tools",
+        "busybox" => "busybox-static",
+        "cat" => "coreutils",
+        other => other,
+    };
+    cvmkit_testutil::require_tool(name, package)
 }
 
-/// `KEY=VALUE` pairs of the example inputs (scripts/fetch-inputs.sh), if present.
-pub fn inputs_env() -> HashMap<String, String> {
-    let path = std::env::var_os("CVMKIT_INPUTS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/inputs/inputs.env"));
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// A busybox with `httpd`: $CVMKIT_BUSYBOX, the example inputs' static one, or one on PATH.
+/// A busybox with `httpd`: $CVMKIT_BUSYBOX, else the example input BUSYBOX (its environment
+/// variable or inputs.env), else one on PATH; none of them fails the test.
 pub fn busybox() -> PathBuf {
-    if let Some(p) = std::env::var_os("CVMKIT_BUSYBOX") {
-        return p.into();
-    }
-    if let Some(p) = inputs_env().get("BUSYBOX").map(PathBuf::from).filter(|p| p.is_file()) {
+    if let Some(p) = std::env::var_os("CVMKIT_BUSYBOX").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "CVMKIT_BUSYBOX={} does not exist", p.display());
         return p;
     }
-    require_tool("busybox")
+    cvmkit_testutil::try_input("BUSYBOX").unwrap_or_else(|| require_tool("busybox"))
 }
 
 /// A free TCP port on 127.0.0.1 such that `port + 1 .. port + n` were free too.
@@ -293,35 +283,41 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
-/// Kills the process group `pgid` (a child started with `process_group(0)`) with SIGKILL.
+/// Kills the process group `pgid` (a child started with `process_group(0)`) with SIGKILL, by the
+/// kill(2) syscall (no `kill` binary needed).
 pub fn kill_group(pgid: u32) {
-    let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
+    cvmkit_testutil::kill_group(pgid);
 }
 
-/// A child whose whole process group is killed on drop.
+/// A child (started with `process_group(0)`) whose whole process group is killed on drop, then
+/// reaped with a bounded wait.
 pub struct Killed(pub std::process::Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
         kill_group(self.0.id());
-        let _ = self.0.wait();
+        cvmkit_testutil::kill_and_reap(&mut self.0);
     }
 }
+
+/// Bound of a one-shot tool run by a test (openssl, nginx -t, curl).
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A self-signed certificate and key for `hostname` (`openssl req -x509`), in the certbot layout
 /// `{tls_dir}/{hostname}/{fullchain,privkey}.pem`.
 pub fn self_signed(tls_dir: &Path, hostname: &str) {
     let dir = tls_dir.join(hostname);
     std::fs::create_dir_all(&dir).unwrap();
-    let out = std::process::Command::new(require_tool("openssl"))
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-        .arg("-keyout")
-        .arg(dir.join("privkey.pem"))
-        .arg("-out")
-        .arg(dir.join("fullchain.pem"))
-        .args(["-subj", &format!("/CN={hostname}"), "-addext", &format!("subjectAltName=DNS:{hostname}")])
-        .output()
-        .unwrap();
+    let out = cvmkit_testutil::output_deadline(
+        std::process::Command::new(require_tool("openssl"))
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .arg("-keyout")
+            .arg(dir.join("privkey.pem"))
+            .arg("-out")
+            .arg(dir.join("fullchain.pem"))
+            .args(["-subj", &format!("/CN={hostname}"), "-addext", &format!("subjectAltName=DNS:{hostname}")]),
+        TOOL_TIMEOUT,
+    );
     assert!(out.status.success(), "openssl req: {}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: fixture and input paths, hashing, JSON.
+//! Helpers shared by the integration tests: test data and input paths, hashing, JSON.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -10,16 +10,14 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
 }
 
-/// The shared fixtures directory (`/work/shared/fixtures`, or `$CVMKIT_FIXTURES`).
+/// The repository's `testdata/` (real event logs and quotes, see testdata/PROVENANCE.md).
 pub fn fixtures() -> PathBuf {
-    std::env::var_os("CVMKIT_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/fixtures"))
+    cvmkit_testutil::testdata_dir()
 }
 
+/// The bytes of `testdata/<rel>`.
 pub fn fixture(rel: &str) -> Vec<u8> {
-    let p = fixtures().join(rel);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", p.display()))
+    cvmkit_testutil::read_testdata(rel)
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -30,31 +28,35 @@ pub fn digest(hex: &str) -> cvmkit_tdx::Digest384 {
     cvmkit_tdx::parse_digest(hex).unwrap_or_else(|| panic!("not a SHA-384 hex value: {hex}"))
 }
 
-/// `.cache/inputs/inputs.env` (scripts/fetch-inputs.sh), or `$CVMKIT_INPUTS_ENV`.
+/// The example inputs: each key of `.cache/inputs/inputs.env` (or `$CVMKIT_INPUTS_ENV`), with the
+/// environment variable of the same name taking precedence, as `cvmkit_testutil::input` reads them.
 pub fn inputs() -> BTreeMap<String, PathBuf> {
-    let env_file = std::env::var_os("CVMKIT_INPUTS_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/inputs/inputs.env"));
-    let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; run scripts/setup.sh (or scripts/fetch-inputs.sh) first",
-            env_file.display()
-        )
-    });
-    text.lines()
+    let env_file = cvmkit_testutil::inputs_env_file();
+    let text = std::fs::read_to_string(&env_file).unwrap_or_default();
+    let mut keys: Vec<String> = text
+        .lines()
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), PathBuf::from(v)))
-        .collect()
+        .map(|(k, _)| k.trim().to_owned())
+        .collect();
+    keys.extend(["KERNEL", "STUB", "OVMF", "BUSYBOX"].map(String::from));
+    let map: BTreeMap<String, PathBuf> = keys
+        .into_iter()
+        .filter_map(|k| cvmkit_testutil::input_source(&k).map(|(p, _)| (k, p)))
+        .collect();
+    assert!(
+        !map.is_empty(),
+        "no example inputs: set KERNEL, STUB, OVMF, BUSYBOX or run scripts/setup.sh (or \
+         scripts/fetch-inputs.sh) to write {}",
+        env_file.display()
+    );
+    map
 }
 
-/// The input `key` of inputs.env, checked against `sha256`; a mismatch (e.g. Debian replaced
-/// the package in a point release) fails with `regenerate`, the peer command that yields the new
-/// expected values.
+/// The input `key` (its environment variable, else inputs.env), checked against `sha256`; a
+/// mismatch (e.g. Debian replaced the package in a point release) fails with `regenerate`, the
+/// peer command that yields the new expected values.
 pub fn pinned_input(key: &str, sha256: &str, regenerate: &str) -> Vec<u8> {
-    let path = inputs()
-        .get(key)
-        .cloned()
-        .unwrap_or_else(|| panic!("inputs.env has no {key}"));
+    let path = cvmkit_testutil::input(key);
     let data = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("cannot read {key} {}: {e}", path.display()));
     let got = sha256_hex(&data);
