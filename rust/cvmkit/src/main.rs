@@ -51,6 +51,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so a write to a closed pipe (`cvmkit replay LOG | head -1`) makes
+    // print! panic. With the default action the process ends quietly, as other Unix tools do.
+    // SAFETY: called first thing, before any thread exists; SIG_DFL installs no handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => cmd::build::run(args),

@@ -119,3 +119,37 @@ fn failed_build_keeps_previous_output() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read_to_string(tmp.path().join("out.cpio")).unwrap(), "previous");
 }
+
+/// A closed stdout ends cvmkit quietly (killed by SIGPIPE, or exit 0 if it was done first),
+/// never with "failed printing to stdout: Broken pipe" and exit 101. The reading end is closed
+/// before cvmkit writes, so every write fails with EPIPE (the old panic showed in 14-19 of 20
+/// runs of `… | head -1`; here it would show every time).
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::process::Stdio;
+    const SIGPIPE: i32 = 13; // Linux
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let ovmf = inputs.ovmf.to_str().unwrap();
+    let commands: [&[&str]; 3] = [
+        &["debloat-default-config"],
+        &["measure", "snp", "--firmware", ovmf, "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--json"],
+        &["inspect", inputs.stub.to_str().unwrap()],
+    ];
+    for args in commands {
+        for _ in 0..5 {
+            let mut child = cvmkit(tmp.path())
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            drop(child.stdout.take());
+            let out = child.wait_with_output().unwrap();
+            let quiet = out.status.success() || out.status.signal() == Some(SIGPIPE);
+            assert!(quiet, "{args:?}: {:?}, stderr: {}", out.status, String::from_utf8_lossy(&out.stderr));
+            assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
