@@ -4,8 +4,16 @@
 # point release that replaces a version does not break this script.
 #
 # Usage: scripts/fetch-inputs.sh [CACHE_DIR]     (default: $CVMKIT_INPUTS or <repo>/.cache/inputs)
-# Writes CACHE_DIR/inputs.env with KERNEL, STUB, OVMF, BUSYBOX (absolute paths) and the package versions.
+# Writes CACHE_DIR/inputs.env with KERNEL, STUB, OVMF, BUSYBOX, STUB_TRIXIE (absolute paths) and the
+# package versions (PKG_*).
 # Needs no root: apt-get download works as any user once the package lists exist (`apt-get update`).
+#
+# STUB_TRIXIE is systemd-boot-efi from Debian trixie (systemd 257, the stub generation of the flake's
+# nixpkgs), fetched next to the host's own stub (252 on bookworm) so that UKI assembly and the PCR
+# 4/11 predictions are tested against both. It comes through a private apt configuration under
+# CACHE_DIR/trixie (its own sources list, package lists, cache and an empty dpkg status); the host's
+# apt sources and state are never touched. Mirror: $CVMKIT_DEBIAN_MIRROR (default deb.debian.org);
+# the trixie keys come from the host's debian-archive-keyring. The stub's version is in its .sdmagic.
 set -euo pipefail
 export LC_ALL=C
 
@@ -66,11 +74,55 @@ ovmf=$(first "$cache/ovmf/usr/share/ovmf/OVMF.fd" "$cache/ovmf/usr/share/OVMF/OV
 busybox=$(first "$cache/busybox-static/bin/busybox" "$cache/busybox-static/usr/bin/busybox")
 for v in kernel stub ovmf busybox; do [ -n "${!v}" ] || die "package for $v did not contain the expected file"; done
 
+# systemd-boot-efi from Debian trixie, through a private apt configuration (see the header).
+mirror=${CVMKIT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+[ -r "$keyring" ] || die "$keyring missing: install debian-archive-keyring (it holds the trixie keys)"
+tx=$cache/trixie
+mkdir -p "$tx/lists/partial" "$tx/cache/archives/partial" "$tx/preferences.d" "$tx/debs"
+: > "$tx/status.new" && mv "$tx/status.new" "$tx/status"
+# Only the Packages indexes (no translations or AppStream data the host's apt.conf.d may ask for).
+opts="[signed-by=$keyring target=Packages]"
+printf '%s\n' "deb $opts $mirror trixie main" "deb $opts $mirror trixie-updates main" \
+  "deb $opts ${mirror%/debian}/debian-security trixie-security main" > "$tx/sources.list.new"
+mv "$tx/sources.list.new" "$tx/sources.list"
+txapt=(
+  -o Dir::Etc::SourceList="$tx/sources.list" -o Dir::Etc::SourceParts=/dev/null
+  -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$tx/preferences.d"
+  -o Dir::State::Lists="$tx/lists" -o Dir::Cache="$tx/cache" -o Dir::State::status="$tx/status"
+  -o APT::Default-Release= -o APT::Sandbox::User="$(id -un)" -q
+)
+tpkg=systemd-boot-efi
+tdir=$cache/$tpkg-trixie
+if ! apt-get "${txapt[@]}" update >"$tx/update.log" 2>&1; then
+  [ -e "$tdir/.version" ] || die "apt-get update of the trixie lists failed (see $tx/update.log)"
+  echo "fetch-inputs: warning: apt-get update of the trixie lists failed (see $tx/update.log); keeping $tpkg $(cat "$tdir/.version")" >&2
+fi
+tv=$(apt-cache "${txapt[@]}" policy "$tpkg" 2>/dev/null | awk '/Candidate:/ { if ($2 != "(none)") print $2 }')
+if [ -z "$tv" ]; then
+  [ -e "$tdir/.version" ] || die "no candidate for $tpkg in trixie (see $tx/update.log)"
+  tv=$(cat "$tdir/.version")
+fi
+if [ "$(cat "$tdir/.version" 2>/dev/null)" != "$tv" ]; then
+  echo "fetch-inputs: downloading $tpkg $tv (trixie)" >&2
+  rm -rf "$tdir" "$tdir.partial" "$tx/debs/${tpkg}_"*.deb
+  (cd "$tx/debs" && apt-get "${txapt[@]}" download "$tpkg=$tv" >/dev/null) || die "apt-get download $tpkg=$tv (trixie) failed"
+  deb=$(ls "$tx/debs/${tpkg}_"*.deb | head -n1)
+  mkdir -p "$tdir.partial"
+  dpkg-deb -x "$deb" "$tdir.partial"
+  echo "$tv" > "$tdir.partial/.version"
+  mv "$tdir.partial" "$tdir"
+fi
+stub_trixie=$(first "$tdir/usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+[ -n "$stub_trixie" ] || die "$tpkg $tv (trixie) did not contain linuxx64.efi.stub"
+echo "PKG_SYSTEMD_BOOT_EFI_TRIXIE=$tpkg=$tv" >> "$tmp_env"
+
 {
   echo "KERNEL=$kernel"
   echo "STUB=$stub"
   echo "OVMF=$ovmf"
   echo "BUSYBOX=$busybox"
+  echo "STUB_TRIXIE=$stub_trixie"
 } >> "$tmp_env"
 mv "$tmp_env" "$env_file"
 trap - EXIT
