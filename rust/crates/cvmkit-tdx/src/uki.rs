@@ -19,19 +19,27 @@
 //! | 256, 257 | per present section, in `UnifiedSection` order (`.linux .osrel .cmdline .initrd .ucode .splash .dtb .uname .sbat .pcrpkey`; never `.pcrsig`): `EV_IPL` of the name with its NUL, then `EV_IPL` of the contents — through `EFI_CC_MEASUREMENT_PROTOCOL` (systemd PR #30996, commit 7ff0e0a5, 2024-01-24, first in 256) into PCR 11 = RTMR2 | yes (`LoadImage()`) |
 //! | ≥ 258 | as 256 | no: the stub calls the kernel's entry point itself (systemd PR #37372 "stub: call inner kernel directly", cab9c7b5) |
 //!
-//! Section contents are measured as systemd-stub sees them in memory: up to `VirtualSize`,
-//! zero-filled past `SizeOfRawData` for stubs before 256 (`pe_memory_locate_sections`), the
-//! file-backed `min(VirtualSize, SizeOfRawData)` bytes from 256 on. A `.linux` whose
-//! `VirtualSize` exceeds its raw data is refused for 256 and 257, where which of the two
-//! `LoadImage()` gets is not established here.
+//! Section contents are measured as systemd-stub sees them in memory: `VirtualSize` bytes,
+//! zero-filled past `SizeOfRawData`, for stubs before 256 (`pe_memory_locate_sections`) and from
+//! 257 on (257.13's `measure_sections()` hashes `PeSectionVector.memory_size` = `VirtualSize`
+//! bytes of the loaded image, and `linux_exec()` `LoadImage()`s the same `memory_size` buffer
+//! of `.linux`; cvmkit-tpm's boot test confirms both, PCR 11 and PCR 4, on Debian's 257 stub);
+//! for 256 the file-backed `min(VirtualSize, SizeOfRawData)` bytes are assumed, and a `.linux`
+//! whose `VirtualSize` exceeds its raw data is refused, since which of the two `LoadImage()`
+//! gets is not established here.
 //!
 //! After the stub, the kernel's EFI stub may measure `LOADED_IMAGE::LoadOptions` (the `.cmdline`
-//! the stub passes, UTF-16 with NUL) and the initrd ([`LinuxStubMeasurement`]). The initrd is
-//! predicted only when it is the `.initrd` section as is: stubs before 257 without `.pcrsig`,
-//! `.pcrpkey` (and, from 256, `.ucode`), since otherwise the stub appends cpio archives it
-//! generates, which are not modelled; so are credentials, system extensions and add-ons read from
-//! the ESP (assumed absent), a `LoadOptions` command line override (assumed absent: OVMF's
-//! auto-created boot options have no optional data) and multi-profile UKIs.
+//! the stub passes after its `mangle_stub_cmdline()`, UTF-16 with NUL) and the initrd
+//! ([`LinuxStubMeasurement`]). Before 257 the initrd is predicted only when it is the `.initrd`
+//! section as is (no `.pcrsig`, `.pcrpkey`, and from 256 no `.ucode`), since otherwise the stub
+//! appends cpio archives it generates, which are not modelled there. For 257 those archives are
+//! modelled (`.ucode`, `.initrd`, then `.extra/` cpio archives of `.pcrsig`, `.pcrpkey` and
+//! `.osrel`, which 257 always adds when the UKI has `.osrel`); cvmkit-tpm's boot test checks
+//! this model — RTMR2 as PCR 11 then PCR 9 in the sha384 bank — against a real boot of
+//! Debian's 257 stub whose kernel measures the initrd into PCR 9. Not modelled: credentials,
+//! system extensions and add-ons read from the ESP (assumed absent), a `LoadOptions` command
+//! line override (assumed absent: OVMF's auto-created boot options have no optional data) and
+//! multi-profile UKIs.
 
 use cvmkit_pe::{PeFile, Section};
 
@@ -157,6 +165,23 @@ impl<'a> UkiBoot<'a> {
         })
     }
 
+    /// A line for the notes of a measurement document naming the stub RTMR1/RTMR2 were
+    /// predicted for, e.g. `predicted for systemd-stub 257 (detected from the stub's .sdmagic:
+    /// "systemd-stub 257.13-1~deb13u1")`.
+    pub fn stub_note(&self) -> Result<String, TdxError> {
+        let stub = self.stub()?;
+        Ok(match self.stub_version {
+            Some(_) => format!(
+                "predicted for systemd-stub {} (version given, not read from the UKI's .sdmagic)",
+                stub.version
+            ),
+            None => format!(
+                "predicted for systemd-stub {} (detected from the stub's .sdmagic: \"systemd-stub {}\")",
+                stub.version, stub.version_text
+            ),
+        })
+    }
+
     /// The bytes of section `section` that systemd-stub `stub` sees.
     fn section_bytes(
         &self,
@@ -171,7 +196,7 @@ impl<'a> UkiBoot<'a> {
                 source,
             })?;
         let mut bytes = data.to_vec();
-        if stub.version < 256 {
+        if stub.version != 256 {
             bytes.resize(section.header.virtual_size as usize, 0);
         }
         Ok(bytes)
@@ -218,9 +243,7 @@ pub fn uki_rtmr1(boot: &UkiBoot<'_>, ovmf: &OvmfProfile) -> Result<Vec<Event>, T
         source,
     })?;
     if stub.loads_kernel_image(kernel.optional_header().major_image_version) {
-        if (256..258).contains(&stub.version)
-            && linux.header.virtual_size > linux.header.size_of_raw_data
-        {
+        if stub.version == 256 && linux.header.virtual_size > linux.header.size_of_raw_data {
             return Err(boot.error(format!(
                 ".linux VirtualSize {:#x} exceeds its raw data ({:#x}): which bytes systemd-stub {} \
                  passes to LoadImage() is not modelled; build the UKI with .linux VirtualSize = file size",
@@ -238,6 +261,138 @@ pub fn uki_rtmr1(boot: &UkiBoot<'_>, ovmf: &OvmfProfile) -> Result<Vec<Event>, T
     }
     events.extend(exit_boot_services());
     Ok(events)
+}
+
+/// systemd-stub's `mangle_stub_cmdline()`, applied to `.cmdline` before it becomes the kernel's
+/// `LoadOptions`. 252 (252.39's `util.c`): control characters (< 0x20) become spaces, trailing
+/// spaces are chopped. 257 (257.13's `util.c`): leading whitespace and control characters
+/// (≤ 0x20, 0x7f) are skipped, inner ones become spaces, trailing ones are chopped. Versions in
+/// between are taken to behave as 252, later ones as 257 (not read). Both confirmed by the
+/// kernel's `LoadOptions` measurement in cvmkit-tpm's boot test, on a `.cmdline` ending in a
+/// newline.
+fn mangle_stub_cmdline(cmdline: &str, version: u32) -> String {
+    if version >= 257 {
+        let ws = |c: char| c <= '\u{20}' || c == '\u{7f}';
+        cmdline
+            .trim_start_matches(ws)
+            .trim_end_matches(ws)
+            .chars()
+            .map(|c| if ws(c) { ' ' } else { c })
+            .collect()
+    } else {
+        let spaced: String = cmdline
+            .chars()
+            .map(|c| if c < '\u{20}' { ' ' } else { c })
+            .collect();
+        spaced.trim_end_matches(' ').to_string()
+    }
+}
+
+/// A cpio archive as systemd-stub 257's `pack_cpio_literal()` writes it: the directory
+/// `dir` (mode 0555), the file `dir/name` (0444), the trailer; inodes from 1, no mtimes.
+fn stub_cpio_literal(dir: &str, name: &str, data: &[u8]) -> Vec<u8> {
+    fn header(out: &mut Vec<u8>, inode: u32, mode: u32, size: usize, name: &str) {
+        out.extend_from_slice(b"070701");
+        let words = [
+            inode,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            size as u32,
+            0,
+            0,
+            0,
+            0,
+            name.len() as u32 + 1,
+            0,
+        ];
+        for w in words {
+            out.extend_from_slice(format!("{w:08x}").as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    let mut out = Vec::new();
+    header(&mut out, 1, 0o040555, 0, dir);
+    header(&mut out, 2, 0o100444, data.len(), &format!("{dir}/{name}"));
+    out.extend_from_slice(data);
+    out.resize(out.len().next_multiple_of(4), 0);
+    // pack_cpio_trailer(): a fixed record (its name size is written "0000000B").
+    out.extend_from_slice(b"070701");
+    for w in [0u32, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x0b, 0] {
+        out.extend_from_slice(format!("{w:08X}").as_bytes());
+    }
+    out.extend_from_slice(b"TRAILER!!!\0\0\0\0");
+    out
+}
+
+/// The initrd systemd-stub hands the kernel (`LINUX_INITRD_MEDIA`), `None` when none.
+///
+/// Before 257 only a plain `.initrd` is modelled. 257 (`run()`: `generate_embedded_initrds()`,
+/// `lookup_embedded_initrds()`, `extend_initrds()`, `combine_initrds()`) passes, in this order,
+/// `.ucode`, `.initrd`, then one `pack_cpio_literal()` archive under `.extra/` per section
+/// `.pcrsig` (`tpm2-pcr-signature.json`), `.pcrpkey` (`tpm2-pcr-public-key.pem`) and `.osrel`
+/// (`os-release`); a single part as is, several each padded to 4 bytes and concatenated.
+/// Credentials, system/configuration extensions and add-ons from the ESP are assumed absent;
+/// `.profile` is refused before this.
+fn stub_initrd(
+    boot: &UkiBoot<'_>,
+    pe: &PeFile<'_>,
+    stub: &SystemdStub,
+) -> Result<Option<Vec<u8>>, TdxError> {
+    let bytes = |name: &str| -> Result<Option<Vec<u8>>, TdxError> {
+        match pe.section_by_name(name) {
+            Some(s) => Ok(Some(boot.section_bytes(pe, s, stub)?).filter(|b| !b.is_empty())),
+            None => Ok(None),
+        }
+    };
+    if stub.version == 257 {
+        let mut parts = Vec::new();
+        for name in [".ucode", ".initrd"] {
+            parts.extend(bytes(name)?);
+        }
+        for (name, file) in [
+            (".pcrsig", "tpm2-pcr-signature.json"),
+            (".pcrpkey", "tpm2-pcr-public-key.pem"),
+            (".osrel", "os-release"),
+        ] {
+            if let Some(data) = bytes(name)? {
+                parts.push(stub_cpio_literal(".extra", file, &data));
+            }
+        }
+        return Ok(match parts.len() {
+            0 => None,
+            1 => parts.pop(),
+            _ => Some(parts.iter().fold(Vec::new(), |mut all, p| {
+                all.extend_from_slice(p);
+                all.resize(all.len().next_multiple_of(4), 0);
+                all
+            })),
+        });
+    }
+    let mut generated: Vec<&str> = [".pcrsig", ".pcrpkey"]
+        .into_iter()
+        .filter(|n| pe.section_by_name(n).is_some())
+        .collect();
+    if stub.version >= 256 && pe.section_by_name(".ucode").is_some() {
+        generated.push(".ucode");
+    }
+    if stub.version >= 258 && pe.section_by_name(".osrel").is_some() {
+        generated.push(".osrel");
+    }
+    if !generated.is_empty() {
+        return Err(boot.error(format!(
+            "the kernel measures the initrd systemd-stub {} assembles from .initrd and {}, \
+             which is not modelled; use LinuxStubMeasurement::None if the kernel's EFI stub \
+             does not measure (e.g. Linux 6.1)",
+            stub.version,
+            generated.join(", ")
+        )));
+    }
+    bytes(".initrd")
 }
 
 /// RTMR2 events of a UKI boot from disk.
@@ -282,41 +437,83 @@ pub fn uki_rtmr2(
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             let cmdline = std::str::from_utf8(&bytes[..end])
                 .map_err(|_| boot.error(".cmdline is not UTF-8"))?;
+            // The stub passes mangle_stub_cmdline() of the section as LoadOptions.
+            let cmdline = mangle_stub_cmdline(cmdline, stub.version);
             events.push(Event::hashed(
                 "LOADED_IMAGE::LoadOptions (.cmdline)",
                 EventType::EV_EVENT_TAG,
-                &utf16le_nul(cmdline),
+                &utf16le_nul(&cmdline),
             ));
         }
-        let mut generated: Vec<&str> = [".pcrsig", ".pcrpkey"]
-            .into_iter()
-            .filter(|n| pe.section_by_name(n).is_some())
-            .collect();
-        if stub.version >= 256 && pe.section_by_name(".ucode").is_some() {
-            generated.push(".ucode");
-        }
-        if stub.version >= 257 && pe.section_by_name(".osrel").is_some() {
-            generated.push(".osrel");
-        }
-        if !generated.is_empty() {
-            return Err(boot.error(format!(
-                "the kernel measures the initrd systemd-stub {} assembles from .initrd and {}, \
-                 which is not modelled; use LinuxStubMeasurement::None if the kernel's EFI stub \
-                 does not measure (e.g. Linux 6.1)",
-                stub.version,
-                generated.join(", ")
-            )));
-        }
-        if let Some(section) = pe.section_by_name(".initrd") {
-            let bytes = boot.section_bytes(&pe, section, &stub)?;
-            if !bytes.is_empty() {
-                events.push(Event::hashed(
-                    "Linux initrd (.initrd)",
-                    EventType::EV_EVENT_TAG,
-                    &bytes,
-                ));
+        if let Some(initrd) = stub_initrd(boot, &pe, &stub)? {
+            if !initrd.is_empty() {
+                let label = if stub.version == 257 {
+                    "Linux initrd (as systemd-stub 257 combines it)"
+                } else {
+                    "Linux initrd (.initrd)"
+                };
+                events.push(Event::hashed(label, EventType::EV_EVENT_TAG, &initrd));
             }
         }
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_mangling() {
+        let text = " \tconsole=ttyS0\npanic=-1 \n";
+        assert_eq!(mangle_stub_cmdline(text, 257), "console=ttyS0 panic=-1");
+        assert_eq!(mangle_stub_cmdline(text, 252), "  console=ttyS0 panic=-1");
+        assert_eq!(mangle_stub_cmdline("a\u{7f}b", 257), "a b");
+        assert_eq!(mangle_stub_cmdline("a\u{7f}b", 252), "a\u{7f}b");
+    }
+
+    /// The bytes `pack_cpio_literal()` writes for `.extra/os-release` = "ID=x\n" (hand-checked
+    /// against systemd 257.13's cpio.c: 110-byte headers, names padded to 4, 124-byte trailer).
+    #[test]
+    fn cpio_literal_layout() {
+        let c = stub_cpio_literal(".extra", "os-release", b"ID=x\n");
+        // dir: 110 + ".extra\0" = 117 -> 120; file: 110 + 18 = 128, data 5 -> 8; trailer 124.
+        assert_eq!(c.len(), 120 + 128 + 8 + 124);
+        assert!(c.starts_with(b"070701000000010000416d000000000000000000000001"));
+        assert_eq!(&c[120..126], b"070701");
+        assert_eq!(&c[120 + 6..120 + 22], b"0000000200008124");
+        assert_eq!(&c[120 + 110..120 + 128], b".extra/os-release\0");
+        assert_eq!(&c[248..256], b"ID=x\n\0\0\0");
+        assert_eq!(
+            &c[256..],
+            concat!(
+                "070701",
+                "00000000",
+                "00000000",
+                "00000000",
+                "00000000",
+                "00000001",
+                "00000000",
+                "00000000",
+                "00000000",
+                "00000000",
+                "00000000",
+                "00000000",
+                "0000000B",
+                "00000000",
+                "TRAILER!!!\0\0\0\0"
+            )
+            .as_bytes()
+        );
+    }
+
+    #[test]
+    fn stub_note_names_a_given_version() {
+        let mut boot = UkiBoot::new(b"not read", Vec::new());
+        boot.stub_version = Some(257);
+        assert_eq!(
+            boot.stub_note().unwrap(),
+            "predicted for systemd-stub 257 (version given, not read from the UKI's .sdmagic)"
+        );
+    }
 }

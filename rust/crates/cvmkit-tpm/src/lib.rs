@@ -26,8 +26,10 @@
 //!    then — systemd-stub 252–257 without Secure Boot — the `.linux` section the stub hands to
 //!    `LoadImage()`.
 //!
-//! `tests/boot.rs` proves both against a real boot of systemd-stub 252 under QEMU, OVMF and
-//! swtpm: the TPM's PCRs, the replayed event log and each logged event equal the prediction.
+//! `tests/boot.rs` proves both against real boots of systemd-stub 252 (Debian bookworm) and 257
+//! (Debian trixie, the generation of nixos-25.05) under QEMU, OVMF and swtpm: the TPM's PCRs,
+//! the replayed event log and each logged event equal the prediction. [`StubInfo::note`] names
+//! the stub a prediction is for, for the notes of a measurement document.
 //!
 //! Booting from the removable-media path (`\EFI\BOOT\BOOTX64.EFI`) and from a `Boot####`
 //! entry that points at the UKI give the same PCR 4; they differ in PCRs 1 and 5, which this
@@ -309,7 +311,10 @@ pub fn predict(uki: &[u8], opts: &TpmOptions) -> Result<TpmPrediction, Error> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("hashing does not panic")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("hashing does not panic"))
+            .collect()
     });
     let (pcr4s, pcr11s): (Vec<_>, Vec<_>) = per_bank.into_iter().unzip();
     let registers = pcr4s.into_iter().chain(pcr11s).collect();

@@ -2,45 +2,54 @@
 //!
 //! Read from systemd's sources: the systemd/systemd-stable tags v252 (and v252.31, the newest
 //! 252 there; Debian's 252.39 stub behaves the same in the boot test), v253, v254, v255, v256,
-//! and systemd/systemd main: `src/fundamental/tpm-pcr.{c,h}` (252, 253) and `uki.{c,h}`
-//! (later) for the list, `src/boot/efi/stub.c` (`efi_main()`, later `measure_sections()`),
-//! `measure.c` (`tpm_log_event_ascii()`), `pe.c` (`locate_sections()`, later
-//! `pe_locate_sections_internal()` and the profile functions), `linux.c` and `secure-boot.c`.
+//! Debian trixie's systemd 257.13 source package, and systemd/systemd main:
+//! `src/fundamental/tpm-pcr.{c,h}` (252, 253) and `uki.{c,h}` (later) for the list,
+//! `src/boot/efi/stub.c` (`efi_main()`, later `measure_sections()`), `measure.c`
+//! (`tpm_log_event_ascii()`, later `tpm_log_ipl_event_ascii()`), `pe.c` (`locate_sections()`,
+//! later `pe_locate_sections_internal()` and the profile functions), `linux.c` and
+//! `secure-boot.c`.
 //!
 //! | version | sections measured into PCR 11, in this order | lookup | `.linux` started by |
 //! |---|---|---|---|
 //! | 252, 253 | `.linux .osrel .cmdline .initrd .splash .dtb .pcrpkey` | prefix, last wins | `LoadImage()` |
 //! | 254, 255 | `.linux .osrel .cmdline .initrd .splash .dtb .uname .sbat .pcrpkey` | prefix, last wins | `LoadImage()` |
 //! | 256 | `.linux .osrel .cmdline .initrd .ucode .splash .dtb .uname .sbat .pcrpkey` | prefix, last wins | `LoadImage()` |
-//! | 257 | `.linux .osrel .cmdline .initrd .ucode .splash .dtb .uname .sbat .pcrpkey .profile .dtbauto .hwids .efifw` | exact, first wins, per profile | `LoadImage()` |
-//! | ≥ 258 | as 257 | as 257 | the stub's own PE loader |
+//! | 257 | `.linux .osrel .cmdline .initrd .ucode .splash .dtb .uname .sbat .pcrpkey .profile .dtbauto .hwids` | exact, first wins, per profile | `LoadImage()` |
+//! | ≥ 258 | as 257, then `.efifw` | as 257 | the stub's own PE loader |
 //!
-//! - `.pcrsig` is in the stub's list but never measured (`unified_section_measure()`). This
-//!   crate takes `.dtbauto`, `.hwids` and `.efifw` to arrive with 257 (`.efifw` may be 258;
-//!   either way a UKI with `.dtbauto` or `.efifw` is refused, since the stub measures the one
-//!   that matches the machine).
+//! - `.pcrsig` is in the stub's list but never measured (`unified_section_measure()`).
+//!   `.efifw` arrives after 257 (257.13's `UnifiedSection` ends with `.hwids`), so a 257 stub
+//!   ignores it. A UKI with `.dtbauto` (257 on), or `.efifw` for a stub that knows it, is
+//!   refused, since the stub measures the one that matches the machine.
 //! - 252–256 `locate_sections()` compares `strlen(name)` bytes of the 8-byte header name
 //!   (`memcmp`), so `.linuxX` counts as `.linux` and `.dtbauto` as `.dtb`, and keeps the *last*
 //!   matching table entry. Newer `pe_locate_sections_internal()` compares whole names
 //!   (`pe_section_name_equal()`) and keeps the first, looking in the base sections (those
 //!   before the first `.profile`) and then in the chosen profile's sections, which override.
 //! - Every version measures `VirtualSize` bytes at the section's address in the loaded image
-//!   (252: `szs[]` = `VirtualSize`; later `memory_size`): the raw data cut to `VirtualSize`, or
-//!   followed by the loader's zero fill when `VirtualSize` exceeds `SizeOfRawData`. A section
-//!   with `VirtualSize` 0 counts as absent. `systemd-measure` 252 hashes the file it is given as
-//!   is, so for a `.linux` whose `VirtualSize` is the kernel's `SizeOfImage` (current ukify) it
-//!   disagrees with the 252 stub unless given the zero-padded kernel; newer `systemd-measure`
-//!   pads `--linux` to `SizeOfImage` itself.
+//!   (252: `szs[]` = `VirtualSize`; 257: `PeSectionVector.memory_size` = `VirtualSize`): the
+//!   raw data cut to `VirtualSize`, or followed by the loader's zero fill when `VirtualSize`
+//!   exceeds `SizeOfRawData`. A section with `VirtualSize` 0 counts as absent. `systemd-measure`
+//!   252 hashes the file it is given as is, so for a `.linux` whose `VirtualSize` is the
+//!   kernel's `SizeOfImage` (current ukify) it disagrees with the 252 stub unless given the
+//!   zero-padded kernel; newer `systemd-measure` pads `--linux` to `SizeOfImage` itself.
 //! - Each section gives two `EV_IPL` events in PCR 11, `H(name ‖ NUL)` then `H(content)`; both
-//!   carry the name as UTF-16 with NUL as event data (`tpm_log_event_ascii()`).
+//!   carry the name as UTF-16 with NUL as event data (`tpm_log_event_ascii()`). Nothing else
+//!   lands in PCR 11 before the kernel: 257's other stub measurements — a profile other than
+//!   0, add-ons, credentials, system/configuration extensions, a `LoadOptions` or SMBIOS
+//!   command line — go to PCR 12 and 13 (`EV_EVENT_TAG` for the new ones), not predicted here.
 //! - 252–257 hand `.linux` (`VirtualSize` bytes from memory) to the firmware's `LoadImage()`,
 //!   which measures its Authenticode into PCR 4 as `EV_EFI_BOOT_SERVICES_APPLICATION` — unless
 //!   Secure Boot is on, when the stub's security-protocol override
-//!   (`install_security_override()`) accepts the buffer without calling the firmware handler
-//!   that measures it. Kernels whose `MajorImageVersion` is 0 go through the EFI handover
-//!   protocol instead (x86), also unmeasured. From 258 (systemd PR #37372, "stub: call inner
-//!   kernel directly") the stub copies the kernel's sections itself and nothing lands in
-//!   PCR 4, except under Secure Boot with shim, which this crate does not model.
+//!   (`install_security_override()`, installed only under Secure Boot) accepts the buffer
+//!   without calling the firmware handler that measures it. Kernels whose `MajorImageVersion`
+//!   is 0 go through the EFI handover protocol instead (x86), also unmeasured. From 258
+//!   (systemd PR #37372, "stub: call inner kernel directly") the stub copies the kernel's
+//!   sections itself and nothing lands in PCR 4, except under Secure Boot with shim, which this
+//!   crate does not model.
+//!
+//! `tests/boot.rs` boots UKIs of Debian's 252 (bookworm) and 257 (trixie) stubs under QEMU,
+//! OVMF and swtpm and compares PCR 4 and PCR 11, event by event.
 
 use cvmkit_pe::PeFile;
 
@@ -59,8 +68,13 @@ const SECTIONS_256: &[&str] = &[
     ".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat",
     ".pcrpkey",
 ];
-/// PCR 11 sections of systemd-stub 257 and later (`.profile`, `.dtbauto`, `.hwids`, `.efifw`).
+/// PCR 11 sections of systemd-stub 257 (`.profile`, `.dtbauto`, `.hwids` added).
 const SECTIONS_257: &[&str] = &[
+    ".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat",
+    ".pcrpkey", ".profile", ".dtbauto", ".hwids",
+];
+/// PCR 11 sections of systemd-stub 258 and later (`.efifw` added).
+const SECTIONS_258: &[&str] = &[
     ".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat",
     ".pcrpkey", ".profile", ".dtbauto", ".hwids", ".efifw",
 ];
@@ -86,7 +100,8 @@ impl StubBehaviour {
             252..=253 => (SECTIONS_252, true),
             254..=255 => (SECTIONS_254, true),
             256 => (SECTIONS_256, true),
-            _ => (SECTIONS_257, false),
+            257 => (SECTIONS_257, false),
+            _ => (SECTIONS_258, false),
         };
         Ok(StubBehaviour {
             sections,
@@ -121,6 +136,24 @@ pub struct StubInfo {
     /// The `.sdmagic` text without the `#### LoaderInfo:` frame, e.g.
     /// `systemd-stub 252.39-1~deb12u2`; `None` when the version was given, not detected.
     pub loader_info: Option<String>,
+}
+
+impl StubInfo {
+    /// A line for the notes of a measurement document, naming the stub the prediction is for
+    /// and where its version came from, e.g. `predicted for systemd-stub 257 (detected from the
+    /// stub's .sdmagic: "systemd-stub 257.13-1~deb13u1")`.
+    pub fn note(&self) -> String {
+        match &self.loader_info {
+            Some(info) => format!(
+                "predicted for systemd-stub {} (detected from the stub's .sdmagic: {info:?})",
+                self.version
+            ),
+            None => format!(
+                "predicted for systemd-stub {} (version given, not read from the UKI's .sdmagic)",
+                self.version
+            ),
+        }
+    }
 }
 
 /// Reads `#### LoaderInfo: systemd-stub <version> ####` from `.sdmagic` (`stub.c` puts
@@ -177,14 +210,36 @@ mod tests {
     }
 
     #[test]
+    fn notes() {
+        let detected = StubInfo {
+            version: 257,
+            loader_info: Some("systemd-stub 257.13-1~deb13u1".into()),
+        };
+        assert_eq!(
+            detected.note(),
+            "predicted for systemd-stub 257 (detected from the stub's .sdmagic: \"systemd-stub 257.13-1~deb13u1\")"
+        );
+        let given = StubInfo {
+            version: 252,
+            loader_info: None,
+        };
+        assert_eq!(
+            given.note(),
+            "predicted for systemd-stub 252 (version given, not read from the UKI's .sdmagic)"
+        );
+    }
+
+    #[test]
     fn behaviours() {
         let b = StubBehaviour::for_version(252).unwrap();
         assert!(b.prefix_last_wins && b.kernel_load_image);
         assert!(!b.sections.contains(&".sbat"));
         let b = StubBehaviour::for_version(257).unwrap();
         assert!(!b.prefix_last_wins && b.kernel_load_image);
+        assert_eq!(b.sections.last(), Some(&".hwids"), "257.13 knows no .efifw");
         let b = StubBehaviour::for_version(258).unwrap();
         assert!(!b.kernel_load_image);
+        assert_eq!(b.sections.last(), Some(&".efifw"));
         assert_eq!(
             StubBehaviour::for_version(250).unwrap_err().to_string(),
             "systemd-stub 250 is not supported: PCR 11 predictions need systemd-stub 252 or later"

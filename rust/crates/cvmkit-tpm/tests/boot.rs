@@ -1,6 +1,9 @@
-//! The proof: boot a UKI built from Debian's systemd-stub 252 and kernel under QEMU (TCG) with
-//! OVMF and a software TPM (swtpm), read the TPM's PCRs and the firmware event log in the guest,
-//! and compare them with the prediction, the log's own replay, and systemd-measure.
+//! The proof: boot UKIs built from Debian's systemd-stub 252 (bookworm) and 257 (trixie, the
+//! generation of the flake's nixos-25.05 stub) with Debian's kernel under QEMU (TCG) with OVMF
+//! and a software TPM (swtpm), read the TPM's PCRs and the firmware event log in the guest, and
+//! compare them with the prediction, the log's own replay, and (252) systemd-measure. Each stub
+//! has tests of its own (`stub_252_…`, `stub_257_…`); the 257 stub comes from
+//! scripts/fetch-inputs.sh (`STUB_TRIXIE`), and its tests fail, never skip, without it.
 //!
 //! Needs qemu-system-x86, swtpm (+ swtpm-tools), mtools and dosfstools; fails with an install
 //! hint when one is missing. Takes about 15–30 s on two cores.
@@ -258,10 +261,26 @@ fn boot_and_check(dir: &Path, uki: &[u8], prediction: &TpmPrediction) {
         guest.pcrs.keys().collect::<Vec<_>>()
     );
     for e in log.events() {
-        if matches!(e.register, Register::Pcr(4) | Register::Pcr(11)) {
+        if matches!(
+            e.register,
+            Register::Pcr(4) | Register::Pcr(11) | Register::Pcr(12) | Register::Pcr(13)
+        ) {
             eprintln!("log: {e}");
         }
     }
+    // The stub's other measurements (PCR 12: a LoadOptions command line, add-ons, credentials,
+    // a profile other than 0; PCR 13: system extensions) are not predicted; this boot has none
+    // of them, and OVMF passes no LoadOptions to the removable-media path.
+    let others: Vec<String> = log
+        .events()
+        .iter()
+        .filter(|e| matches!(e.register, Register::Pcr(12) | Register::Pcr(13)))
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        others.is_empty(),
+        "unexpected stub measurements in PCR 12/13: {others:#?}"
+    );
     assert!(banks.contains(&Bank::Sha256), "the log has no sha256 bank");
 
     let mut checked_sysfs = 0;
@@ -311,6 +330,65 @@ fn boot_and_check(dir: &Path, uki: &[u8], prediction: &TpmPrediction) {
         checked_sysfs >= 2,
         "the guest printed no /sys/class/tpm/tpm0/pcr-* values to compare"
     );
+
+    // cvmkit-tdx's RTMR2 model of the same UKI: what a TD extends into RTMR2 (PCRs 8-15) is the
+    // stub's PCR 11 events (systemd-stub ≥ 256 measures through the CC protocol too; 252 does
+    // not) and the kernel's PCR 9 events (LoadOptions, then the initrd the stub handed it), in
+    // the sha384 bank. Debian's 6.1 kernel measures those through the TCG2 protocol only, so the
+    // TPM log stands in for a TD's.
+    let sha384 = alg(Bank::Sha384);
+    let stub_cc = prediction.stub.version >= 256;
+    let logged: Vec<String> = log
+        .events()
+        .iter()
+        .filter(|e| e.is_extended())
+        .filter(|e| match e.register {
+            Register::Pcr(11) => stub_cc,
+            Register::Pcr(n) => (8..=15).contains(&n),
+            _ => false,
+        })
+        .map(|e| {
+            let d = e.digest(sha384).map(|d| d.to_hex()).unwrap_or_default();
+            format!("{:#010x} {d}", e.event_type.0)
+        })
+        .collect();
+    let boot = cvmkit_tdx::UkiBoot::new(uki, Vec::new());
+    let rtmr2 = cvmkit_tdx::uki_rtmr2(&boot, cvmkit_tdx::LinuxStubMeasurement::CcMeasurement)
+        .expect("cvmkit-tdx RTMR2 model");
+    for e in &rtmr2 {
+        eprintln!(
+            "tdx rtmr2: {:#010x} {} {}",
+            e.event_type.0,
+            hex(&e.digest),
+            e.label
+        );
+    }
+    let modelled: Vec<String> = rtmr2
+        .iter()
+        .map(|e| format!("{:#010x} {}", e.event_type.0, hex(&e.digest)))
+        .collect();
+    assert_eq!(
+        logged, modelled,
+        "the guest's PCR 8-15 events (sha384) differ from cvmkit-tdx's RTMR2 model"
+    );
+    // ... and its RTMR1 images: the UKI and the `.linux` buffer LoadImage() got (PCR 4, sha384).
+    let logged: Vec<String> = log
+        .events()
+        .iter()
+        .filter(|e| e.register == Register::Pcr(4) && e.event_type.0 == 0x8000_0003)
+        .map(|e| e.digest(sha384).map(|d| d.to_hex()).unwrap_or_default())
+        .collect();
+    let rtmr1 = cvmkit_tdx::uki_rtmr1(&boot, &cvmkit_tdx::OvmfProfile::EDK2_202411)
+        .expect("cvmkit-tdx RTMR1 model");
+    let modelled: Vec<String> = rtmr1
+        .iter()
+        .filter(|e| e.event_type.0 == 0x8000_0003)
+        .map(|e| hex(&e.digest))
+        .collect();
+    assert_eq!(
+        logged, modelled,
+        "the guest's PCR 4 images (sha384) differ from cvmkit-tdx's RTMR1 model"
+    );
 }
 
 /// OVMF first tries q35's empty default DVD-ROM ("BdsDxe: failed to load Boot0001 \"UEFI QEMU
@@ -321,64 +399,91 @@ fn options() -> TpmOptions {
         .with_failed_boot_attempts(1)
 }
 
+/// Checks the prediction names the stub `stub` (version and `.sdmagic` text).
+fn check_stub(prediction: &TpmPrediction, stub: Stub) {
+    assert_eq!(prediction.stub.version, stub.major());
+    let info = prediction.stub.loader_info.as_deref().unwrap_or_default();
+    match stub {
+        Stub::V252 => assert_eq!(info, "systemd-stub 252.39-1~deb12u2"),
+        Stub::V257 => assert!(info.starts_with("systemd-stub 257."), "{info}"),
+    }
+}
+
+/// The PCR 11 labels of the boot test's UKI: `.uname` is in the UKI and the stub's own `.sbat`
+/// too, but systemd-stub 252 measures neither; 257 measures both, after `.initrd`.
+fn expected_pcr11_labels(stub: Stub) -> Vec<&'static str> {
+    let mut labels = vec![
+        ".linux name",
+        ".linux content",
+        ".osrel name",
+        ".osrel content",
+        ".cmdline name",
+        ".cmdline content",
+        ".initrd name",
+        ".initrd content",
+    ];
+    if stub == Stub::V257 {
+        labels.extend([
+            ".uname name",
+            ".uname content",
+            ".sbat name",
+            ".sbat content",
+        ]);
+    }
+    labels
+}
+
 /// The UKI as cvmkit-uki builds it by default (`.linux` VirtualSize = the kernel's file size):
-/// systemd-measure agrees with the prediction, and so does the real boot.
-#[test]
-fn stub_252_uki_boots_as_predicted() {
+/// the real boot agrees with the prediction; for 252 so does systemd-measure.
+fn uki_boots_as_predicted(stub: Stub) {
     let t0 = Instant::now();
-    let (_guard, dir) = scratch("boot");
+    let (_guard, dir) = scratch(&format!("boot-{}", stub.major()));
     let initrd = build_initrd(&dir);
-    let uki = build_uki(&initrd, LinuxVirtualSize::FileSize);
+    let uki = build_uki(stub, &initrd, LinuxVirtualSize::FileSize);
     let prediction = predict(&uki, &options()).expect("predict");
-    assert_eq!(prediction.stub.version, 252);
-    assert_eq!(
-        prediction.stub.loader_info.as_deref(),
-        Some("systemd-stub 252.39-1~deb12u2")
-    );
+    check_stub(&prediction, stub);
     print_prediction(&prediction);
 
-    // systemd-measure 252, the oracle for PCR 11, on the same section files.
-    let oracle = systemd_measure(&uki, &dir);
-    assert_eq!(oracle.len(), 3);
-    for (bank, value) in &oracle {
-        let bank: Bank = bank.parse().unwrap();
-        assert_eq!(
-            hex(&prediction.get(11, bank).unwrap().value),
-            *value,
-            "PCR11 {bank} differs from systemd-measure"
-        );
+    if stub == Stub::V252 {
+        // systemd-measure 252, the oracle for PCR 11, on the same section files.
+        let oracle = systemd_measure(&uki, &dir);
+        assert_eq!(oracle.len(), 3);
+        for (bank, value) in &oracle {
+            let bank: Bank = bank.parse().unwrap();
+            assert_eq!(
+                hex(&prediction.get(11, bank).unwrap().value),
+                *value,
+                "PCR11 {bank} differs from systemd-measure"
+            );
+        }
     }
-    // .uname is in the UKI, but systemd-stub 252 does not measure it.
     let pcr11 = prediction.get(11, Bank::Sha256).unwrap();
     let labels: Vec<&str> = pcr11.events.iter().map(|e| e.label.as_str()).collect();
-    assert_eq!(
-        labels,
-        [
-            ".linux name",
-            ".linux content",
-            ".osrel name",
-            ".osrel content",
-            ".cmdline name",
-            ".cmdline content",
-            ".initrd name",
-            ".initrd content",
-        ]
-    );
+    assert_eq!(labels, expected_pcr11_labels(stub));
 
     boot_and_check(&dir, &uki, &prediction);
     eprintln!("total {:.1?}", t0.elapsed());
 }
 
-/// `.linux` with VirtualSize = the kernel's SizeOfImage (current ukify): systemd-stub 252
-/// measures the kernel followed by zeros into PCR 11 and hands the same buffer to LoadImage()
-/// (PCR 4). systemd-measure given the kernel file predicts another PCR 11; given the buffer as
-/// the stub reads it, the same.
 #[test]
-fn stub_252_measures_linux_zero_fill() {
+fn stub_252_uki_boots_as_predicted() {
+    uki_boots_as_predicted(Stub::V252);
+}
+
+#[test]
+fn stub_257_uki_boots_as_predicted() {
+    uki_boots_as_predicted(Stub::V257);
+}
+
+/// `.linux` with VirtualSize = the kernel's SizeOfImage (current ukify): the stub measures the
+/// kernel followed by zeros into PCR 11 and hands the same buffer to LoadImage() (PCR 4), 252
+/// (`szs[]`) and 257 (`PeSectionVector.memory_size`) alike. systemd-measure 252 given the kernel
+/// file predicts another PCR 11; given the buffer as the stub reads it, the same.
+fn measures_linux_zero_fill(stub: Stub) {
     let t0 = Instant::now();
-    let (_guard, dir) = scratch("boot-soi");
+    let (_guard, dir) = scratch(&format!("boot-soi-{}", stub.major()));
     let initrd = build_initrd(&dir);
-    let uki = build_uki(&initrd, LinuxVirtualSize::SizeOfImage);
+    let uki = build_uki(stub, &initrd, LinuxVirtualSize::SizeOfImage);
     let pe = cvmkit_pe::PeFile::parse(&uki).unwrap();
     let linux = pe.section_by_name(".linux").unwrap();
     assert!(
@@ -386,26 +491,44 @@ fn stub_252_measures_linux_zero_fill() {
         "the kernel's SizeOfImage exceeds its file size"
     );
     let prediction = predict(&uki, &options()).expect("predict");
+    check_stub(&prediction, stub);
     print_prediction(&prediction);
 
-    let kernel_file = systemd_measure_with(&uki, &dir, &[(".linux", input("KERNEL"))]);
-    let memory = dir.join("linux-in-memory");
     let mut buffer = pe.section_virtual_data(linux).unwrap().to_vec();
     buffer.resize(linux.header.virtual_size as usize, 0);
-    std::fs::write(&memory, &buffer).unwrap();
-    let memory_view = systemd_measure_with(&uki, &dir, &[(".linux", memory)]);
-    for ((bank, file_value), (_, memory_value)) in kernel_file.iter().zip(&memory_view) {
-        let predicted = hex(&prediction.get(11, bank.parse().unwrap()).unwrap().value);
-        assert_ne!(
-            predicted, *file_value,
-            "{bank}: systemd-measure --linux=vmlinuz"
-        );
-        assert_eq!(
-            predicted, *memory_value,
-            "{bank}: systemd-measure --linux=<memory>"
-        );
+    for bank in Bank::ALL {
+        let content = &prediction.get(11, bank).unwrap().events[1];
+        assert_eq!(content.label, ".linux content");
+        assert_eq!(content.digest, bank.hash(&buffer), "{bank}: kernel ‖ zeros");
+    }
+    if stub == Stub::V252 {
+        let kernel_file = systemd_measure_with(&uki, &dir, &[(".linux", input("KERNEL"))]);
+        let memory = dir.join("linux-in-memory");
+        std::fs::write(&memory, &buffer).unwrap();
+        let memory_view = systemd_measure_with(&uki, &dir, &[(".linux", memory)]);
+        for ((bank, file_value), (_, memory_value)) in kernel_file.iter().zip(&memory_view) {
+            let predicted = hex(&prediction.get(11, bank.parse().unwrap()).unwrap().value);
+            assert_ne!(
+                predicted, *file_value,
+                "{bank}: systemd-measure --linux=vmlinuz"
+            );
+            assert_eq!(
+                predicted, *memory_value,
+                "{bank}: systemd-measure --linux=<memory>"
+            );
+        }
     }
 
     boot_and_check(&dir, &uki, &prediction);
     eprintln!("total {:.1?}", t0.elapsed());
+}
+
+#[test]
+fn stub_252_measures_linux_zero_fill() {
+    measures_linux_zero_fill(Stub::V252);
+}
+
+#[test]
+fn stub_257_measures_linux_zero_fill() {
+    measures_linux_zero_fill(Stub::V257);
 }

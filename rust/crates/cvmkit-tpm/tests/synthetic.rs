@@ -202,6 +202,8 @@ fn sections_and_order_per_version() {
             ".sbat", ".pcrpkey"
         ]
     );
+    // Debian trixie's stub; full_uki has no .profile, so 257 and 258 measure the same here.
+    assert_eq!(names("257.13-1~deb13u1"), names("v258-rc1-12-gabcdef"));
     assert_eq!(
         names("v258-rc1-12-gabcdef"),
         [
@@ -381,6 +383,27 @@ fn hardware_dependent_sections_are_refused() {
     // 252 matches ".dtb" as a prefix of ".dtbauto" and measures it as .dtb.
     let events = pcr11(&uki("252"), &opts());
     assert_eq!(content(&events, ".dtb"), sha256(&[b"dtb"]));
+    assert!(predict(&uki("257.13-1~deb13u1"), &opts())
+        .unwrap_err()
+        .to_string()
+        .contains(".dtbauto section, which systemd-stub 257 measures only if"));
+
+    // .efifw came after 257: 257 ignores it, 258 refuses.
+    let efifw = |v: &str| {
+        pe_image(
+            &[sdmagic(v), sec(".linux", &k), sec(".efifw", b"fw")],
+            0,
+            None,
+        )
+    };
+    assert_eq!(
+        labels(&pcr11(&efifw("257.13-1~deb13u1"), &opts())),
+        [".linux name", ".linux content"]
+    );
+    assert_eq!(
+        predict(&efifw("258.1-1"), &opts()).unwrap_err().to_string(),
+        "the UKI has a .efifw section, which systemd-stub 258 measures only if it matches the hardware; such UKIs cannot be predicted offline"
+    );
 }
 
 /// PCR 4: the firmware's events, the UKI, and `.linux` when the firmware's LoadImage()

@@ -9,10 +9,26 @@ use crate::util::*;
 pub fn make_esp(dir: &Path, uki: &Path) -> std::path::PathBuf {
     let esp = dir.join("esp.img");
     let size_kib = std::fs::metadata(uki).unwrap().len() / 1024 + 8 * 1024;
-    run(Command::new(require_tool("mkfs.vfat")).arg("-C").arg(&esp).arg(size_kib.to_string()), true);
-    run(Command::new(require_tool("mmd")).arg("-i").arg(&esp).args(["::/EFI", "::/EFI/BOOT"]), true);
     run(
-        Command::new(require_tool("mcopy")).arg("-i").arg(&esp).arg(uki).arg("::/EFI/BOOT/BOOTX64.EFI"),
+        Command::new(require_tool("mkfs.vfat"))
+            .arg("-C")
+            .arg(&esp)
+            .arg(size_kib.to_string()),
+        true,
+    );
+    run(
+        Command::new(require_tool("mmd"))
+            .arg("-i")
+            .arg(&esp)
+            .args(["::/EFI", "::/EFI/BOOT"]),
+        true,
+    );
+    run(
+        Command::new(require_tool("mcopy"))
+            .arg("-i")
+            .arg(&esp)
+            .arg(uki)
+            .arg("::/EFI/BOOT/BOOTX64.EFI"),
         true,
     );
     esp
@@ -27,7 +43,15 @@ pub fn boot_serial_log(dir: &Path, ovmf: &Path, disk: &Path, timeout: Duration) 
         .arg(ovmf)
         .arg("-drive")
         .arg(format!("if=virtio,format=raw,file={}", disk.display()))
-        .args(["-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none"])
+        .args([
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-nic",
+            "none",
+        ])
         .arg("-serial")
         .arg(format!("file:{}", log.display()))
         .stdin(Stdio::null())
@@ -50,9 +74,10 @@ pub fn boot_serial_log(dir: &Path, ovmf: &Path, disk: &Path, timeout: Duration) 
     std::fs::read_to_string(&log).unwrap_or_default()
 }
 
-#[test]
-fn uki_boots_to_marker_under_ovmf() {
-    let inputs = inputs();
+/// The example UKI built with `stub` boots under OVMF to the initrd's marker.
+fn uki_boots_to_marker_under_ovmf(stub: std::path::PathBuf) {
+    let mut inputs = inputs();
+    inputs.stub = stub;
     let tmp = tempfile::tempdir().unwrap();
     let root = stage_example_root(tmp.path(), &inputs);
     let (_, uki) = build_example(tmp.path(), &root, &inputs, "zstd");
@@ -61,7 +86,21 @@ fn uki_boots_to_marker_under_ovmf() {
     // The marker carries /proc/cmdline, which proves the stub passed our .cmdline to the kernel.
     assert!(
         log.contains("CVMKIT-BOOT-OK cmdline=[console=ttyS0 panic=-1"),
-        "marker not found; serial log tail:\n{}",
+        "{}: marker not found; serial log tail:\n{}",
+        inputs.stub.display(),
         &log[log.len().saturating_sub(3000)..]
     );
+}
+
+/// Debian bookworm's systemd-stub 252 (`STUB`).
+#[test]
+fn stub_252_uki_boots_to_marker_under_ovmf() {
+    uki_boots_to_marker_under_ovmf(inputs().stub);
+}
+
+/// Debian trixie's systemd-stub 257 (`STUB_TRIXIE`), the generation of the flake's nixos-25.05
+/// stub; fails naming scripts/fetch-inputs.sh when it was not fetched.
+#[test]
+fn stub_257_uki_boots_to_marker_under_ovmf() {
+    uki_boots_to_marker_under_ovmf(cvmkit_testutil::stub_trixie());
 }

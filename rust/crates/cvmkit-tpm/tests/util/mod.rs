@@ -29,7 +29,6 @@ echo "CVMKIT-TPM-DONE"
 $B poweroff -f
 "#;
 
-
 /// The test initramfs (gzip) built with cvmkit-initrd in `dir`.
 pub fn build_initrd(dir: &Path) -> Vec<u8> {
     let init = dir.join("init");
@@ -50,15 +49,72 @@ pub fn build_initrd(dir: &Path) -> Vec<u8> {
     out
 }
 
-/// The command line the boot test's UKI carries.
-pub const CMDLINE: &str = "console=ttyS0 panic=-1";
+/// The command line the boot test's UKI carries. The trailing newline (as in the example image
+/// specs) is in `.cmdline`, and so in PCR 11; systemd-stub 257 drops it from the `LoadOptions` it
+/// passes the kernel (`mangle_stub_cmdline()`), which the kernel measures into PCR 9.
+pub const CMDLINE: &str = "console=ttyS0 panic=-1\n";
 
 /// os-release for the UKI's `.osrel`.
 pub const OS_RELEASE: &str = "ID=cvmkit-test\nNAME=\"cvmkit TPM test\"\nVERSION_ID=1\n";
 
+/// The real systemd-stubs the tests run against, each in tests of its own (`stub_252_…`,
+/// `stub_257_…`) so that a failure names the stub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stub {
+    /// Debian bookworm's systemd-boot-efi 252 (`STUB`).
+    V252,
+    /// Debian trixie's systemd-boot-efi 257 (`STUB_TRIXIE`), the generation of the flake's
+    /// nixos-25.05 stub.
+    V257,
+}
+
+impl Stub {
+    /// The stub's path (fails naming scripts/fetch-inputs.sh / scripts/setup.sh when missing).
+    pub fn path(self) -> PathBuf {
+        match self {
+            Stub::V252 => input("STUB"),
+            Stub::V257 => cvmkit_testutil::stub_trixie(),
+        }
+    }
+
+    /// The systemd major version the stub must report in `.sdmagic`.
+    pub fn major(self) -> u32 {
+        match self {
+            Stub::V252 => 252,
+            Stub::V257 => 257,
+        }
+    }
+
+    /// The stub's bytes, after checking that its `.sdmagic` names the expected major version
+    /// (read with objcopy, not the crate under test).
+    pub fn read(self) -> Vec<u8> {
+        let path = self.path();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sdmagic");
+        run(Command::new(require_tool("objcopy", "binutils"))
+            .args(["-O", "binary", "--only-section=.sdmagic"])
+            .arg(&path)
+            .arg(&out));
+        let text = String::from_utf8_lossy(&std::fs::read(&out).unwrap()).into_owned();
+        let want = format!("#### LoaderInfo: systemd-stub {}.", self.major());
+        assert!(
+            text.starts_with(&want),
+            "{} has .sdmagic {:?}, not systemd-stub {}: rerun scripts/fetch-inputs.sh (scripts/setup.sh)",
+            path.display(),
+            text.trim_end_matches('\0'),
+            self.major()
+        );
+        std::fs::read(path).unwrap()
+    }
+}
+
 /// A UKI from the real stub and kernel: `.osrel .cmdline .uname .initrd .linux`.
-pub fn build_uki(initrd: &[u8], linux_virtual_size: cvmkit_uki::LinuxVirtualSize) -> Vec<u8> {
-    let stub = std::fs::read(input("STUB")).unwrap();
+pub fn build_uki(
+    stub: Stub,
+    initrd: &[u8],
+    linux_virtual_size: cvmkit_uki::LinuxVirtualSize,
+) -> Vec<u8> {
+    let stub = stub.read();
     let kernel = std::fs::read(input("KERNEL")).unwrap();
     let parts = cvmkit_uki::UkiParts {
         linux: &kernel,
