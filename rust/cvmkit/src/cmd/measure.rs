@@ -675,6 +675,9 @@ pub fn tdx_document(a: &TdxArgs, gpt: Option<Vec<u8>>) -> Result<Measurements> {
         Boot::Direct(DirectBoot { kernel: &kernel, initrd: initrd.as_deref(), cmdline: &a.cmdline })
     };
     let m = measure(&firmware, &config, &boot).with_context(|| format!("cannot compute TDX measurements for {fw_name}"))?;
+    if let Boot::Uki(u) = &boot {
+        doc.notes.push(u.stub_note().with_context(|| format!("UKI {}", a.uki.as_ref().expect("a UKI boot").display()))?);
+    }
 
     let to_reg = |name: &str, r: &cvmkit_tdx::Register| {
         let mut reg = Register::with_value(name, Bank::Sha384, &r.value);

@@ -97,6 +97,12 @@ fn build_spec_with_disk_and_measurements() {
     tpm_notes.push("runtime: PCR 15 holds the manifest events".into());
     assert_eq!(docs[0]["notes"], serde_json::Value::Array(tpm_notes));
     assert_eq!(docs[1]["notes"], expect[1]["notes"]);
+    // Both UKI documents name the systemd-stub they were predicted for (the version decides
+    // what the stub measures).
+    for d in &docs[..2] {
+        let stub = d["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str()).any(|n| n.contains("systemd-stub 25"));
+        assert!(stub, "no stub version in {}", d["notes"]);
+    }
     for (doc, want) in docs.iter().zip(&expect) {
         assert_eq!(doc["platform"], want["platform"]);
         assert_eq!(doc["registers"], want["registers"], "{}", doc["platform"]);

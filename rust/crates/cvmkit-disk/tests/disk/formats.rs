@@ -10,17 +10,13 @@ fn qemu_img() -> Command {
     Command::new(require_tool("qemu-img", "qemu-utils"))
 }
 
+/// A top-level number of `qemu-img info --output=json` (QEMU 10 also nests a `children` list
+/// whose entries repeat keys such as `virtual-size` for the protocol layer).
 fn json_u64(json: &str, key: &str) -> u64 {
-    let at = json
-        .find(&format!("\"{key}\":"))
-        .unwrap_or_else(|| panic!("{key} not in {json}"));
-    json[at + key.len() + 3..]
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect::<String>()
-        .parse()
-        .unwrap()
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("qemu-img JSON: {e}: {json}"));
+    v.get(key)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("no top-level number {key} in {json}"))
 }
 
 fn cmp(a: &std::path::Path, b: &std::path::Path) {
