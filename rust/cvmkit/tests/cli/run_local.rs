@@ -65,22 +65,21 @@ fn static_runtime() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(repo_root())
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args([
-            "build",
-            "--quiet",
-            "--locked",
-            "--release",
-            "-p",
-            "cvmkit-runtime",
-        ])
-        .args(["--target", "x86_64-unknown-linux-gnu"])
-        .status()
-        .expect("cannot run cargo to build the static runtime");
-    assert!(status.success(), "static build of cvmkit-runtime failed");
+    // A cold release build on 2 cores takes minutes; a hung one fails the test.
+    let out = cvmkit_testutil::output_deadline(
+        Command::new(cargo)
+            .current_dir(repo_root())
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .args(["build", "--quiet", "--locked", "--release", "-p", "cvmkit-runtime"])
+            .args(["--target", "x86_64-unknown-linux-gnu"]),
+        Duration::from_secs(1800),
+    );
+    assert!(
+        out.status.success(),
+        "static build of cvmkit-runtime failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     target_dir.join("x86_64-unknown-linux-gnu/release/cvmkit-runtime")
 }
 
@@ -502,6 +501,22 @@ fn relay_copies_both_ways() {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
+    // No read below can hang: after 60 s a watchdog kills the relay, which closes its stdout, so
+    // a blocked read returns and the test fails.
+    let pid = child.id();
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let end = Instant::now() + Duration::from_secs(60);
+            while !done.load(Ordering::SeqCst) && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if !done.load(Ordering::SeqCst) {
+                cvmkit_testutil::signal_process(pid, cvmkit_testutil::Signal::KILL);
+            }
+        })
+    };
     // A first message must come back before the input is closed (an interactive exchange).
     stdin.write_all(b"hello").unwrap();
     stdin.flush().unwrap();
@@ -535,6 +550,8 @@ fn relay_copies_both_ways() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    done.store(true, Ordering::SeqCst);
+    watchdog.join().unwrap();
     assert!(status.success(), "{status}");
     server.join().unwrap();
 }
