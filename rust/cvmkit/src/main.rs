@@ -85,9 +85,47 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            // One line: the outermost context first, then each cause, joined by ": ".
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// One line: the outermost context first, then each cause, joined by ": ". A cause whose text
+/// its parent already shows (an error type that prints its source inline *and* returns it from
+/// `source()`) is not repeated.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("the UKI is not a valid PE image: {0}")]
+    struct Outer(#[source] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("section .text extends past end of file")]
+    struct Inner;
+
+    #[test]
+    fn a_cause_shown_inline_is_not_repeated() {
+        let err = anyhow::Error::new(Outer(Inner)).context("UKI x.efi");
+        assert_eq!(
+            super::one_line(&err),
+            "UKI x.efi: the UKI is not a valid PE image: section .text extends past end of file"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::one_line(&plain), "outer: inner");
     }
 }

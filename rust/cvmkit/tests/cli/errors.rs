@@ -153,3 +153,19 @@ fn a_closed_stdout_pipe_ends_quietly() {
         }
     }
 }
+
+/// A truncated UKI's error names the problem once (the TPM crate's error shows its PE cause
+/// inline and also returns it as its source; the CLI used to print it twice).
+#[test]
+fn an_error_names_its_cause_once() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let stub = std::fs::read(&inputs.stub).unwrap();
+    std::fs::write(tmp.path().join("trunc.efi"), &stub[..5000]).unwrap();
+    let out = run(cvmkit(tmp.path()).args(["measure", "tpm", "--uki", "trunc.efi"]), false);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("extends past end of file").count(), 1, "{err}");
+    assert!(err.starts_with("error: UKI trunc.efi: the UKI is not a valid PE image: section .text"), "{err}");
+}
