@@ -50,6 +50,7 @@ for d in sources.list.d apt.conf.d preferences.d trusted.gpg.d keyrings; do
   mkdir -p "$root/etc/apt/$d"
   find "/etc/apt/$d" -maxdepth 1 -type f ! -name 'cvmkit-*' ! -name 'zz-*' -exec cp -a {} "$root/etc/apt/$d/" \;
 done
+rm -f "$root/etc/apt/sources.list"   # debootstrap's own; the host's (if any) replaces it
 [ -f /etc/apt/sources.list ] && cp -a /etc/apt/sources.list "$root/etc/apt/sources.list"
 cp -a /usr/share/keyrings/. "$root/usr/share/keyrings/"
 [ -f /etc/pip.conf ] && cp -a /etc/pip.conf "$root/etc/pip.conf"

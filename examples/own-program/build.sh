@@ -4,7 +4,7 @@
 # Builds the own-program image with documented commands only: stages OUT/stage (this directory's
 # image.json, initrd.spec and os-release; a root tree with busybox, the static cvmkit-runtime,
 # /init, runtime.conf and the e1000e module; the kernel and systemd-stub under the names image.json
-# uses), then `cvmkit build --spec OUT/stage/image.json --out OUT/image`: initrd.img, uki.efi and
+# uses), then `cvmkit build --spec OUT/stage/image.json -o OUT/image`: initrd.img, uki.efi and
 # measurements.json. Your program is not in the image: `cvmkit run-local OUT/image --app PROGRAM`
 # (or a cloud's metadata) hands it to cvmkit-runtime, which checks its sha256 before running it.
 #
@@ -50,5 +50,5 @@ if [ -f "$nic" ]; then
 else
   echo "own-program: no e1000e.ko at $nic: the kernel must have e1000e built in (NIC_MODULE=PATH to give one)" >&2
 fi
-"$cvmkit" build --spec "$stage/image.json" --out "$out/image"
+"$cvmkit" build --spec "$stage/image.json" -o "$out/image"
 echo "own-program: image in $out/image: $(cd "$out/image" && ls | tr '\n' ' ')" >&2

@@ -160,7 +160,7 @@ impl<'a> UkiBoot<'a> {
         SystemdStub::detect(&self.parse()?).ok_or_else(|| {
             self.error(
                 "no \"#### LoaderInfo: systemd-stub VERSION ####\" in a .sdmagic section: the \
-                 stub version decides what is measured; give it explicitly",
+                 stub version decides what is measured; give it explicitly (cvmkit measure tdx: --stub-version N)",
             )
         })
     }

@@ -9,16 +9,16 @@ pub enum Error {
     #[error("the UKI is not a valid PE image: {0}")]
     Pe(#[source] cvmkit_pe::Error),
     /// No `.sdmagic` section to tell the stub version.
-    #[error("the UKI has no .sdmagic section to tell the systemd-stub version; pass the version explicitly")]
+    #[error("the UKI has no .sdmagic section to tell the systemd-stub version; pass the version explicitly (cvmkit measure: --stub-version N)")]
     NoSdMagic,
     /// `.sdmagic` is not `#### LoaderInfo: … ####`.
-    #[error("the UKI's .sdmagic section is not '#### LoaderInfo: … ####' but \"{text}\"; pass the systemd-stub version explicitly")]
+    #[error("the UKI's .sdmagic section is not '#### LoaderInfo: … ####' but \"{text}\"; pass the systemd-stub version explicitly (cvmkit measure: --stub-version N)")]
     BadSdMagic {
         /// The section text, escaped.
         text: String,
     },
     /// `.sdmagic` names another loader, or a version without a number.
-    #[error("the UKI's stub is \"{loader_info}\", not systemd-stub <version>; pass the systemd-stub version explicitly if it measures like one")]
+    #[error("the UKI's stub is \"{loader_info}\", not systemd-stub <version>; pass the systemd-stub version explicitly (cvmkit measure: --stub-version N) if it measures like one")]
     NotSystemdStub {
         /// The `LoaderInfo` text, escaped.
         loader_info: String,

@@ -1,4 +1,4 @@
-//! `cvmkit build --spec FILE --out DIR`: the whole image from one JSON spec.
+//! `cvmkit build --spec FILE -o DIR`: the whole image from one JSON spec.
 //!
 //! This is the builder of the Nix image derivations: Nix evaluates the image modules into this
 //! spec (every input a store path) and runs `cvmkit build` with no shell and no stdenv. The same
@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, value_name = "JSON")]
     spec_json: Option<String>,
     /// Output directory (created; existing outputs in it are replaced).
-    #[arg(long)]
+    #[arg(short = 'o', long = "output", visible_alias = "out", value_name = "DIR")]
     out: PathBuf,
 }
 
@@ -361,7 +361,7 @@ fn measure_one(
             let a = measure::TdxArgs {
                 firmware: firmware()?,
                 memory: m.memory.clone().unwrap_or_else(|| "2G".into()),
-                cpus: 1,
+                vcpus: 1,
                 qemu_version: m.qemu_version.clone().unwrap_or_else(|| "10.2".into()),
                 ovmf_profile: m.ovmf_profile.clone().unwrap_or_else(|| "edk2-202411".into()),
                 kernel_measures: m.kernel_measures.clone().unwrap_or_else(|| "cc".into()),

@@ -71,6 +71,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     spec.data_size = args.data_size.as_deref().map(parse_size).transpose().context("--data-size")?;
     spec.esp_size = args.esp_size.as_deref().map(parse_size).transpose().context("--esp-size")?;
     spec.disk_size = args.disk_size.as_deref().map(parse_size).transpose().context("--disk-size")?;
+    check_uki(&args.uki)?;
     // Plan first: every input is checked before any output exists.
     let layout = DiskLayout::plan(&spec, format)?;
     let report = crate::output::write_atomically(&args.output, |w| {
@@ -110,4 +111,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("  ESP volume id {}", r.esp_volume_id);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file to boot must be an EFI application: firmware would refuse anything else at boot, so
+/// a disk around it is refused now, before anything is written.
+pub fn check_uki(path: &std::path::Path) -> Result<()> {
+    let data = crate::output::read_input(path, "UKI")?;
+    let pe = cvmkit_pe::PeFile::parse(&data).with_context(|| format!("UKI {}: not a PE image", path.display()))?;
+    let subsystem = pe.optional_header().subsystem;
+    if subsystem != cvmkit_pe::pe::IMAGE_SUBSYSTEM_EFI_APPLICATION {
+        anyhow::bail!(
+            "UKI {}: PE subsystem {subsystem} is not an EFI application (10): firmware would not start it from the ESP",
+            path.display()
+        );
+    }
+    Ok(())
 }

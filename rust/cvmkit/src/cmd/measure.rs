@@ -52,12 +52,12 @@ pub struct TdxArgs {
     /// The TDX-capable OVMF (TDVF) firmware.
     #[arg(long)]
     pub firmware: PathBuf,
-    /// Guest memory (QEMU -m), e.g. 2G, 4096M.
+    /// Guest memory (QEMU -m), e.g. 2G, 4096M; a plain number is MiB, as for QEMU.
     #[arg(long, default_value = "2G")]
     pub memory: String,
     /// vCPUs; they reach RTMR0 only through the ACPI tables given with --acpi-dir.
-    #[arg(long, default_value_t = 1)]
-    pub cpus: u32,
+    #[arg(long = "vcpus", visible_alias = "cpus", default_value_t = 1)]
+    pub vcpus: u32,
     /// The QEMU version (MAJOR.MINOR): decides the MRTD page order (two-pass before 9) and, for
     /// direct boot, whether QEMU patches the kernel's setup header before OVMF measures it (up to
     /// 10.1 it does; from 10.2 on, QEMU commit a7542a38f399, it leaves it alone).
@@ -83,6 +83,9 @@ pub struct TdxArgs {
     /// Boot options OVMF tried and failed before the UKI.
     #[arg(long, default_value_t = 0)]
     pub failed_boot_attempts: u32,
+    /// The systemd-stub major version, if the UKI's .sdmagic does not say it.
+    #[arg(long, requires = "uki")]
+    pub stub_version: Option<u32>,
     /// Direct boot: the kernel (QEMU -kernel).
     #[arg(long, required_unless_present = "uki")]
     pub kernel: Option<PathBuf>,
@@ -540,6 +543,14 @@ pub fn tpm_document(a: &TpmArgs, uki: &[u8]) -> Result<Measurements> {
 }
 
 /// A size such as `2G`, `512M`, `4096MiB`, `1T` or plain bytes.
+/// A guest memory size as QEMU's -m takes it: with a unit (2G, 4096M), or a plain number of MiB.
+pub fn parse_memory(text: &str) -> Result<u64> {
+    if !text.trim().is_empty() && text.trim().bytes().all(|b| b.is_ascii_digit()) {
+        return parse_size(&format!("{}M", text.trim()));
+    }
+    parse_size(text)
+}
+
 pub fn parse_size(text: &str) -> Result<u64> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -582,7 +593,7 @@ pub fn tdx_document(a: &TdxArgs, gpt: Option<Vec<u8>>) -> Result<Measurements> {
     let fw_bytes = read_input(&a.firmware, "firmware")?;
     let fw_name = a.firmware.display().to_string();
     let firmware = Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
-    let memory = parse_size(&a.memory).context("--memory")?;
+    let memory = parse_memory(&a.memory).context("--memory")?;
     let (major, minor) = a
         .qemu_version
         .split_once('.')
@@ -646,7 +657,7 @@ pub fn tdx_document(a: &TdxArgs, gpt: Option<Vec<u8>>) -> Result<Measurements> {
     let mut doc = Measurements::new("tdx");
     file_input(&mut doc, "firmware", &a.firmware, &fw_bytes);
     doc.inputs.insert("memory".into(), Input::value(memory));
-    doc.inputs.insert("cpus".into(), Input::value(a.cpus));
+    doc.inputs.insert("vcpus".into(), Input::value(a.vcpus));
     doc.inputs.insert("qemu_version".into(), Input::value(&a.qemu_version));
     doc.inputs.insert("ovmf_profile".into(), Input::value(&a.ovmf_profile));
     doc.inputs.insert("kernel_measures".into(), Input::value(&a.kernel_measures));
@@ -662,6 +673,7 @@ pub fn tdx_document(a: &TdxArgs, gpt: Option<Vec<u8>>) -> Result<Measurements> {
         }
         let mut u = UkiBoot::new(&uki, gpt);
         u.failed_boot_attempts = a.failed_boot_attempts;
+        u.stub_version = a.stub_version;
         Boot::Uki(u)
     } else {
         let kp = a.kernel.as_ref().expect("clap requires --kernel without --uki");

@@ -58,7 +58,7 @@ pub struct Args {
     /// The image: a UKI, a raw GPT disk, a qcow2 disk, or a directory holding uki.efi (what the
     /// Nix image derivations output). Recognized by content; never modified (disks boot with
     /// snapshot=on, a UKI is put on a temporary disk).
-    #[arg(value_name = "IMAGE", required_unless_present = "relay")]
+    #[arg(value_name = "IMAGE", required = true)]
     image: Option<PathBuf>,
     /// A workload program (repeatable): the N-th --app is workload N, served to the guest at
     /// /apps/N with its sha256 in the manifest key `manifest` (N=0), `manifest-N` (N>0), and
@@ -80,11 +80,11 @@ pub struct Args {
     /// OVMF, else /usr/share/ovmf/OVMF.fd or /usr/share/qemu/OVMF.fd).
     #[arg(long, value_name = "FILE")]
     firmware: Option<PathBuf>,
-    /// Guest memory in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 1024)]
-    memory: u32,
-    /// Number of virtual CPUs.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Guest memory (QEMU -m): a size such as 1G or 512M; a plain number is MiB, as for QEMU.
+    #[arg(long, value_name = "SIZE", default_value = "1G")]
+    memory: String,
+    /// Number of virtual CPUs (QEMU -smp).
+    #[arg(long = "vcpus", visible_alias = "smp", value_name = "N", default_value_t = 1)]
     smp: u32,
     /// The guest's NIC (a QEMU device model); the image must have its driver. The default,
     /// e1000e, is QEMU's own default NIC on q35: built into the flake's guest kernel, and a single
@@ -307,6 +307,11 @@ impl Plan {
         } else {
             None
         };
+        let memory = crate::cmd::measure::parse_memory(&args.memory).context("--memory")?;
+        if memory % (1 << 20) != 0 || memory < (64 << 20) {
+            bail!("--memory {}: a whole number of MiB, at least 64M", args.memory);
+        }
+        let memory = u32::try_from(memory >> 20).context("--memory: too large")?;
         let accel = match args.accel {
             Accel::Auto if kvm_usable() => Accel::Kvm,
             Accel::Auto => Accel::Tcg,
@@ -354,7 +359,7 @@ impl Plan {
             qemu,
             swtpm,
             accel,
-            memory: args.memory,
+            memory,
             smp: args.smp,
             nic_model: args.nic_model.clone(),
             disk,

@@ -69,8 +69,11 @@ fn disk_formats_reproducible_and_valid() {
 fn disk_uki_too_big_for_esp() {
     let inputs = inputs();
     let tmp = tempfile::tempdir().unwrap();
+    // A real EFI application (the stub) with 50 MiB of trailing data.
     let big = tmp.path().join("big.efi");
-    std::fs::write(&big, vec![0u8; 50 << 20]).unwrap();
+    let mut data = std::fs::read(&inputs.stub).unwrap();
+    data.resize(data.len() + (50 << 20), 0);
+    std::fs::write(&big, data).unwrap();
     let out2 = run(cvmkit(tmp.path()).args(["disk", "--esp-size", "40M", "--uki"]).arg(&big).args(["-o", "x.raw"]), false);
     // A missing UKI names the file.
     let out = run(cvmkit(tmp.path()).args(["disk", "--uki", "no-such.efi", "-o", "x.raw"]), false);
@@ -81,5 +84,31 @@ fn disk_uki_too_big_for_esp() {
         assert_eq!(stderr(o).lines().count(), 1, "{}", stderr(o));
     }
     assert!(stderr(&out2).contains("does not fit"), "{}", stderr(&out2));
+    assert!(!tmp.path().join("x.raw").exists());
+}
+
+/// A file that is not an EFI application is refused before anything is written (it used to
+/// give exit 0 and a 69 MB disk whose firmware would refuse to boot it).
+#[test]
+fn disk_refuses_a_uki_that_is_not_an_efi_application() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("garbage.bin"), vec![0x5au8; 1 << 20]).unwrap();
+    let out = run(cvmkit(tmp.path()).args(["disk", "--uki", "garbage.bin", "-o", "x.raw"]), false);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("UKI garbage.bin: not a PE image"), "{err}");
+    // A PE image of another subsystem: the stub with Subsystem (optional header +68) set to 3
+    // (Windows console).
+    let mut stub = std::fs::read(&inputs.stub).unwrap();
+    let e_lfanew = u32::from_le_bytes(stub[0x3c..0x40].try_into().unwrap()) as usize;
+    let at = e_lfanew + 4 + 20 + 68;
+    stub[at..at + 2].copy_from_slice(&3u16.to_le_bytes());
+    std::fs::write(tmp.path().join("console.exe"), stub).unwrap();
+    let out = run(cvmkit(tmp.path()).args(["disk", "--uki", "console.exe", "-o", "x.raw"]), false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("PE subsystem 3 is not an EFI application"), "{}", stderr(&out));
+    let _ = &inputs;
     assert!(!tmp.path().join("x.raw").exists());
 }

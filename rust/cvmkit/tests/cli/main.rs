@@ -25,5 +25,7 @@ mod qemu_boundary;
 mod run_local;
 /// Byte-identical outputs under a perturbed clock, umask, TZ, locale, cwd, paths and mtimes.
 mod repro;
+/// One name and one unit per concept across subcommands.
+mod vocabulary;
 /// `cvmkit uki` and `cvmkit inspect`, checked with objdump and Authenticode peers.
 mod uki;
