@@ -16,7 +16,7 @@
 #                     lists (written comma-separated); null leaves a setting out. The cloud
 #                     profiles set `sources` (gcp.nix: gcp, azure.nix: azure, qemu.nix: qemu).
 #   runtime.nginx     null (the runtime only writes the nginx configuration), or a static nginx
-#                     binary (e.g. "${pkgs.pkgsStatic.nginx}/bin/nginx"): installed as
+#                     binary (e.g. "${pkgs.callPackage ./nix/nginx-static.nix { }}/bin/nginx"): installed as
 #                     /usr/sbin/nginx, checked with `nginx -t` and run by the runtime; workers
 #                     run as nobody:nogroup.
 #

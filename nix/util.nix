@@ -225,7 +225,7 @@ rec {
     # Examples
 
     ```nix
-    toInput "kernel" "${linux}/bzImage" => "/nix/store/…-linux-6.12.64/bzImage"
+    toInput "kernel" "${linux}/bzImage" => "/nix/store/…-linux-6.18.5/bzImage"
     toInput "kernel" "/boot/vmlinuz"
     => error: cvmkit: kernel is the plain string "/boot/vmlinuz", which Nix cannot track; …
     ```
