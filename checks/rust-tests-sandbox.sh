@@ -2,7 +2,8 @@
 # checks/rust-tests-sandbox.sh: runs nix/rust-tests.sh (the flake's `rust-tests` check) the way
 # nixpkgs' builder would: a PATH of only the tools nixpkgs' stdenv and the check's
 # nativeCheckInputs give (Debian's builds of the same programs, linked into one directory), busybox
-# by path in BUSYBOX and not on PATH, no example inputs, no network (a new network namespace with
+# by path in BUSYBOX and not on PATH, STUB and KERNEL by environment (Debian's standing in for
+# nixpkgs' systemd stub and kernel), no other example inputs, no network (a new network namespace with
 # only loopback), an empty HOME. Needs root for the network namespace.
 set -euo pipefail
 export LC_ALL=C
@@ -39,7 +40,7 @@ echo "rust-tests-sandbox: PATH holds $(ls "$farm" | wc -l) programs; BUSYBOX=$BU
 unshare --net -- bash -c '
   ip link set lo up
   exec env -i PATH="$1" HOME="$2" CARGO_HOME="$3" RUSTUP_HOME="$4" \
-    CARGO_TARGET_DIR="$5" BUSYBOX="$6" NIX_BUILD_CORES=2 TERM=dumb CARGO_TERM_COLOR=never \
+    CARGO_TARGET_DIR="$5" BUSYBOX="$6" STUB="$7" KERNEL="$8" NIX_BUILD_CORES=2 TERM=dumb CARGO_TERM_COLOR=never \
     bash nix/rust-tests.sh' _ \
   "$farm" "$home" "${CARGO_HOME:-$HOME/.cargo}" "${RUSTUP_HOME:-$HOME/.rustup}" \
-  "${CARGO_TARGET_DIR:-$repo/target}" "$BUSYBOX"
+  "${CARGO_TARGET_DIR:-$repo/target}" "$BUSYBOX" "$STUB" "$KERNEL"

@@ -21,6 +21,9 @@
   swtpm,
   zstd,
   pkgsStatic,
+  systemd,
+  linuxPackages,
+  stdenv,
 }:
 rustPlatform.buildRustPackage {
   pname = "cvmkit-rust-tests";
@@ -52,7 +55,11 @@ rustPlatform.buildRustPackage {
     swtpm
     zstd
   ];
+  # The example inputs the differ's tests take apart, from nixpkgs instead of Debian's packages:
+  # by environment, as cvmkit-testutil reads them (no .cache in the sandbox).
   BUSYBOX = "${pkgsStatic.busybox}/bin/busybox";
+  STUB = "${systemd}/lib/systemd/boot/efi/linux${stdenv.hostPlatform.efiArch}.efi.stub";
+  KERNEL = "${linuxPackages.kernel}/${stdenv.hostPlatform.linux-kernel.target}";
   # Only tests: nothing to build or install beyond what `cargo test` compiles.
   buildPhase = "runHook preBuild; runHook postBuild";
   doCheck = true;

@@ -4,12 +4,13 @@
 # (stdenv's common path plus the oracle tools, busybox NOT on PATH), so both run the same thing.
 #
 # Environment: BUSYBOX (a static busybox, by path: on PATH its applets would shadow GNU find/sed/
-# sort, whose options the tests use), NIX_BUILD_CORES (jobs, default 2). The example inputs
-# (KERNEL, STUB, OVMF) are not needed by any target here; CVMKIT_INPUTS_ENV=/nonexistent makes
-# a test that wanted them fail, naming them, instead of finding a host's .cache.
+# sort, whose options the tests use), STUB and KERNEL (a systemd-stub and an EFI-stub kernel, for
+# the differ's UKI tests), NIX_BUILD_CORES (jobs, default 2). CVMKIT_INPUTS_ENV=/nonexistent makes
+# a test that wants any other input fail, naming it, instead of finding a host's .cache.
 set -euo pipefail
-: "${BUSYBOX:?set BUSYBOX to a static busybox binary}"
+: "${BUSYBOX:?set BUSYBOX to a static busybox binary}" "${STUB:?set STUB to a systemd-stub}" "${KERNEL:?set KERNEL to a kernel image}"
 [ -x "$BUSYBOX" ] || { echo "rust-tests: BUSYBOX=$BUSYBOX is not executable" >&2; exit 2; }
+for f in "$STUB" "$KERNEL"; do [ -f "$f" ] || { echo "rust-tests: $f does not exist" >&2; exit 2; }; done
 jobs=${NIX_BUILD_CORES:-2}
 export CVMKIT_INPUTS_ENV=/nonexistent
 

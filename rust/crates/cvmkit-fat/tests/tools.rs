@@ -26,6 +26,10 @@ fn run(cmd: &mut Command) -> Output {
 
 fn mtools(tool: &str, image: &Path) -> Command {
     let mut c = Command::new(require_tool(tool, "mtools"));
+    // mtools prints long names in the locale's charset: without a UTF-8 locale (a Nix build
+    // sandbox, `env -i`) "Ünïcödé ✓.txt" comes out as "_n_c_d_ _.txt". C.UTF-8 is built into
+    // glibc (>= 2.35), so it needs no locale files.
+    c.env("LC_ALL", "C.UTF-8");
     c.arg("-i").arg(image);
     c
 }

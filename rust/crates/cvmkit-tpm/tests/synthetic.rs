@@ -512,7 +512,7 @@ fn errors() {
     );
     assert_eq!(
         predict(&boot, &opts()).unwrap_err().to_string(),
-        "the UKI's stub is \"systemd-boot 252.39\", not systemd-stub <version>; pass the systemd-stub version explicitly if it measures like one"
+        "the UKI's stub is \"systemd-boot 252.39\", not systemd-stub <version>; pass the systemd-stub version explicitly (cvmkit measure: --stub-version N) if it measures like one"
     );
     let junk = pe_image(&[sec(".sdmagic", b"hello"), sec(".linux", &k)], 0, None);
     assert!(matches!(
