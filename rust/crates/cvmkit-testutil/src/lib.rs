@@ -214,12 +214,19 @@ pub fn signal_process(pid: u32, signal: rustix::process::Signal) {
 }
 
 /// Whether `pid` leads its own process group (was started with `process_group(0)`).
+///
+/// Read from /proc/PID/stat, not getpgid(2): in a PID namespace whose processes belong to a group
+/// led from outside it (e.g. under `unshare --pid --fork`, as CI's fresh root runs), getpgid
+/// returns 0, which rustix's getpgid asserts against.
 fn leads_group(pid: u32) -> bool {
-    i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .and_then(|p| rustix::process::getpgid(Some(p)).ok())
-        .is_some_and(|g| g.as_raw_nonzero().get() as u32 == pid)
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+        .and_then(|pgrp| pgrp.parse::<u32>().ok())
+        == Some(pid)
 }
 
 /// SIGKILLs `child` (and its process group if it leads one) and reaps it, waiting at most 10 s;
