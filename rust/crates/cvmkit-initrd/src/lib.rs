@@ -259,7 +259,8 @@ pub fn build_from(
 
 /// Turns a name from a spec or the API into the form stored in the archive:
 /// relative, with empty and `.` components dropped. Refuses `..`, NUL bytes,
-/// the root itself and names the kernel would skip.
+/// the root itself, `TRAILER!!!` (the name that ends an archive) and names the
+/// kernel would skip.
 pub(crate) fn normalize_name(raw: &[u8]) -> Result<Vec<u8>, String> {
     if raw.contains(&0) {
         return Err("contains a NUL byte, which cpio names cannot hold".into());
@@ -281,6 +282,14 @@ pub(crate) fn normalize_name(raw: &[u8]) -> Result<Vec<u8>, String> {
     }
     if out.is_empty() {
         return Err("names the image root, which has no entry in the archive".into());
+    }
+    // The entry itself, or the parent directory made for it, would be named TRAILER!!!.
+    if out.split(|&b| b == b'/').next() == Some(cvmkit_cpio::TRAILER_NAME) {
+        return Err(
+            "starts with TRAILER!!!, the name that ends a cpio archive: the kernel would stop \
+             unpacking at that entry or its parent directory"
+                .into(),
+        );
     }
     if out.len() > MAX_NAME_LEN {
         return Err(format!(
@@ -306,5 +315,13 @@ mod tests {
             .unwrap_err()
             .contains("4096 bytes long"));
         assert_eq!(normalize_name(&[b'x'; 4095]).unwrap().len(), 4095);
+        // Found by fuzz/parse_spec: accepted here, refused only when the archive was written.
+        for name in [&b"/TRAILER!!!"[..], b"./TRAILER!!!/x"] {
+            assert!(normalize_name(name)
+                .unwrap_err()
+                .contains("ends a cpio archive"));
+        }
+        assert_eq!(normalize_name(b"/a/TRAILER!!!").unwrap(), b"a/TRAILER!!!");
+        assert_eq!(normalize_name(b"TRAILER!!!x").unwrap(), b"TRAILER!!!x");
     }
 }

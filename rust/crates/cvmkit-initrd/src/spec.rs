@@ -426,5 +426,13 @@ file /bin/a ../a 0644 0 0 /bin/b bin/c
             err("file /a a 0644 0 0 ../b"),
             "spec.txt:1: file <hard links> '../b' contains a '..' component, which could point outside the image"
         );
+        // Found by fuzz/parse_spec: this name used to pass the spec and fail only when the
+        // archive was written, without a line number.
+        assert_eq!(
+            err("dir /dev 0755 0 0\nnod /TRAILER!!! 0600 0 6 b 8 0"),
+            "spec.txt:2: nod <name> '/TRAILER!!!' starts with TRAILER!!!, the name that ends a cpio archive: the kernel would stop unpacking at that entry or its parent directory"
+        );
+        assert!(err("sock /TRAILER!!!/x 0644 0 0")
+            .starts_with("spec.txt:1: sock <name> '/TRAILER!!!/x' starts with TRAILER!!!"));
     }
 }
