@@ -197,6 +197,18 @@ impl<'a> UkiBoot<'a> {
             })?;
         let mut bytes = data.to_vec();
         if stub.version != 256 {
+            // The zero fill is bounded by what firmware loads: a section past SizeOfImage would
+            // be refused at boot, and an arbitrary VirtualSize must not size an allocation.
+            let size_of_image = u64::from(pe.optional_header().size_of_image);
+            let end = u64::from(section.header.virtual_address) + u64::from(section.header.virtual_size);
+            if end > size_of_image {
+                return Err(self.error(format!(
+                    "section {} (VirtualAddress {:#x}, VirtualSize {:#x}) ends past SizeOfImage {size_of_image:#x}; firmware would not load this image",
+                    section.name(),
+                    section.header.virtual_address,
+                    section.header.virtual_size
+                )));
+            }
             bytes.resize(section.header.virtual_size as usize, 0);
         }
         Ok(bytes)

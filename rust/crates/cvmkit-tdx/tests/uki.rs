@@ -681,3 +681,24 @@ fn odd_inputs_give_errors_not_panics() {
         let _ = Captured::from_json(&json);
     }
 }
+
+/// A section whose VirtualSize reaches past SizeOfImage is refused, not zero-filled: the fill
+/// would size an allocation from an attacker's header (found by reading the code after fuzzing
+/// the stub reader: 0xF0000000 made the prediction try to allocate 4 GB).
+#[test]
+fn a_section_past_size_of_image_is_refused_not_allocated() {
+    let i = inputs();
+    let mut image = uki(&i, LinuxVirtualSize::FileSize, true);
+    let e_lfanew = u32::from_le_bytes(image[0x3c..0x40].try_into().unwrap()) as usize;
+    let sections = u16::from_le_bytes(image[e_lfanew + 6..e_lfanew + 8].try_into().unwrap()) as usize;
+    let opt_size = u16::from_le_bytes(image[e_lfanew + 20..e_lfanew + 22].try_into().unwrap()) as usize;
+    let table = e_lfanew + 24 + opt_size;
+    let cmdline = (0..sections)
+        .map(|n| table + 40 * n)
+        .find(|&h| image[h..h + 8].starts_with(b".cmdline"))
+        .expect(".cmdline section");
+    image[cmdline + 8..cmdline + 12].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+    let boot = UkiBoot::new(&image, vec![0; 92]);
+    let e = uki_rtmr2(&boot, LinuxStubMeasurement::CcMeasurement).unwrap_err().to_string();
+    assert!(e.contains("section .cmdline") && e.contains("ends past SizeOfImage"), "{e}");
+}
