@@ -74,39 +74,24 @@ ovmf=$(first "$cache/ovmf/usr/share/ovmf/OVMF.fd" "$cache/ovmf/usr/share/OVMF/OV
 busybox=$(first "$cache/busybox-static/bin/busybox" "$cache/busybox-static/usr/bin/busybox")
 for v in kernel stub ovmf busybox; do [ -n "${!v}" ] || die "package for $v did not contain the expected file"; done
 
-# systemd-boot-efi from Debian trixie, through a private apt configuration (see the header).
-mirror=${CVMKIT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-[ -r "$keyring" ] || die "$keyring missing: install debian-archive-keyring (it holds the trixie keys)"
+# systemd-boot-efi from Debian trixie, through a private apt configuration (see the header):
+# scripts/suite-apt.sh keeps its lists, cache and empty dpkg status in CACHE_DIR/trixie.
 tx=$cache/trixie
-mkdir -p "$tx/lists/partial" "$tx/cache/archives/partial" "$tx/preferences.d" "$tx/debs"
-: > "$tx/status.new" && mv "$tx/status.new" "$tx/status"
-# Only the Packages indexes (no translations or AppStream data the host's apt.conf.d may ask for).
-opts="[signed-by=$keyring target=Packages]"
-printf '%s\n' "deb $opts $mirror trixie main" "deb $opts $mirror trixie-updates main" \
-  "deb $opts ${mirror%/debian}/debian-security trixie-security main" > "$tx/sources.list.new"
-mv "$tx/sources.list.new" "$tx/sources.list"
-txapt=(
-  -o Dir::Etc::SourceList="$tx/sources.list" -o Dir::Etc::SourceParts=/dev/null
-  -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$tx/preferences.d"
-  -o Dir::State::Lists="$tx/lists" -o Dir::Cache="$tx/cache" -o Dir::State::status="$tx/status"
-  -o APT::Default-Release= -o APT::Sandbox::User="$(id -un)" -q
-)
+mkdir -p "$tx/debs"
+tapt() { CVMKIT_SUITE_APT_UPDATE=1 "$repo/scripts/suite-apt.sh" "$tx" "trixie trixie-updates trixie-security" "$@"; }
 tpkg=systemd-boot-efi
 tdir=$cache/$tpkg-trixie
-if ! apt-get "${txapt[@]}" update >"$tx/update.log" 2>&1; then
-  [ -e "$tdir/.version" ] || die "apt-get update of the trixie lists failed (see $tx/update.log)"
-  echo "fetch-inputs: warning: apt-get update of the trixie lists failed (see $tx/update.log); keeping $tpkg $(cat "$tdir/.version")" >&2
-fi
-tv=$(apt-cache "${txapt[@]}" policy "$tpkg" 2>/dev/null | awk '/Candidate:/ { if ($2 != "(none)") print $2 }')
+tv=$(tapt apt-cache policy "$tpkg" 2>"$tx/policy.log" | awk '/Candidate:/ { if ($2 != "(none)") print $2 }') || true
 if [ -z "$tv" ]; then
-  [ -e "$tdir/.version" ] || die "no candidate for $tpkg in trixie (see $tx/update.log)"
+  # No network or no lists: keep the stub fetched before, if any.
+  [ -e "$tdir/.version" ] || die "no candidate for $tpkg in trixie (see $tx/policy.log and $tx/update.log)"
   tv=$(cat "$tdir/.version")
+  echo "fetch-inputs: warning: trixie's lists could not be read (see $tx/policy.log); keeping $tpkg $tv" >&2
 fi
 if [ "$(cat "$tdir/.version" 2>/dev/null)" != "$tv" ]; then
   echo "fetch-inputs: downloading $tpkg $tv (trixie)" >&2
   rm -rf "$tdir" "$tdir.partial" "$tx/debs/${tpkg}_"*.deb
-  (cd "$tx/debs" && apt-get "${txapt[@]}" download "$tpkg=$tv" >/dev/null) || die "apt-get download $tpkg=$tv (trixie) failed"
+  (cd "$tx/debs" && tapt apt-get download "$tpkg=$tv" >/dev/null) || die "apt-get download $tpkg=$tv (trixie) failed"
   deb=$(ls "$tx/debs/${tpkg}_"*.deb | head -n1)
   mkdir -p "$tdir.partial"
   dpkg-deb -x "$deb" "$tdir.partial"

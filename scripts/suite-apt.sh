@@ -5,8 +5,8 @@
 # Debian suites than the host's, through a private apt configuration kept in STATE_DIR: its own
 # sources list, package lists, cache and an empty dpkg status. The host's apt sources and state are
 # never touched, so nothing from those suites can be installed by accident. SUITES is a
-# space-separated list (e.g. "trixie trixie-backports"); "update" refreshes the lists first when
-# they are older than a day or missing. Mirror: $CVMKIT_DEBIAN_MIRROR (default deb.debian.org); keys
+# space-separated list (e.g. "trixie trixie-updates trixie-security"); the lists are refreshed
+# first when they are older than a day or missing (CVMKIT_SUITE_APT_UPDATE=1: always). Mirror: $CVMKIT_DEBIAN_MIRROR (default deb.debian.org); keys
 # from the host's debian-archive-keyring. Needs no root.
 #
 #   scripts/suite-apt.sh .cache/apt-trixie "trixie trixie-backports" apt-cache pkgnames linux-source-
@@ -25,7 +25,13 @@ state=$(cd "$state" && pwd)
 
 # Only the Packages indexes (no translations or AppStream data the host's apt.conf.d may ask for).
 opts="[signed-by=$keyring target=Packages]"
-want=$(for s in $suites; do echo "deb $opts $mirror $s main"; done)
+# A SUITE-security suite lives on the security archive next to the main one.
+want=$(for s in $suites; do
+  case $s in
+    *-security) echo "deb $opts ${mirror%/debian}/debian-security $s main" ;;
+    *) echo "deb $opts $mirror $s main" ;;
+  esac
+done)
 if [ "$(cat "$state/sources.list" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$state/sources.list.new"
   mv "$state/sources.list.new" "$state/sources.list"
@@ -37,7 +43,7 @@ aptopts=(
   -o Dir::State::Lists="$state/lists" -o Dir::Cache="$state/cache" -o Dir::State::status="$state/status"
   -o APT::Default-Release= -o APT::Sandbox::User="$(id -un)" -q
 )
-if [ -z "$(find "$state/updated" -mmin -1440 2>/dev/null)" ]; then
+if [ "${CVMKIT_SUITE_APT_UPDATE:-0}" = 1 ] || [ -z "$(find "$state/updated" -mmin -1440 2>/dev/null)" ]; then
   apt-get "${aptopts[@]}" update >"$state/update.log" 2>&1 ||
     { echo "suite-apt: apt-get update for '$suites' failed (log: $state/update.log)" >&2; exit 1; }
   touch "$state/updated"
