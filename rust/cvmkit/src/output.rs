@@ -76,16 +76,7 @@ pub fn source_date_epoch() -> Result<u32> {
     }
 }
 
-/// Lowercase hex, the one spelling of digests in every output.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
+pub use cvmkit_measure::hex;
 
 /// Writes `bytes` to `path` all-or-nothing (see [`write_atomically`]).
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {

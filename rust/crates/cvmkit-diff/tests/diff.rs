@@ -360,11 +360,11 @@ fn uki_initrd_file_is_found_through_every_layer() {
 // ---------------------------------------------------------------- disks: GPT, FAT, VHD, tar
 
 fn gpt_disk(part1_guid: &str) -> Vec<u8> {
-    use cvmkit_gpt::{GptBuilder, Guid, ESP, LINUX_DATA};
-    let mut b = GptBuilder::new(Guid::from_seed("t", "disk"), 8 << 20).unwrap();
-    b.append(ESP, Guid::from_seed("t", part1_guid), "ESP", 3 << 20, 0)
+    use cvmkit_gpt::{GptBuilder, ESP, LINUX_DATA};
+    let mut b = GptBuilder::new(cvmkit_gpt::seeded_guid("t", "disk"), 8 << 20).unwrap();
+    b.append(ESP, cvmkit_gpt::seeded_guid("t", part1_guid), "ESP", 3 << 20, 0)
         .unwrap();
-    b.append(LINUX_DATA, Guid::from_seed("t", "p2"), "data", 1 << 20, 0)
+    b.append(LINUX_DATA, cvmkit_gpt::seeded_guid("t", "p2"), "data", 1 << 20, 0)
         .unwrap();
     let gpt = b.finish();
     let mut disk = vec![0u8; 8 << 20];

@@ -253,9 +253,9 @@ fn check_size(what: &'static str, size: u64, max: u64, limit: &'static str) -> R
 }
 
 /// The FAT volume serial cvmkit derives from a seed: the first four bytes (big-endian) of
-/// `Guid::from_seed(seed, "fat-volume-id")`.
+/// `cvmkit_gpt::seeded_guid(seed, "fat-volume-id")`.
 pub fn fat_volume_id(seed: &str) -> u32 {
-    let b = Guid::from_seed(seed, "fat-volume-id").to_bytes_be();
+    let b = cvmkit_gpt::seeded_guid(seed, "fat-volume-id").to_bytes_be();
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
@@ -386,7 +386,7 @@ impl DiskLayout {
         }
 
         let seed = &spec.seed;
-        let mut gpt = GptBuilder::new(Guid::from_seed(seed, "gpt-disk"), disk_size)?;
+        let mut gpt = GptBuilder::new(cvmkit_gpt::seeded_guid(seed, "gpt-disk"), disk_size)?;
         let mut sizes = vec![("ESP".to_string(), ESP, esp_size, Some(spec.uki.clone()))];
         for (i, (root, size)) in spec.roots.iter().zip(&root_sizes).enumerate() {
             let name = if i == 0 {
@@ -402,7 +402,7 @@ impl DiskLayout {
         let mut partitions = Vec::new();
         for (i, (name, type_guid, size, source)) in sizes.into_iter().enumerate() {
             let number = i as u32 + 1;
-            let unique = Guid::from_seed(seed, &format!("gpt-partition-{number}"));
+            let unique = cvmkit_gpt::seeded_guid(seed, &format!("gpt-partition-{number}"));
             let e = gpt.append(type_guid, unique, &name, size, 0)?;
             partitions.push(PartitionReport {
                 number,

@@ -3,7 +3,6 @@
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use cvmkit_gpt::Guid;
 
 use crate::content::MapFeeder;
 use crate::gcp::{data_padding, end_padding, sparse_headers, GzWriter, GCP_MEMBER_NAME};
@@ -77,7 +76,7 @@ impl DiskLayout {
                 }
                 let mut end = size;
                 if self.format == Format::Vhd {
-                    let id = Guid::from_seed(&self.seed, "vhd-unique-id").to_bytes_be();
+                    let id = cvmkit_gpt::seeded_guid(&self.seed, "vhd-unique-id").to_bytes_be();
                     w.write_all(&vhd_footer(size, self.timestamp, id))
                         .map_err(Error::io(WRITING))?;
                     end += 512;

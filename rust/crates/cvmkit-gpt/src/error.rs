@@ -253,3 +253,9 @@ pub enum WriteError {
         other: String,
     },
 }
+
+impl From<cvmkit_measure::Truncated> for ReadError {
+    fn from(t: cvmkit_measure::Truncated) -> ReadError {
+        ReadError::Truncated { what: t.what, offset: t.offset, len: t.end }
+    }
+}

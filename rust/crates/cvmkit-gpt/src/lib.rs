@@ -12,16 +12,16 @@
 //!   bounds checked: corrupt input gives a [`ReadError`] naming the structure, never a panic
 //!   (`fuzz/` throws arbitrary bytes at it).
 //! - [`Guid`] has the partition types cvmkit uses ([`ESP`], [`LINUX_ROOT_X86_64`] of the UAPI
-//!   Discoverable Partitions Specification, [`LINUX_DATA`]) and [`Guid::from_seed`]: an
+//!   Discoverable Partitions Specification, [`LINUX_DATA`]) and [`seeded_guid`]: an
 //!   RFC 9562 version 8 (SHA-256 name-based, appendix B.2) GUID of a purpose and a seed, so
 //!   that the same seed always gives the same disk.
 //!
 //! ```
-//! use cvmkit_gpt::{Guid, GptBuilder, GptDisk, ESP, LINUX_ROOT_X86_64};
+//! use cvmkit_gpt::{seeded_guid, GptBuilder, GptDisk, ESP, LINUX_ROOT_X86_64};
 //!
-//! let mut b = GptBuilder::new(Guid::from_seed("demo", "gpt-disk"), 8 << 20)?;
-//! let esp = b.append(ESP, Guid::from_seed("demo", "gpt-partition-1"), "ESP", 3 << 20, 0)?;
-//! b.append(LINUX_ROOT_X86_64, Guid::from_seed("demo", "gpt-partition-2"), "root-x86-64", 1 << 20, 0)?;
+//! let mut b = GptBuilder::new(seeded_guid("demo", "gpt-disk"), 8 << 20)?;
+//! let esp = b.append(ESP, seeded_guid("demo", "gpt-partition-1"), "ESP", 3 << 20, 0)?;
+//! b.append(LINUX_ROOT_X86_64, seeded_guid("demo", "gpt-partition-2"), "root-x86-64", 1 << 20, 0)?;
 //! let gpt = b.finish();
 //! assert_eq!(esp.starting_lba, 2048); // 1 MiB
 //!
@@ -56,7 +56,7 @@ mod structs;
 mod write;
 
 pub use error::{ReadError, WriteError};
-pub use guid::{Guid, ParseGuidError, CVMKIT_NAMESPACE, ESP, LINUX_DATA, LINUX_ROOT_X86_64};
+pub use guid::{seeded_guid, Guid, ParseGuidError, CVMKIT_NAMESPACE, ESP, LINUX_DATA, LINUX_ROOT_X86_64};
 pub use read::{check_protective_mbr, read_header, GptDisk, Partition};
 pub use structs::{
     crc32, encode_name, GptHeader, PartitionEntry, ENTRY_ARRAY_SECTORS, GPT_HEADER_SIZE,

@@ -1,7 +1,8 @@
 //! The on-disk structures, with the UEFI spec's field names (UEFI 2.10 §5.2–5.3), and their
-//! byte encodings. Parsing goes through [`Cursor`], whose reads cannot panic.
+//! byte encodings. Parsing goes through [`Reader`], whose reads cannot panic.
 
 use crate::{Guid, ReadError};
+use cvmkit_measure::Reader;
 
 /// Bytes per logical block. cvmkit writes and reads 512-byte-sector disks only.
 pub const SECTOR_SIZE: u64 = 512;
@@ -53,61 +54,9 @@ pub fn crc32(data: &[u8]) -> u32 {
     !c
 }
 
-/// Little-endian reads from untrusted bytes that never panic; a failed read names the structure.
-pub(crate) struct Cursor<'a> {
-    data: &'a [u8],
-    base: u64,
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    /// A cursor over `data`, which starts at byte `base` of the image (for error offsets).
-    pub(crate) fn new(data: &'a [u8], base: u64) -> Self {
-        Cursor { data, base, pos: 0 }
-    }
-
-    pub(crate) fn bytes(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], ReadError> {
-        let out = self
-            .pos
-            .checked_add(len)
-            .and_then(|end| self.data.get(self.pos..end))
-            .ok_or(ReadError::Truncated {
-                what,
-                offset: self.base.saturating_add(self.pos as u64),
-                len: self.base.saturating_add(self.data.len() as u64),
-            })?;
-        self.pos += len;
-        Ok(out)
-    }
-
-    pub(crate) fn array<const N: usize>(
-        &mut self,
-        what: &'static str,
-    ) -> Result<[u8; N], ReadError> {
-        let b = self.bytes(N, what)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(b);
-        Ok(out)
-    }
-
-    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, ReadError> {
-        self.array(what).map(u32::from_le_bytes)
-    }
-
-    pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64, ReadError> {
-        self.array(what).map(u64::from_le_bytes)
-    }
-
-    pub(crate) fn guid(&mut self, what: &'static str) -> Result<Guid, ReadError> {
-        self.array(what).map(Guid::from_bytes_le)
-    }
-}
-
-/// `data[offset..offset + len]` without the chance of a panic.
+/// `data[offset..offset + len]` without the chance of a panic (offsets are u64 on a disk).
 pub(crate) fn slice(data: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
-    let start = usize::try_from(offset).ok()?;
-    let end = start.checked_add(usize::try_from(len).ok()?)?;
-    data.get(start..end)
+    cvmkit_measure::read::slice(data, usize::try_from(offset).ok()?, usize::try_from(len).ok()?)
 }
 
 /// A GPT header (UEFI spec table 5-5), primary (LBA 1) or backup (last LBA).
@@ -145,24 +94,24 @@ impl GptHeader {
     /// Decodes a header from the start of `sector` without validating it (see
     /// [`GptHeader::validate`]); `offset` is where `sector` starts in the image, for errors.
     pub fn parse(sector: &[u8], offset: u64) -> Result<GptHeader, ReadError> {
-        let mut c = Cursor::new(sector, offset);
+        let mut c = Reader::with_base(sector, offset);
         Ok(GptHeader {
-            signature: c.array("GPT header Signature")?,
-            revision: c.u32("GPT header Revision")?,
-            header_size: c.u32("GPT header HeaderSize")?,
-            header_crc32: c.u32("GPT header HeaderCRC32")?,
+            signature: c.array_named("GPT header Signature")?,
+            revision: c.u32_named("GPT header Revision")?,
+            header_size: c.u32_named("GPT header HeaderSize")?,
+            header_crc32: c.u32_named("GPT header HeaderCRC32")?,
             my_lba: {
-                c.u32("GPT header Reserved")?;
-                c.u64("GPT header MyLBA")?
+                c.u32_named("GPT header Reserved")?;
+                c.u64_named("GPT header MyLBA")?
             },
-            alternate_lba: c.u64("GPT header AlternateLBA")?,
-            first_usable_lba: c.u64("GPT header FirstUsableLBA")?,
-            last_usable_lba: c.u64("GPT header LastUsableLBA")?,
-            disk_guid: c.guid("GPT header DiskGUID")?,
-            partition_entry_lba: c.u64("GPT header PartitionEntryLBA")?,
-            number_of_partition_entries: c.u32("GPT header NumberOfPartitionEntries")?,
-            size_of_partition_entry: c.u32("GPT header SizeOfPartitionEntry")?,
-            partition_entry_array_crc32: c.u32("GPT header PartitionEntryArrayCRC32")?,
+            alternate_lba: c.u64_named("GPT header AlternateLBA")?,
+            first_usable_lba: c.u64_named("GPT header FirstUsableLBA")?,
+            last_usable_lba: c.u64_named("GPT header LastUsableLBA")?,
+            disk_guid: c.guid_named("GPT header DiskGUID")?,
+            partition_entry_lba: c.u64_named("GPT header PartitionEntryLBA")?,
+            number_of_partition_entries: c.u32_named("GPT header NumberOfPartitionEntries")?,
+            size_of_partition_entry: c.u32_named("GPT header SizeOfPartitionEntry")?,
+            partition_entry_array_crc32: c.u32_named("GPT header PartitionEntryArrayCRC32")?,
         })
     }
 
@@ -268,13 +217,13 @@ pub struct PartitionEntry {
 impl PartitionEntry {
     /// Decodes an entry from the first 128 bytes of `bytes`; `offset` is for errors.
     pub fn parse(bytes: &[u8], offset: u64) -> Result<PartitionEntry, ReadError> {
-        let mut c = Cursor::new(bytes, offset);
-        let partition_type_guid = c.guid("partition entry PartitionTypeGUID")?;
-        let unique_partition_guid = c.guid("partition entry UniquePartitionGUID")?;
-        let starting_lba = c.u64("partition entry StartingLBA")?;
-        let ending_lba = c.u64("partition entry EndingLBA")?;
-        let attributes = c.u64("partition entry Attributes")?;
-        let raw: [u8; 72] = c.array("partition entry PartitionName")?;
+        let mut c = Reader::with_base(bytes, offset);
+        let partition_type_guid = c.guid_named("partition entry PartitionTypeGUID")?;
+        let unique_partition_guid = c.guid_named("partition entry UniquePartitionGUID")?;
+        let starting_lba = c.u64_named("partition entry StartingLBA")?;
+        let ending_lba = c.u64_named("partition entry EndingLBA")?;
+        let attributes = c.u64_named("partition entry Attributes")?;
+        let raw: [u8; 72] = c.array_named("partition entry PartitionName")?;
         let mut partition_name = [0u16; 36];
         for (i, unit) in partition_name.iter_mut().enumerate() {
             *unit = u16::from_le_bytes([raw[2 * i], raw[2 * i + 1]]);
@@ -373,7 +322,7 @@ mod tests {
     fn entry_round_trip_and_name() {
         let e = PartitionEntry {
             partition_type_guid: crate::ESP,
-            unique_partition_guid: Guid::from_seed("s", "p"),
+            unique_partition_guid: crate::seeded_guid("s", "p"),
             starting_lba: 2048,
             ending_lba: 4095,
             attributes: 1 << 63,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cvmkit_gpt::{
-    Gpt, GptBuilder, GptDisk, Guid, ReadError, WriteError, ESP, LINUX_DATA, LINUX_ROOT_X86_64,
+    Gpt, GptBuilder, GptDisk, ReadError, WriteError, ESP, LINUX_DATA, LINUX_ROOT_X86_64,
 };
 
 fn require_tool(tool: &str, package: &str) -> PathBuf {
@@ -31,10 +31,10 @@ fn run(cmd: &mut Command) -> String {
 const SIZE: u64 = 64 << 20;
 
 fn sample() -> Gpt {
-    let mut b = GptBuilder::new(Guid::from_seed("t", "gpt-disk"), SIZE).unwrap();
+    let mut b = GptBuilder::new(cvmkit_gpt::seeded_guid("t", "gpt-disk"), SIZE).unwrap();
     b.append(
         ESP,
-        Guid::from_seed("t", "gpt-partition-1"),
+        cvmkit_gpt::seeded_guid("t", "gpt-partition-1"),
         "ESP",
         20 << 20,
         0,
@@ -42,7 +42,7 @@ fn sample() -> Gpt {
     .unwrap();
     b.append(
         LINUX_ROOT_X86_64,
-        Guid::from_seed("t", "gpt-partition-2"),
+        cvmkit_gpt::seeded_guid("t", "gpt-partition-2"),
         "root-x86-64",
         10_000_000,
         1 << 60,
@@ -50,7 +50,7 @@ fn sample() -> Gpt {
     .unwrap();
     b.append(
         LINUX_DATA,
-        Guid::from_seed("t", "gpt-partition-3"),
+        cvmkit_gpt::seeded_guid("t", "gpt-partition-3"),
         "dätä ✓",
         1 << 20,
         0,
@@ -94,8 +94,8 @@ fn sgdisk_and_sfdisk_accept_the_table() {
     );
     assert!(
         info.contains(&format!(
-            "Partition unique GUID: {}",
-            Guid::from_seed("t", "gpt-partition-2")
+            "Partition unique GUID: {:X}",
+            cvmkit_gpt::seeded_guid("t", "gpt-partition-2")
         )),
         "{info}"
     );
@@ -108,7 +108,7 @@ fn sgdisk_and_sfdisk_accept_the_table() {
         .arg(&disk));
     assert!(json.contains("\"name\": \"dätä ✓\""), "{json}");
     assert!(
-        json.contains(&format!("\"id\": \"{}\"", Guid::from_seed("t", "gpt-disk"))),
+        json.contains(&format!("\"id\": \"{:X}\"", cvmkit_gpt::seeded_guid("t", "gpt-disk"))),
         "{json}"
     );
 }
@@ -138,7 +138,7 @@ fn reader_reads_what_sfdisk_wrote() {
     let bytes = std::fs::read(&disk).unwrap();
     let gpt = GptDisk::read(&bytes).unwrap();
     assert_eq!(
-        gpt.primary.disk_guid.to_string(),
+        format!("{:X}", gpt.primary.disk_guid),
         "01234567-89AB-CDEF-0123-456789ABCDEF"
     );
     assert_eq!(gpt.backup.unwrap().my_lba, SIZE / 512 - 1);
@@ -283,7 +283,7 @@ fn reader_names_what_is_corrupt() {
 
 #[test]
 fn builder_refuses_bad_layouts() {
-    let g = |s| Guid::from_seed("t", s);
+    let g = |s| cvmkit_gpt::seeded_guid("t", s);
     assert_eq!(
         GptBuilder::new(g("d"), 1000).unwrap_err().to_string(),
         "disk size 1000 bytes cannot hold a GPT: it must be a multiple of 512 and at least 2097152 bytes"

@@ -12,8 +12,8 @@
 //! walked backwards from the footer.
 
 use crate::error::OvmfError;
+use cvmkit_measure::read;
 use crate::guid::{Guid, OVMF_TABLE_FOOTER_GUID};
-use crate::read;
 
 /// Size of an entry's trailer: u16 length + GUID.
 pub const ENTRY_HEADER_SIZE: usize = 18;
@@ -66,12 +66,12 @@ impl<'a> FooterTable<'a> {
             return Ok(None);
         };
         let (Some(table_len), Some(guid)) = (
-            read::u16_le(firmware, footer_start),
+            read::le_u16(firmware, footer_start),
             read::array::<16>(firmware, footer_start + 2),
         ) else {
             return Ok(None);
         };
-        if Guid::from_bytes(guid) != OVMF_TABLE_FOOTER_GUID {
+        if Guid::from_bytes_le(guid) != OVMF_TABLE_FOOTER_GUID {
             return Ok(None);
         }
         let table_len = usize::from(table_len);
@@ -91,14 +91,14 @@ impl<'a> FooterTable<'a> {
         while end - table_start >= ENTRY_HEADER_SIZE {
             let header = end - ENTRY_HEADER_SIZE;
             let (Some(size), Some(guid)) = (
-                read::u16_le(firmware, header),
+                read::le_u16(firmware, header),
                 read::array::<16>(firmware, header + 2),
             ) else {
                 return Err(malformed(format!(
                     "entry header at offset {header:#x} is out of range"
                 )));
             };
-            let guid = Guid::from_bytes(guid);
+            let guid = Guid::from_bytes_le(guid);
             let size = usize::from(size);
             if size < ENTRY_HEADER_SIZE {
                 return Err(malformed(format!(
@@ -112,7 +112,7 @@ impl<'a> FooterTable<'a> {
                 )));
             }
             let start = end - size;
-            let data = read::bytes(firmware, start, size - ENTRY_HEADER_SIZE).ok_or_else(|| {
+            let data = read::slice(firmware, start, size - ENTRY_HEADER_SIZE).ok_or_else(|| {
                 malformed(format!("entry {guid} at offset {start:#x} is out of range"))
             })?;
             entries.push(FooterEntry {

@@ -1,99 +1,6 @@
-//! EFI GUIDs as stored in firmware (`EFI_GUID`, mixed endian) and the GUIDs OVMF uses.
+//! The GUIDs OVMF uses (the [`Guid`] type itself is cvmkit-measure's).
 
-use std::fmt;
-use std::str::FromStr;
-
-/// An EFI GUID in its on-disk form: `Data1` (u32), `Data2` (u16) and `Data3` (u16) little endian,
-/// then the 8 bytes of `Data4` as written. Python's `uuid.UUID(...).bytes_le` gives the same bytes.
-///
-/// `Display` and `FromStr` use the registry text form, `96b582de-1fb2-45f7-baea-a366c55a082d`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Guid([u8; 16]);
-
-impl Guid {
-    /// Builds a GUID from its text-form fields: `d1-d2-d3-d4[0..2]-d4[2..8]`.
-    pub const fn from_fields(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Guid {
-        let a = d1.to_le_bytes();
-        let b = d2.to_le_bytes();
-        let c = d3.to_le_bytes();
-        Guid([
-            a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4],
-            d4[5], d4[6], d4[7],
-        ])
-    }
-
-    /// Wraps 16 bytes in on-disk (`EFI_GUID`) order.
-    pub const fn from_bytes(bytes: [u8; 16]) -> Guid {
-        Guid(bytes)
-    }
-
-    /// The 16 bytes in on-disk (`EFI_GUID`) order.
-    pub const fn to_bytes(self) -> [u8; 16] {
-        self.0
-    }
-
-    /// The 16 bytes in on-disk (`EFI_GUID`) order.
-    pub const fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-}
-
-impl fmt::Display for Guid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.0;
-        write!(
-            f,
-            "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-            b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
-        )
-    }
-}
-
-impl fmt::Debug for Guid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Guid({self})")
-    }
-}
-
-/// The text is not a GUID of the form `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a GUID: expected 8-4-4-4-12 hexadecimal digits such as 96b582de-1fb2-45f7-baea-a366c55a082d")]
-pub struct ParseGuidError(String);
-
-impl FromStr for Guid {
-    type Err = ParseGuidError;
-
-    fn from_str(s: &str) -> Result<Guid, ParseGuidError> {
-        let err = || ParseGuidError(s.to_owned());
-        let text = s
-            .strip_prefix('{')
-            .and_then(|t| t.strip_suffix('}'))
-            .unwrap_or(s);
-        let groups: Vec<&str> = text.split('-').collect();
-        let lens = [8usize, 4, 4, 4, 12];
-        if groups.len() != lens.len()
-            || groups
-                .iter()
-                .zip(lens)
-                .any(|(g, l)| g.len() != l || !g.bytes().all(|c| c.is_ascii_hexdigit()))
-        {
-            return Err(err());
-        }
-        let hex: String = groups.concat();
-        let mut raw = [0u8; 16];
-        for (i, byte) in raw.iter_mut().enumerate() {
-            let pair = hex.get(2 * i..2 * i + 2).ok_or_else(err)?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| err())?;
-        }
-        // `raw` is big-endian text order; convert the first three fields to on-disk order.
-        let d1 = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
-        let d2 = u16::from_be_bytes([raw[4], raw[5]]);
-        let d3 = u16::from_be_bytes([raw[6], raw[7]]);
-        let mut d4 = [0u8; 8];
-        d4.copy_from_slice(&raw[8..16]);
-        Ok(Guid::from_fields(d1, d2, d3, d4))
-    }
-}
+pub use cvmkit_measure::{Guid, ParseGuidError};
 
 /// OVMF footer table GUID, `96b582de-1fb2-45f7-baea-a366c55a082d`
 /// (edk2 `OvmfPkg/ResetVector/Ia16/ResetVectorVtf0.asm`, "guidedStructureEnd").
@@ -182,7 +89,7 @@ mod tests {
         assert_eq!(parsed, OVMF_TABLE_FOOTER_GUID);
         // On-disk bytes as Python's uuid.UUID(...).bytes_le.
         assert_eq!(
-            &OVMF_TABLE_FOOTER_GUID.as_bytes()[..4],
+            &OVMF_TABLE_FOOTER_GUID.to_bytes_le()[..4],
             &[0xde, 0x82, 0xb5, 0x96]
         );
         assert!("96b582de-1fb2-45f7-baea-a366c55a082"

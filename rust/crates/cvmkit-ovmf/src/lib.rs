@@ -22,9 +22,9 @@
 //! let offset_from_end = (4096 - asev_at) as u32;
 //! let mut table = offset_from_end.to_le_bytes().to_vec();          // entry data
 //! table.extend_from_slice(&22u16.to_le_bytes());                    // entry length: 4 + 18
-//! table.extend_from_slice(SEV_METADATA_GUID.as_bytes());
+//! table.extend_from_slice(&SEV_METADATA_GUID.to_bytes_le());
 //! table.extend_from_slice(&(22u16 + 18).to_le_bytes());             // table length
-//! table.extend_from_slice(cvmkit_ovmf::OVMF_TABLE_FOOTER_GUID.as_bytes());
+//! table.extend_from_slice(&cvmkit_ovmf::OVMF_TABLE_FOOTER_GUID.to_bytes_le());
 //! let end = fw.len();
 //! fw[end - table.len()..].copy_from_slice(&table);
 //! fw.extend_from_slice(&[0u8; 32]);
@@ -45,10 +45,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use cvmkit_measure::read;
+
 mod error;
 mod footer;
 mod guid;
-mod read;
 mod sev;
 mod tdx;
 
@@ -153,7 +154,7 @@ impl<'a> Firmware<'a> {
 
     /// Resolves a u32 "offset from the end of the file" held by a footer entry.
     fn offset_from_end(&self, entry: &[u8]) -> Option<usize> {
-        let from_end = usize::try_from(read::u32_le(entry, 0)?).ok()?;
+        let from_end = usize::try_from(read::le_u32(entry, 0)?).ok()?;
         self.data.len().checked_sub(from_end)
     }
 
@@ -171,14 +172,14 @@ impl<'a> Firmware<'a> {
         let start = self.offset_from_end(entry).ok_or_else(|| {
             bad(format!(
                 "offset {:#x} from the end points before the start of the {len}-byte file",
-                read::u32_le(entry, 0).unwrap_or(0)
+                read::le_u32(entry, 0).unwrap_or(0)
             ))
         })?;
         let (Some(signature), Some(length), Some(version), Some(count)) = (
             read::array::<4>(self.data, start),
-            read::u32_le(self.data, start.saturating_add(4)),
-            read::u32_le(self.data, start.saturating_add(8)),
-            read::u32_le(self.data, start.saturating_add(12)),
+            read::le_u32(self.data, start.saturating_add(4)),
+            read::le_u32(self.data, start.saturating_add(8)),
+            read::le_u32(self.data, start.saturating_add(12)),
         ) else {
             return Err(bad(format!(
                 "the {header_size}-byte descriptor at offset {start:#x} runs past the end of the {len}-byte file"
@@ -231,7 +232,7 @@ impl<'a> Firmware<'a> {
         }
         let items_len = usize::try_from(needed - SEV_METADATA_HEADER_SIZE as u64).ok();
         let items = items_len
-            .and_then(|n| read::bytes(self.data, start.checked_add(SEV_METADATA_HEADER_SIZE)?, n))
+            .and_then(|n| read::slice(self.data, start.checked_add(SEV_METADATA_HEADER_SIZE)?, n))
             .ok_or_else(|| {
                 bad(format!(
                     "its {count} sections run past the end of the {len}-byte file"
@@ -240,7 +241,7 @@ impl<'a> Firmware<'a> {
         let sections = items
             .chunks_exact(SEV_METADATA_SECTION_SIZE)
             .map(|item| {
-                let field = |i: usize| read::u32_le(item, 4 * i).unwrap_or(0);
+                let field = |i: usize| read::le_u32(item, 4 * i).unwrap_or(0);
                 SevMetadataSection {
                     gpa: field(0),
                     size: field(1),
@@ -263,8 +264,8 @@ impl<'a> Firmware<'a> {
         }
         let data = self.require_entry(guid, what, "", 8)?;
         Ok(Some(GpaRange {
-            gpa: read::u32_le(data, 0).unwrap_or(0),
-            size: read::u32_le(data, 4).unwrap_or(0),
+            gpa: read::le_u32(data, 0).unwrap_or(0),
+            size: read::le_u32(data, 4).unwrap_or(0),
         }))
     }
 
@@ -288,7 +289,7 @@ impl<'a> Firmware<'a> {
             "not an SEV-ES-capable OVMF build (no AP reset vector)",
             4,
         )?;
-        Ok(read::u32_le(data, 0).unwrap_or(0))
+        Ok(read::le_u32(data, 0).unwrap_or(0))
     }
 
     /// The TDX metadata, `None` when the footer table has no [`TDX_METADATA_OFFSET_GUID`] entry.
@@ -332,7 +333,7 @@ impl<'a> Firmware<'a> {
         }
         let body = usize::try_from(length)
             .ok()
-            .and_then(|n| read::bytes(self.data, start, n))
+            .and_then(|n| read::slice(self.data, start, n))
             .ok_or_else(|| {
                 bad(format!(
                     "the {length}-byte descriptor at offset {start:#x} runs past the end of the {len}-byte file"
@@ -345,8 +346,8 @@ impl<'a> Firmware<'a> {
             .chunks_exact(TDVF_SECTION_SIZE)
             .enumerate()
         {
-            let u32_at = |o: usize| read::u32_le(raw, o).unwrap_or(0);
-            let u64_at = |o: usize| read::u64_le(raw, o).unwrap_or(0);
+            let u32_at = |o: usize| read::le_u32(raw, o).unwrap_or(0);
+            let u64_at = |o: usize| read::le_u64(raw, o).unwrap_or(0);
             let (data_offset, raw_data_size) = (u32_at(0), u32_at(4));
             let (memory_address, memory_data_size) = (u64_at(8), u64_at(16));
             let (type_raw, attributes) = (u32_at(24), TdvfAttributes(u32_at(28)));

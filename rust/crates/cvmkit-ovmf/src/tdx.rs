@@ -154,7 +154,7 @@ impl TdvfSection {
         if self.raw_data_size == 0 {
             return Some(&[]); // memory-only sections: DataOffset is meaningless
         }
-        crate::read::bytes(
+        cvmkit_measure::read::slice(
             firmware,
             usize::try_from(self.data_offset).ok()?,
             usize::try_from(self.raw_data_size).ok()?,

@@ -94,3 +94,9 @@ pub enum Error {
         file_len: usize,
     },
 }
+
+impl From<cvmkit_measure::Truncated> for Error {
+    fn from(t: cvmkit_measure::Truncated) -> Error {
+        Error::Truncated { what: t.what, offset: t.offset, file_len: usize::try_from(t.end).unwrap_or(usize::MAX) }
+    }
+}

@@ -45,7 +45,6 @@ mod authenticode;
 mod checksum;
 mod error;
 pub mod pe;
-mod read;
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -56,7 +55,7 @@ pub use error::Error;
 pub use sha2;
 
 use pe::*;
-use read::Cursor;
+use cvmkit_measure::Reader;
 
 /// File offsets of the headers of a parsed image, for writers that patch them in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,20 +135,20 @@ impl<'a> PeFile<'a> {
     /// on: the section table lies within `SizeOfHeaders`, `SizeOfHeaders` within the file, each
     /// section's raw data and the certificate table within the file.
     pub fn parse(data: &'a [u8]) -> Result<Self, Error> {
-        let mut c = Cursor::at(data, 0);
+        let mut c = Reader::at(data, 0);
         let e_magic = c
-            .u16("MS-DOS header")
+            .u16_named("MS-DOS header")
             .map_err(|_| Error::MissingDosSignature)?;
         if e_magic != IMAGE_DOS_SIGNATURE {
             return Err(Error::MissingDosSignature);
         }
-        let e_lfanew = Cursor::at(data, IMAGE_DOS_E_LFANEW_OFFSET).u32("MS-DOS header e_lfanew")?;
+        let e_lfanew = Reader::at(data, IMAGE_DOS_E_LFANEW_OFFSET).u32_named("MS-DOS header e_lfanew")?;
         let dos_header = ImageDosHeader { e_magic, e_lfanew };
 
         let nt_headers = e_lfanew as usize;
-        let mut c = Cursor::at(data, nt_headers);
+        let mut c = Reader::at(data, nt_headers);
         let signature = c
-            .array::<4>("PE signature")
+            .array_named::<4>("PE signature")
             .map_err(|_| Error::MissingPeSignature {
                 offset: e_lfanew.into(),
             })?;
@@ -161,13 +160,13 @@ impl<'a> PeFile<'a> {
 
         let file_header_offset = c.pos();
         let file_header = ImageFileHeader {
-            machine: c.u16("COFF file header")?,
-            number_of_sections: c.u16("COFF file header")?,
-            time_date_stamp: c.u32("COFF file header")?,
-            pointer_to_symbol_table: c.u32("COFF file header")?,
-            number_of_symbols: c.u32("COFF file header")?,
-            size_of_optional_header: c.u16("COFF file header")?,
-            characteristics: c.u16("COFF file header")?,
+            machine: c.u16_named("COFF file header")?,
+            number_of_sections: c.u16_named("COFF file header")?,
+            time_date_stamp: c.u32_named("COFF file header")?,
+            pointer_to_symbol_table: c.u32_named("COFF file header")?,
+            number_of_symbols: c.u32_named("COFF file header")?,
+            size_of_optional_header: c.u16_named("COFF file header")?,
+            characteristics: c.u16_named("COFF file header")?,
         };
 
         let optional_header_offset = c.pos();
@@ -192,8 +191,8 @@ impl<'a> PeFile<'a> {
         let mut data_directories = Vec::new();
         for _ in 0..optional_header.number_of_rva_and_sizes {
             data_directories.push(ImageDataDirectory {
-                virtual_address: c.u32("data directory")?,
-                size: c.u32("data directory")?,
+                virtual_address: c.u32_named("data directory")?,
+                size: c.u32_named("data directory")?,
             });
         }
 
@@ -207,18 +206,18 @@ impl<'a> PeFile<'a> {
                 offset: header_offset as u64,
                 file_len: data.len(),
             };
-            let mut c = Cursor::at(data, header_offset);
+            let mut c = Reader::at(data, header_offset);
             let header = ImageSectionHeader {
-                name: c.array("section header").map_err(truncated)?,
-                virtual_size: c.u32("section header").map_err(truncated)?,
-                virtual_address: c.u32("section header").map_err(truncated)?,
-                size_of_raw_data: c.u32("section header").map_err(truncated)?,
-                pointer_to_raw_data: c.u32("section header").map_err(truncated)?,
-                pointer_to_relocations: c.u32("section header").map_err(truncated)?,
-                pointer_to_linenumbers: c.u32("section header").map_err(truncated)?,
-                number_of_relocations: c.u16("section header").map_err(truncated)?,
-                number_of_linenumbers: c.u16("section header").map_err(truncated)?,
-                characteristics: c.u32("section header").map_err(truncated)?,
+                name: c.array_named("section header").map_err(truncated)?,
+                virtual_size: c.u32_named("section header").map_err(truncated)?,
+                virtual_address: c.u32_named("section header").map_err(truncated)?,
+                size_of_raw_data: c.u32_named("section header").map_err(truncated)?,
+                pointer_to_raw_data: c.u32_named("section header").map_err(truncated)?,
+                pointer_to_relocations: c.u32_named("section header").map_err(truncated)?,
+                pointer_to_linenumbers: c.u32_named("section header").map_err(truncated)?,
+                number_of_relocations: c.u16_named("section header").map_err(truncated)?,
+                number_of_linenumbers: c.u16_named("section header").map_err(truncated)?,
+                characteristics: c.u32_named("section header").map_err(truncated)?,
             };
             sections.push(Section {
                 index,
@@ -350,7 +349,7 @@ impl<'a> PeFile<'a> {
             // PointerToRawData is meaningless then (bss-only sections set it to 0 or anything).
             return Ok(&[]);
         }
-        read::slice(
+        cvmkit_measure::read::slice(
             self.data,
             h.pointer_to_raw_data as usize,
             h.size_of_raw_data as usize,
@@ -398,8 +397,8 @@ impl<'a> PeFile<'a> {
             (self.file_header.number_of_symbols as usize).checked_mul(IMAGE_SIZEOF_SYMBOL)?;
         let strings_at = start.checked_add(symbols)?;
         // The string table starts with its own size, including that u32; absent means empty.
-        let strings = Cursor::at(self.data, strings_at)
-            .u32("COFF string table")
+        let strings = Reader::at(self.data, strings_at)
+            .u32()
             .map_or(0, |n| n as usize);
         let end = strings_at.checked_add(strings)?;
         (end <= self.data.len()).then_some(start..end)
@@ -413,9 +412,9 @@ impl<'a> PeFile<'a> {
 }
 
 /// Reads the fixed part of the optional header; returns it and the offset of the data directories.
-fn parse_optional_header(c: &mut Cursor<'_>) -> Result<(ImageOptionalHeader, usize), Error> {
+fn parse_optional_header(c: &mut Reader<'_>) -> Result<(ImageOptionalHeader, usize), Error> {
     let offset = c.pos();
-    let magic = c.u16("optional header")?;
+    let magic = c.u16_named("optional header")?;
     let wide = match magic {
         IMAGE_NT_OPTIONAL_HDR32_MAGIC => false,
         IMAGE_NT_OPTIONAL_HDR64_MAGIC => true,
@@ -427,21 +426,21 @@ fn parse_optional_header(c: &mut Cursor<'_>) -> Result<(ImageOptionalHeader, usi
         }
     };
     const WHAT: &str = "optional header";
-    let word = |c: &mut Cursor<'_>| -> Result<u64, Error> {
+    let word = |c: &mut Reader<'_>| -> Result<u64, Error> {
         if wide {
-            c.u64(WHAT)
+            Ok(c.u64_named(WHAT)?)
         } else {
-            c.u32(WHAT).map(u64::from)
+            Ok(c.u32_named(WHAT).map(u64::from)?)
         }
     };
-    let major_linker_version = c.u8(WHAT)?;
-    let minor_linker_version = c.u8(WHAT)?;
-    let size_of_code = c.u32(WHAT)?;
-    let size_of_initialized_data = c.u32(WHAT)?;
-    let size_of_uninitialized_data = c.u32(WHAT)?;
-    let address_of_entry_point = c.u32(WHAT)?;
-    let base_of_code = c.u32(WHAT)?;
-    let base_of_data = if wide { None } else { Some(c.u32(WHAT)?) };
+    let major_linker_version = c.u8_named(WHAT)?;
+    let minor_linker_version = c.u8_named(WHAT)?;
+    let size_of_code = c.u32_named(WHAT)?;
+    let size_of_initialized_data = c.u32_named(WHAT)?;
+    let size_of_uninitialized_data = c.u32_named(WHAT)?;
+    let address_of_entry_point = c.u32_named(WHAT)?;
+    let base_of_code = c.u32_named(WHAT)?;
+    let base_of_data = if wide { None } else { Some(c.u32_named(WHAT)?) };
     let image_base = word(c)?;
     let h = ImageOptionalHeader {
         magic,
@@ -454,26 +453,26 @@ fn parse_optional_header(c: &mut Cursor<'_>) -> Result<(ImageOptionalHeader, usi
         base_of_code,
         base_of_data,
         image_base,
-        section_alignment: c.u32(WHAT)?,
-        file_alignment: c.u32(WHAT)?,
-        major_operating_system_version: c.u16(WHAT)?,
-        minor_operating_system_version: c.u16(WHAT)?,
-        major_image_version: c.u16(WHAT)?,
-        minor_image_version: c.u16(WHAT)?,
-        major_subsystem_version: c.u16(WHAT)?,
-        minor_subsystem_version: c.u16(WHAT)?,
-        win32_version_value: c.u32(WHAT)?,
-        size_of_image: c.u32(WHAT)?,
-        size_of_headers: c.u32(WHAT)?,
-        check_sum: c.u32(WHAT)?,
-        subsystem: c.u16(WHAT)?,
-        dll_characteristics: c.u16(WHAT)?,
+        section_alignment: c.u32_named(WHAT)?,
+        file_alignment: c.u32_named(WHAT)?,
+        major_operating_system_version: c.u16_named(WHAT)?,
+        minor_operating_system_version: c.u16_named(WHAT)?,
+        major_image_version: c.u16_named(WHAT)?,
+        minor_image_version: c.u16_named(WHAT)?,
+        major_subsystem_version: c.u16_named(WHAT)?,
+        minor_subsystem_version: c.u16_named(WHAT)?,
+        win32_version_value: c.u32_named(WHAT)?,
+        size_of_image: c.u32_named(WHAT)?,
+        size_of_headers: c.u32_named(WHAT)?,
+        check_sum: c.u32_named(WHAT)?,
+        subsystem: c.u16_named(WHAT)?,
+        dll_characteristics: c.u16_named(WHAT)?,
         size_of_stack_reserve: word(c)?,
         size_of_stack_commit: word(c)?,
         size_of_heap_reserve: word(c)?,
         size_of_heap_commit: word(c)?,
-        loader_flags: c.u32(WHAT)?,
-        number_of_rva_and_sizes: c.u32(WHAT)?,
+        loader_flags: c.u32_named(WHAT)?,
+        number_of_rva_and_sizes: c.u32_named(WHAT)?,
     };
     Ok((h, c.pos()))
 }

@@ -130,4 +130,7 @@ pub enum SnpError {
         /// The requested vCPU count.
         vcpus: u32,
     },
+    /// A launch digest that does not fit its bank (a bug, reported rather than hidden).
+    #[error("cannot write the measurement document: {0}")]
+    Document(#[from] cvmkit_measure::DocumentError),
 }

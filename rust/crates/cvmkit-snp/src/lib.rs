@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod document;
 mod error;
 mod gctx;
 mod sev_hashes;
@@ -65,6 +66,7 @@ mod vmsa;
 
 pub use cvmkit_ovmf;
 use cvmkit_ovmf::{Firmware, SevMetadataSection, SevSectionType};
+pub use document::{document, Sources};
 pub use error::SnpError;
 pub use gctx::{Gctx, PageType, LD_SIZE, PAGE_INFO_LEN, PAGE_SIZE, VMSA_GPA};
 pub use sev_hashes::{
@@ -186,16 +188,7 @@ impl fmt::Display for LaunchDigest {
     }
 }
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
+pub use cvmkit_measure::hex;
 
 /// Parses a precomputed OVMF hash (96 hex digits), as given to sev-snp-measure's `--snp-ovmf-hash`.
 pub fn parse_ovmf_hash(text: &str) -> Result<[u8; LD_SIZE], SnpError> {

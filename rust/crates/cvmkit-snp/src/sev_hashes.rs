@@ -92,7 +92,7 @@ impl SevHashes {
     /// The padded table (176 bytes) as QEMU writes it into guest memory and SEV/SEV-ES measure it.
     pub fn table(&self) -> [u8; SEV_HASH_TABLE_PADDED_SIZE] {
         let mut t = [0u8; SEV_HASH_TABLE_PADDED_SIZE];
-        t[..16].copy_from_slice(SEV_HASH_TABLE_HEADER_GUID.as_bytes());
+        t[..16].copy_from_slice(&SEV_HASH_TABLE_HEADER_GUID.to_bytes_le());
         t[16..18].copy_from_slice(&(SEV_HASH_TABLE_SIZE as u16).to_le_bytes());
         let entries = [
             (SEV_CMDLINE_ENTRY_GUID, &self.cmdline),
@@ -101,7 +101,7 @@ impl SevHashes {
         ];
         for (i, (guid, hash)) in entries.iter().enumerate() {
             let at = 18 + i * SEV_HASH_TABLE_ENTRY_SIZE;
-            t[at..at + 16].copy_from_slice(guid.as_bytes());
+            t[at..at + 16].copy_from_slice(&guid.to_bytes_le());
             t[at + 16..at + 18].copy_from_slice(&(SEV_HASH_TABLE_ENTRY_SIZE as u16).to_le_bytes());
             t[at + 18..at + 50].copy_from_slice(*hash);
         }

@@ -1,6 +1,6 @@
 //! Parse errors.
 
-use crate::alg::HashAlg;
+use crate::HashAlg;
 
 /// Why a log could not be parsed: the record that failed, the byte offset of the field at fault,
 /// and what was wrong.

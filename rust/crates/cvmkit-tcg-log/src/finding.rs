@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-use crate::alg::HashAlg;
-use crate::event::{EventType, Register};
+use crate::HashAlg;
+use crate::event::Register;
+use crate::EventType;
 use crate::log::{EventLog, LogFormat, LogKind};
 use crate::replay::slot;
 

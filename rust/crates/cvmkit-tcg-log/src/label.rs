@@ -2,10 +2,9 @@
 //! UEFI specification). Every decoder is best-effort: malformed data yields `None` or a shorter
 //! label, never a panic.
 
-use std::fmt::Write as _;
 
-use crate::event::EventType;
-use crate::reader::Reader;
+use crate::EventType;
+use cvmkit_measure::{hex, Reader};
 
 /// Labels longer than this many characters are cut and end in "…" (kernel command lines fit).
 const MAX_LABEL_CHARS: usize = 2048;
@@ -126,13 +125,6 @@ fn text(data: &[u8]) -> Option<String> {
         }
     }
     utf8(data)
-}
-
-fn hex(data: &[u8]) -> String {
-    data.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 fn no_action(data: &[u8]) -> Option<String> {

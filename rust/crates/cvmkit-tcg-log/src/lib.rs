@@ -64,19 +64,17 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod alg;
 mod error;
 mod event;
 mod finding;
 mod label;
 mod log;
-mod reader;
 mod replay;
 mod spec_id;
 
-pub use alg::{Digest, HashAlg};
+pub use cvmkit_measure::{Digest, EventType, HashAlg};
 pub use error::{Error, ErrorKind};
-pub use event::{Event, EventType, RecordFormat, Register};
+pub use event::{Event, RecordFormat, Register};
 pub use finding::{Finding, Severity};
 pub use log::{EventLog, LogFormat, LogKind, Padding};
 pub use replay::{Replay, ReplayError, PCR_COUNT, RTMR_COUNT};

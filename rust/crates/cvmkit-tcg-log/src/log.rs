@@ -1,11 +1,12 @@
 //! Parsing a whole log: the first (`TCG_PCR_EVENT`) record, the Spec ID event, the
 //! `TCG_PCR_EVENT2` records that follow, padding, the log kind and the findings.
 
-use crate::alg::{Digest, HashAlg};
+use crate::{Digest, HashAlg};
 use crate::error::{Error, ErrorKind};
-use crate::event::{Event, EventType, RecordFormat, Register};
+use crate::event::{Event, RecordFormat, Register};
+use crate::EventType;
 use crate::finding::Finding;
-use crate::reader::Reader;
+use cvmkit_measure::Reader;
 use crate::replay::Replay;
 use crate::spec_id::{SpecIdEvent, SPEC_ID_EVENT03};
 

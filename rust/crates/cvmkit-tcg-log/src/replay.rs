@@ -1,6 +1,6 @@
 //! Register values computed by replaying a log.
 
-use crate::alg::{Digest, HashAlg};
+use crate::{Digest, HashAlg};
 use crate::event::{Event, Register};
 use crate::log::LogKind;
 

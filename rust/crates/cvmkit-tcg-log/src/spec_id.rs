@@ -1,8 +1,8 @@
 //! The Spec ID event (`TCG_EfiSpecIDEvent`) that opens a crypto-agile log.
 
-use crate::alg::HashAlg;
+use crate::HashAlg;
 use crate::error::{Error, ErrorKind};
-use crate::reader::Reader;
+use cvmkit_measure::Reader;
 
 /// `"Spec ID Event03\0"`, the signature of a crypto-agile (TPM 2.0) log.
 pub const SPEC_ID_EVENT03: &[u8; 16] = b"Spec ID Event03\0";

@@ -21,7 +21,7 @@ fn parse(path: &str) -> EventLog {
     EventLog::parse(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn hex(value: &Value) -> String {
+fn hex_field(value: &Value) -> String {
     value
         .as_str()
         .unwrap_or_else(|| panic!("expected a hex string, got {value}"))
@@ -45,7 +45,7 @@ fn assert_rtmrs(what: &str, replay: &Replay, expected: &Value) {
         let register = Register::Rtmr(index.parse().unwrap());
         assert_eq!(
             value(replay, register, HashAlg::SHA384),
-            hex(want),
+            hex_field(want),
             "{what} {register}"
         );
     }
@@ -60,7 +60,7 @@ fn assert_pcrs(what: &str, replay: &Replay, banks: &Value) -> usize {
             let register = Register::Pcr(pcr.parse().unwrap());
             assert_eq!(
                 value(replay, register, alg),
-                hex(want),
+                hex_field(want),
                 "{what} {alg} {register}"
             );
             checked += 1;
@@ -111,7 +111,7 @@ fn go_tdx_guest_ccel_matches_quote() {
     assert_eq!(padding.len, 262144 - 18101);
     let replay = log.replay();
     for n in 0..4 {
-        let want = hex(&quote[format!("rt_mr{n}")]);
+        let want = hex_field(&quote[format!("rt_mr{n}")]);
         assert_eq!(
             value(&replay, Register::Rtmr(n), HashAlg::SHA384),
             want,
@@ -122,7 +122,7 @@ fn go_tdx_guest_ccel_matches_quote() {
     for n in 0..3 {
         assert_eq!(
             value(&replay, Register::Rtmr(n), HashAlg::SHA384),
-            hex(&replayed[format!("rt_mr{n}")])
+            hex_field(&replayed[format!("rt_mr{n}")])
         );
     }
     // A well-formed log: one separator per RTMR, nothing to report.
@@ -237,7 +237,7 @@ fn jkl73_cos_121_tpm() {
     assert_eq!(assert_pcrs("cos-121", &replay, &expected["pcrs"]), 22);
     for (alg, digests) in expected["expected_efi_app_digests"].as_object().unwrap() {
         let alg = HashAlg::from_name(alg).unwrap();
-        let want: Vec<String> = digests.as_array().unwrap().iter().map(hex).collect();
+        let want: Vec<String> = digests.as_array().unwrap().iter().map(hex_field).collect();
         assert_eq!(
             efi_app_digests(&log, Register::Pcr(4), alg),
             want,
@@ -278,7 +278,7 @@ fn go_tpm_tools_pcrs() {
         } else if let Some(apps) = entry.get("expected_efi_app_digests") {
             for (alg, digests) in apps.as_object().unwrap() {
                 let alg = HashAlg::from_name(alg).unwrap();
-                let want: Vec<String> = digests.as_array().unwrap().iter().map(hex).collect();
+                let want: Vec<String> = digests.as_array().unwrap().iter().map(hex_field).collect();
                 assert_eq!(
                     efi_app_digests(&log, Register::Pcr(4), alg),
                     want,
@@ -372,7 +372,7 @@ fn ebs_event_missing_workaround() {
     assert_eq!(log.format(), LogFormat::Sha1);
     assert_eq!(log.replay_banks(), vec![HashAlg::SHA1]);
     let mut replay = log.replay();
-    let want = hex(&expected["sha1"]);
+    let want = hex_field(&expected["sha1"]);
     assert_ne!(value(&replay, Register::Pcr(5), HashAlg::SHA1), want);
     replay
         .extend_data(Register::Pcr(5), b"Exit Boot Services Invocation")
@@ -458,7 +458,7 @@ fn compare_with_trustee_json(log: &EventLog, replay: &Replay, out: &Value, what:
             assert_eq!(want["alg"], "SHA-384");
             assert_eq!(
                 got.to_string(),
-                hex(&want["digest"]),
+                hex_field(&want["digest"]),
                 "{what} event {}",
                 event.index
             );
@@ -586,7 +586,7 @@ fn dstack_json_logs_fold_to_quote() {
         for n in 0..4 {
             assert_eq!(
                 value(&replay, Register::Rtmr(n), HashAlg::SHA384),
-                hex(&quote[format!("rt_mr{n}")]),
+                hex_field(&quote[format!("rt_mr{n}")]),
                 "{file} RTMR{n}"
             );
         }

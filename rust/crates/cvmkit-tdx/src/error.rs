@@ -94,6 +94,9 @@ pub enum TdxError {
         /// What is wrong, with the JSON path.
         reason: String,
     },
+    /// A predicted digest that does not fit its bank (a bug, reported rather than hidden).
+    #[error("cannot write the measurement document: {0}")]
+    Document(#[from] cvmkit_measure::DocumentError),
 }
 
 /// `" NAME"` for a named input, empty otherwise, so that messages read "firmware OVMF.fd has …".

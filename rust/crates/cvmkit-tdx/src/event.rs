@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use cvmkit_measure::Bank;
+pub use cvmkit_measure::{hex, EventType};
 use sha2::{Digest, Sha384};
 
 /// Size of a SHA-384 digest and of a TDX measurement register.
@@ -15,85 +17,11 @@ pub fn sha384(data: &[u8]) -> Digest384 {
     Sha384::digest(data).into()
 }
 
-/// One extend: `SHA-384(register || digest)`, what `TDG.MR.RTMR.EXTEND` does.
-pub fn extend(register: &Digest384, digest: &Digest384) -> Digest384 {
-    let mut h = Sha384::new();
-    h.update(register);
-    h.update(digest);
-    h.finalize().into()
-}
-
 /// Folds `digests` into a register that starts as 48 zero bytes: the value an RTMR holds after
 /// these events were extended in order.
 pub fn fold<'a>(digests: impl IntoIterator<Item = &'a Digest384>) -> Digest384 {
-    digests
-        .into_iter()
-        .fold([0u8; DIGEST_LEN], |register, digest| {
-            extend(&register, digest)
-        })
-}
-
-/// A TCG event type (`TCG_EVENTTYPE`, TCG PC Client Platform Firmware Profile §10.4.1).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventType(pub u32);
-
-macro_rules! event_types {
-    ($($(#[$doc:meta])* $name:ident = $value:expr,)*) => {
-        impl EventType {
-            $($(#[$doc])* pub const $name: EventType = EventType($value);)*
-
-            /// The spec's name, `None` for values this crate does not name.
-            pub fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $($value => Some(stringify!($name)),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-event_types! {
-    /// Separator between pre-boot and OS-present measurements (4 zero bytes).
-    EV_SEPARATOR = 0x0000_0004,
-    /// A tagged event (`TCG_PCClientTaggedEvent`): the Linux EFI stub's command line and initrd.
-    EV_EVENT_TAG = 0x0000_0006,
-    /// Platform configuration: QEMU's ACPI table-loader, RSDP and tables (`"ACPI DATA"`).
-    EV_PLATFORM_CONFIG_FLAGS = 0x0000_000A,
-    /// Initial program loader data: systemd-stub's UKI section measurements.
-    EV_IPL = 0x0000_000D,
-    /// A UEFI variable read as configuration (Secure Boot variables).
-    EV_EFI_VARIABLE_DRIVER_CONFIG = 0x8000_0001,
-    /// A boot variable (`BootOrder`, `Boot####`).
-    EV_EFI_VARIABLE_BOOT = 0x8000_0002,
-    /// A UEFI application image (Authenticode digest).
-    EV_EFI_BOOT_SERVICES_APPLICATION = 0x8000_0003,
-    /// The GPT of the boot disk (`UEFI_GPT_DATA`).
-    EV_EFI_GPT_EVENT = 0x8000_0006,
-    /// An action string (`"Calling EFI Application from Boot Option"`, …).
-    EV_EFI_ACTION = 0x8000_0007,
-    /// A firmware volume (the TDVF configuration volume, CFV).
-    EV_EFI_PLATFORM_FIRMWARE_BLOB2 = 0x8000_000A,
-    /// A handoff table (the TD HOB).
-    EV_EFI_HANDOFF_TABLES2 = 0x8000_000B,
-    /// The Secure Boot `db`/MOK entry that authorised an image.
-    EV_EFI_VARIABLE_AUTHORITY = 0x8000_00E0,
-}
-
-impl fmt::Display for EventType {
-    /// The name, or the value in hex.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "{:#x}", self.0),
-        }
-    }
-}
-
-impl fmt::Debug for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EventType({self})")
-    }
+    let v = Bank::Sha384.fold(digests);
+    v.try_into().expect("SHA-384 digests are 48 bytes")
 }
 
 /// One predicted event: what the firmware or a boot component extends into a register.
@@ -186,17 +114,6 @@ impl Default for Register {
     }
 }
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 /// The 48 bytes of a 96-digit hex string (an optional `0x` prefix and surrounding white space
 /// are accepted), `None` otherwise.
 pub fn parse_digest(text: &str) -> Option<Digest384> {
@@ -224,10 +141,12 @@ mod tests {
         assert_eq!(fold([]), [0u8; 48]);
         let a = sha384(b"a");
         let b = sha384(b"b");
-        assert_eq!(fold([&a, &b]), extend(&extend(&[0; 48], &a), &b));
         let mut input = [0u8; 96];
         input[48..].copy_from_slice(&a);
-        assert_eq!(extend(&[0; 48], &a), sha384(&input));
+        let once = sha384(&input);
+        input[..48].copy_from_slice(&once);
+        input[48..].copy_from_slice(&b);
+        assert_eq!(fold([&a, &b]), sha384(&input));
     }
 
     #[test]
@@ -255,6 +174,6 @@ mod tests {
             EventType(0x8000_0003).to_string(),
             "EV_EFI_BOOT_SERVICES_APPLICATION"
         );
-        assert_eq!(EventType(0x1234).to_string(), "0x1234");
+        assert_eq!(EventType(0x1234).to_string(), "0x00001234");
     }
 }

@@ -44,7 +44,7 @@
 //! let boot = Boot::Direct(DirectBoot { kernel: &kernel, initrd: Some(b"initrd"), cmdline: "console=ttyS0" });
 //! let m = measure(&firmware, &config, &boot)?;
 //!
-//! assert_eq!(m.rtmr0.events[0].label, "TD HOB");
+//! assert_eq!(m.rtmr0.as_ref().unwrap().events[0].label, "TD HOB");
 //! assert_eq!(m.rtmr1.value, fold(m.rtmr1.events.iter().map(|e| &e.digest)));
 //! let labels: Vec<&str> = m.rtmr2.events.iter().map(|e| e.label.as_str()).collect();
 //! assert_eq!(labels, ["LOADED_IMAGE::LoadOptions \"console=ttyS0 initrd=initrd\"", "Linux initrd"]);
@@ -59,15 +59,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "captured")]
 mod captured;
+mod document;
 mod direct;
 mod error;
 mod event;
 mod gpt;
 mod mrtd;
+mod names;
 mod profile;
 mod rtmr0;
 mod tdhob;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod uefi;
 mod uki;
@@ -75,14 +79,17 @@ mod uki;
 pub use cvmkit_ovmf;
 use cvmkit_ovmf::Firmware;
 
+#[cfg(feature = "captured")]
 pub use captured::Captured;
+pub use document::{document, Sources};
+pub use names::{QemuVersion, UnknownName};
 pub use direct::{
     direct_boot_rtmr1, direct_boot_rtmr2, kernel_digest, load_options, patch_setup_header,
     DirectBoot,
 };
 pub use error::TdxError;
 pub use event::{
-    extend, fold, hex, parse_digest, sha384, Digest384, Event, EventType, Register, DIGEST_LEN,
+    fold, hex, parse_digest, sha384, Digest384, Event, EventType, Register, DIGEST_LEN,
 };
 pub use gpt::{uefi_gpt_data, uefi_gpt_data_from_reader, GPT_HEADER_SIZE, GPT_SIGNATURE};
 pub use mrtd::{mrtd, mrtd_with_metadata, PageOrder, MR_EXTEND_CHUNK, PAGE_SIZE};
@@ -140,8 +147,8 @@ pub enum Boot<'a> {
 pub struct TdxMeasurements {
     /// MRTD.
     pub mrtd: Digest384,
-    /// RTMR0 (firmware configuration).
-    pub rtmr0: Register,
+    /// RTMR0 (firmware configuration); `None` when its source is [`Rtmr0Source::Unknown`].
+    pub rtmr0: Option<Register>,
     /// RTMR1 (boot loaders and kernel).
     pub rtmr1: Register,
     /// RTMR2 (OS configuration: command line, initrd, UKI sections).
@@ -169,6 +176,7 @@ pub fn measure(
     }
     let layout = MemoryLayout::q35(config.memory);
     let rtmr0 = match &config.rtmr0 {
+        Rtmr0Source::Unknown => None,
         Rtmr0Source::Captured { value, events } => {
             let r = Register {
                 value: *value,
@@ -180,16 +188,16 @@ pub fn measure(
                         .to_owned(),
                 });
             }
-            r
+            Some(r)
         }
-        Rtmr0Source::Computed(_) if !config.ovmf.cc_measurement => Register::default(),
-        Rtmr0Source::Computed(inputs) => Register::from_events(rtmr0_events(
+        Rtmr0Source::Computed(_) if !config.ovmf.cc_measurement => Some(Register::default()),
+        Rtmr0Source::Computed(inputs) => Some(Register::from_events(rtmr0_events(
             firmware,
             &metadata,
             layout,
             inputs,
             &config.ovmf,
-        )?),
+        )?)),
     };
     let (rtmr1, rtmr2) = match boot {
         Boot::Direct(d) => {

@@ -36,6 +36,9 @@ use crate::uefi::{
 /// Where RTMR0 comes from.
 #[derive(Debug, Clone)]
 pub enum Rtmr0Source<'a> {
+    /// Not known: no ACPI tables and no captured value. The prediction has no RTMR0, rather
+    /// than a value the VM will not report.
+    Unknown,
     /// Computed from the platform inputs.
     Computed(Rtmr0Inputs<'a>),
     /// Captured on a real VM of the same shape (e.g. GCP, whose firmware and ACPI tables are not

@@ -63,9 +63,9 @@ pub fn tdvf_image(
     fw[desc_off..desc_off + desc.len()].copy_from_slice(&desc);
     let mut table = ((len - desc_off) as u32).to_le_bytes().to_vec();
     table.extend_from_slice(&22u16.to_le_bytes());
-    table.extend_from_slice(cvmkit_ovmf::TDX_METADATA_OFFSET_GUID.as_bytes());
+    table.extend_from_slice(&cvmkit_ovmf::TDX_METADATA_OFFSET_GUID.to_bytes_le());
     table.extend_from_slice(&((table.len() + 18) as u16).to_le_bytes());
-    table.extend_from_slice(cvmkit_ovmf::OVMF_TABLE_FOOTER_GUID.as_bytes());
+    table.extend_from_slice(&cvmkit_ovmf::OVMF_TABLE_FOOTER_GUID.to_bytes_le());
     let end = len - 32;
     fw[end - table.len()..end].copy_from_slice(&table);
     fw

@@ -61,7 +61,7 @@ pub fn utf16le_nul(s: &str) -> Vec<u8> {
 pub fn uefi_variable_data(vendor: &Guid, name: &str, data: &[u8]) -> Vec<u8> {
     let name16 = utf16le(name);
     let mut v = Vec::with_capacity(32 + name16.len() + data.len());
-    v.extend_from_slice(vendor.as_bytes());
+    v.extend_from_slice(&vendor.to_bytes_le());
     v.extend_from_slice(&((name16.len() / 2) as u64).to_le_bytes());
     v.extend_from_slice(&(data.len() as u64).to_le_bytes());
     v.extend_from_slice(&name16);
@@ -83,17 +83,17 @@ pub mod device_path {
 
     /// `Fv(GUID)`: media (4) / PIWG firmware volume (7).
     pub fn fv(name: &Guid) -> Vec<u8> {
-        node(4, 7, name.as_bytes())
+        node(4, 7, &name.to_bytes_le())
     }
 
     /// `FvFile(GUID)`: media (4) / PIWG firmware file (6).
     pub fn fv_file(name: &Guid) -> Vec<u8> {
-        node(4, 6, name.as_bytes())
+        node(4, 6, &name.to_bytes_le())
     }
 
     /// `VenMedia(GUID)`: media (4) / vendor (3).
     pub fn vendor_media(guid: &Guid) -> Vec<u8> {
-        node(4, 3, guid.as_bytes())
+        node(4, 3, &guid.to_bytes_le())
     }
 
     /// End of the entire device path (0x7f / 0xff).

@@ -437,7 +437,7 @@ fn firmware_without_cc_measurement_measures_nothing_into_rtmrs() {
     });
     let m = measure(&fw, &config, &boot).unwrap();
     assert_eq!(hex(&m.mrtd), DEBIAN_SHAPED_MRTD);
-    for r in [&m.rtmr0, &m.rtmr1, &m.rtmr2] {
+    for r in [m.rtmr0.as_ref().unwrap(), &m.rtmr1, &m.rtmr2] {
         assert_eq!(r.value, [0; 48]);
         assert!(r.events.is_empty());
     }
@@ -457,7 +457,7 @@ fn debian_ovmf_has_no_cc_measurement_driver() {
     let lzma_guid: cvmkit_ovmf::Guid = "ee4e5898-3914-4259-9d6e-dc7bd79403cf".parse().unwrap();
     let at = data
         .windows(16)
-        .position(|w| w == lzma_guid.as_bytes())
+        .position(|w| w == &lzma_guid.to_bytes_le()[..])
         .expect("no LZMA section")
         - 4;
     let size = u32::from_le_bytes([data[at], data[at + 1], data[at + 2], 0]) as usize;
@@ -466,7 +466,7 @@ fn debian_ovmf_has_no_cc_measurement_driver() {
     lzma_rs::lzma_decompress(&mut &data[at + data_offset..at + size], &mut dxe).unwrap();
     let has = |guid: &str| {
         let g: cvmkit_ovmf::Guid = guid.parse().unwrap();
-        dxe.windows(16).any(|w| w == g.as_bytes())
+        dxe.windows(16).any(|w| w == &g.to_bytes_le()[..])
     };
     let utf16 = |s: &str| uefi::utf16le_nul(s);
     let has_ui = |name: &str| dxe.windows(utf16(name).len()).any(|w| w == utf16(name));
@@ -497,7 +497,7 @@ fn debian_ovmf_has_no_cc_measurement_driver() {
     });
     let m = measure(&fw, &config, &boot).unwrap();
     assert_eq!(m.mrtd, mrtd(&fw, PageOrder::Interleaved).unwrap());
-    for r in [&m.rtmr0, &m.rtmr1, &m.rtmr2] {
+    for r in [m.rtmr0.as_ref().unwrap(), &m.rtmr1, &m.rtmr2] {
         assert_eq!(r.value, [0; 48]);
     }
 }

@@ -134,7 +134,7 @@ fn disk() -> Vec<u8> {
         (2, root_type, 1024, 2014, "root"),
     ] {
         let e = &mut entries[slot * 128..slot * 128 + 128];
-        e[..16].copy_from_slice(ty.as_bytes());
+        e[..16].copy_from_slice(&ty.to_bytes_le());
         e[16..32].copy_from_slice(&testing::stream(name.as_bytes(), 16));
         e[32..40].copy_from_slice(&first.to_le_bytes());
         e[40..48].copy_from_slice(&last.to_le_bytes());
@@ -432,12 +432,12 @@ fn measure_folds_a_uki_boot() {
         uefi_gpt_data(&disk(), 512, None).unwrap(),
     ));
     let m = measure(&fw, &config, &boot).unwrap();
-    for r in [&m.rtmr0, &m.rtmr1, &m.rtmr2] {
+    for r in [m.rtmr0.as_ref().unwrap(), &m.rtmr1, &m.rtmr2] {
         assert_eq!(r.value, fold(r.events.iter().map(|e| &e.digest)));
     }
     // BootOrder lists 0001 and 0000, but only Boot0001 was given.
     assert_eq!(
-        labels(&m.rtmr0.events)[8..],
+        labels(&m.rtmr0.as_ref().unwrap().events)[8..],
         ["ACPI DATA etc/table-loader", "BootOrder", "Boot0001"]
     );
     assert!(m.rtmr2.events.is_empty());
@@ -453,9 +453,9 @@ fn firmware_without_tdx_metadata_names_the_table() {
     let mut sev_only = vec![0u8; 4096 - 32];
     let mut table = 0x100u32.to_le_bytes().to_vec();
     table.extend_from_slice(&22u16.to_le_bytes());
-    table.extend_from_slice(cvmkit_ovmf::SEV_METADATA_GUID.as_bytes());
+    table.extend_from_slice(&cvmkit_ovmf::SEV_METADATA_GUID.to_bytes_le());
     table.extend_from_slice(&40u16.to_le_bytes());
-    table.extend_from_slice(cvmkit_ovmf::OVMF_TABLE_FOOTER_GUID.as_bytes());
+    table.extend_from_slice(&cvmkit_ovmf::OVMF_TABLE_FOOTER_GUID.to_bytes_le());
     let end = sev_only.len();
     sev_only[end - table.len()..].copy_from_slice(&table);
     sev_only.extend_from_slice(&[0u8; 32]);

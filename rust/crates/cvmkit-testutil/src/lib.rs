@@ -379,9 +379,7 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use cvmkit_measure::hex;
 
 pub fn unhex(s: &str) -> Vec<u8> {
     let s = s.trim();

@@ -99,4 +99,7 @@ pub enum Error {
     /// No bank was asked for.
     #[error("no PCR bank selected; ask for at least one of sha1, sha256, sha384, sha512")]
     NoBanks,
+    /// A predicted digest that does not fit its bank (a bug, reported rather than hidden).
+    #[error("cannot write the measurement document: {0}")]
+    Document(#[from] cvmkit_measure::DocumentError),
 }

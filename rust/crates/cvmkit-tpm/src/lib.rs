@@ -57,23 +57,22 @@
 //! ```no_run
 //! use cvmkit_tpm::{predict, Bank, TpmOptions};
 //!
+//! use cvmkit_measure::hex;
 //! let uki = std::fs::read("uki.efi")?;
 //! let p = predict(&uki, &TpmOptions::default())?;
 //! println!("systemd-stub {}", p.stub.version);
 //! for r in &p.registers {
 //!     println!("PCR{} {} {}", r.pcr, r.bank, hex(&r.value));
 //!     for e in &r.events {
-//!         println!("  {:#010x} {} {}", e.event_type, hex(&e.digest), e.label);
+//!         println!("  {} {} {}", e.event_type, hex(&e.digest), e.label);
 //!     }
 //! }
 //! let pcr11 = p.get(11, Bank::Sha256).unwrap();
-//! # fn hex(b: &[u8]) -> String { b.iter().map(|x| format!("{x:02x}")).collect() }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod bank;
 mod error;
 mod pcr11;
 mod pcr4;
@@ -81,21 +80,25 @@ pub mod stub;
 
 use cvmkit_pe::PeFile;
 
-pub use bank::{Bank, UnknownBank};
+pub use cvmkit_measure::{Bank, EventType, UnknownBank};
 pub use error::Error;
+
+/// The Authenticode image hash of `pe` in `bank`'s algorithm, as firmware measures an image it
+/// loads (no padding; see `cvmkit_pe::PeFile::authenticode`).
+pub fn authenticode(bank: Bank, pe: &PeFile<'_>) -> Vec<u8> {
+    use cvmkit_pe::sha2::{Sha256, Sha384, Sha512};
+    match bank {
+        Bank::Sha1 => pe.authenticode::<sha1::Sha1>(),
+        Bank::Sha256 => pe.authenticode::<Sha256>(),
+        Bank::Sha384 => pe.authenticode::<Sha384>(),
+        Bank::Sha512 => pe.authenticode::<Sha512>(),
+    }
+}
 pub use stub::{pcr11_sections, StubInfo};
 
-/// `EV_SEPARATOR`: the end of the pre-boot environment.
-pub const EV_SEPARATOR: u32 = 0x0000_0004;
-/// `EV_IPL`: systemd-stub's PCR 11 events.
-pub const EV_IPL: u32 = 0x0000_000D;
-/// `EV_EFI_BOOT_SERVICES_APPLICATION`: an EFI application started by `LoadImage()`.
-pub const EV_EFI_BOOT_SERVICES_APPLICATION: u32 = 0x8000_0003;
-/// `EV_EFI_ACTION`: an action string such as "Calling EFI Application from Boot Option".
-pub const EV_EFI_ACTION: u32 = 0x8000_0007;
 /// Not a TCG event type: a measurement made from userspace (`systemd-pcrphase`), which is
 /// recorded in `/run/log/systemd/tpm2-measure.log`, not in the firmware's event log.
-pub const EVENT_TYPE_USERSPACE: u32 = 0;
+pub const EVENT_TYPE_USERSPACE: EventType = EventType(0);
 
 /// The phase strings `systemd-pcrphase` extends into PCR 11 on a full boot, in order: in the
 /// initrd, leaving it, at `sysinit.target`, at `multi-user.target`.
@@ -229,8 +232,8 @@ pub enum EventOrigin {
 pub struct PredictedEvent {
     /// What is measured, e.g. `.linux content`, `UKI Authenticode`.
     pub label: String,
-    /// The TCG event type ([`EV_IPL`], [`EV_EFI_ACTION`], …), or [`EVENT_TYPE_USERSPACE`].
-    pub event_type: u32,
+    /// The TCG event type (`EV_IPL`, `EV_EFI_ACTION`, …), or [`EVENT_TYPE_USERSPACE`].
+    pub event_type: EventType,
     /// The digest extended, in the register's bank.
     pub digest: Vec<u8>,
     /// Who measures it.
@@ -332,4 +335,35 @@ fn register(pcr: u32, bank: Bank, events: Vec<PredictedEvent>) -> RegisterPredic
         value,
         events,
     }
+}
+
+/// [`predict`] as a measurement document (`cvmkit.measurements/v1`): PCR 4 and PCR 11 in each
+/// bank with their events, the inputs (`uki_path` names the UKI) and the assumptions.
+pub fn document(uki_path: &str, uki: &[u8], opts: &TpmOptions) -> Result<cvmkit_measure::Measurements, Error> {
+    use cvmkit_measure::{Input, Measurements, Platform, Register};
+    let p = predict(uki, opts)?;
+    let mut doc = Measurements::new(Platform::Tpm);
+    doc.inputs.insert("uki".into(), Input::file(uki_path, uki));
+    doc.add_value("failed_boot_attempts", opts.failed_boot_attempts);
+    doc.add_value("secure_boot", opts.secure_boot);
+    if !opts.phases.is_empty() {
+        doc.add_value("phases", opts.phases.join(","));
+    }
+    doc.notes.push(format!(
+        "assumes OVMF starting the UKI from the ESP's removable-media path, systemd-stub {}{}",
+        p.stub.version,
+        p.stub.loader_info.as_deref().map(|i| format!(" ({i})")).unwrap_or_default()
+    ));
+    for r in &p.registers {
+        let mut reg = Register::with_value(format!("PCR{}", r.pcr), r.bank, &r.value)?;
+        for e in &r.events {
+            let ty = match e.origin {
+                EventOrigin::Userspace => "userspace".to_string(),
+                _ => e.event_type.to_string(),
+            };
+            reg.note_event(e.label.clone(), Some(&ty), &e.digest)?;
+        }
+        doc.registers.push(reg);
+    }
+    Ok(doc)
 }

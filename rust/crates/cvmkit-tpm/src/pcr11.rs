@@ -2,11 +2,11 @@
 
 use cvmkit_pe::{PeFile, Section};
 
-use crate::bank::Hasher;
+use cvmkit_measure::Hasher;
 use crate::stub::StubBehaviour;
 use crate::{
     register, Bank, Error, EventOrigin, PredictedEvent, RegisterPrediction, EVENT_TYPE_USERSPACE,
-    EV_IPL, PCR_KERNEL_BOOT,
+    EventType, PCR_KERNEL_BOOT,
 };
 
 /// The most zero fill (`VirtualSize` beyond `SizeOfRawData`) accepted in a measured section,
@@ -209,7 +209,7 @@ pub(crate) fn predict(
         name.push(0);
         events.push(PredictedEvent {
             label: format!("{} name", l.name),
-            event_type: EV_IPL,
+            event_type: EventType::EV_IPL,
             digest: bank.hash(&name),
             origin: EventOrigin::Stub,
         });
@@ -217,7 +217,7 @@ pub(crate) fn predict(
         l.hash_content(pe, &mut h);
         events.push(PredictedEvent {
             label: format!("{} content", l.name),
-            event_type: EV_IPL,
+            event_type: EventType::EV_IPL,
             digest: h.finalize(),
             origin: EventOrigin::Stub,
         });

@@ -9,7 +9,7 @@ use crate::pcr11::Located;
 use crate::stub::StubBehaviour;
 use crate::{
     register, Bank, BootPath, Error, EventOrigin, PredictedEvent, RegisterPrediction,
-    EV_EFI_ACTION, EV_EFI_BOOT_SERVICES_APPLICATION, EV_SEPARATOR, PCR_BOOT_LOADER_CODE,
+    EventType, PCR_BOOT_LOADER_CODE,
 };
 
 /// EDK2 `EFI_CALLING_EFI_APPLICATION`, measured without a NUL.
@@ -20,7 +20,7 @@ const RETURNING_FROM_EFI_APPLICATION: &str = "Returning from EFI Application fro
 fn action(bank: Bank, text: &str) -> PredictedEvent {
     PredictedEvent {
         label: text.to_string(),
-        event_type: EV_EFI_ACTION,
+        event_type: EventType::EV_EFI_ACTION,
         digest: bank.hash(text.as_bytes()),
         origin: EventOrigin::Firmware,
     }
@@ -84,7 +84,7 @@ pub(crate) fn predict(
         action(bank, CALLING_EFI_APPLICATION),
         PredictedEvent {
             label: "separator".to_string(),
-            event_type: EV_SEPARATOR,
+            event_type: EventType::EV_SEPARATOR,
             digest: bank.hash(&[0; 4]),
             origin: EventOrigin::Firmware,
         },
@@ -96,15 +96,15 @@ pub(crate) fn predict(
     for (i, l) in loaders.iter().enumerate() {
         events.push(PredictedEvent {
             label: format!("boot loader {} Authenticode", i + 1),
-            event_type: EV_EFI_BOOT_SERVICES_APPLICATION,
-            digest: bank.authenticode(l),
+            event_type: EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
+            digest: crate::authenticode(bank, l),
             origin: EventOrigin::Firmware,
         });
     }
     events.push(PredictedEvent {
         label: "UKI Authenticode".to_string(),
-        event_type: EV_EFI_BOOT_SERVICES_APPLICATION,
-        digest: bank.authenticode(uki),
+        event_type: EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
+        digest: crate::authenticode(bank, uki),
         origin: EventOrigin::Firmware,
     });
     if let Some(kernel) = kernel {
@@ -112,8 +112,8 @@ pub(crate) fn predict(
         if let Ok(k) = PeFile::parse(kernel) {
             events.push(PredictedEvent {
                 label: ".linux Authenticode".to_string(),
-                event_type: EV_EFI_BOOT_SERVICES_APPLICATION,
-                digest: bank.authenticode(&k),
+                event_type: EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
+                digest: crate::authenticode(bank, &k),
                 origin: EventOrigin::Firmware,
             });
         }

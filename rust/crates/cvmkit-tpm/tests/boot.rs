@@ -219,7 +219,7 @@ fn print_prediction(p: &TpmPrediction) {
     for r in &p.registers {
         eprintln!("PCR{} {} = {}", r.pcr, r.bank, hex(&r.value));
         for e in &r.events {
-            eprintln!("    {:#010x} {} {}", e.event_type, hex(&e.digest), e.label);
+            eprintln!("    {:#010x} {} {}", e.event_type.0, hex(&e.digest), e.label);
         }
     }
 }
@@ -309,7 +309,7 @@ fn boot_and_check(dir: &Path, uki: &[u8], prediction: &TpmPrediction) {
             let want: Vec<String> = predicted
                 .events
                 .iter()
-                .map(|e| format!("{:#010x} {}", e.event_type, hex(&e.digest)))
+                .map(|e| format!("{:#010x} {}", e.event_type.0, hex(&e.digest)))
                 .collect();
             let got: Vec<String> = log
                 .events()

@@ -8,7 +8,7 @@ mod util;
 use std::process::Command;
 
 use cvmkit_tcg_log::{EventLog, HashAlg, Register};
-use cvmkit_tpm::{predict, Bank, TpmOptions, EV_IPL, PHASES_BOOTED};
+use cvmkit_tpm::{predict, Bank, EventType, TpmOptions, PHASES_BOOTED};
 use cvmkit_uki::LinuxVirtualSize;
 use util::*;
 
@@ -62,7 +62,7 @@ fn newer_stub_event_encoding_in_a_real_log() {
         assert_eq!(utf16.last(), Some(&0), "NUL-terminated UTF-16 event data");
         let name = String::from_utf16(&utf16[..utf16.len() - 1]).unwrap();
         for e in pair {
-            assert_eq!(e.event_type.0, EV_IPL);
+            assert_eq!(e.event_type, EventType::EV_IPL);
             assert_eq!(e.data, pair[0].data, "both events carry the name");
         }
         let mut with_nul = name.clone().into_bytes();

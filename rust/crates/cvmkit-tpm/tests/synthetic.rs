@@ -5,8 +5,7 @@
 use cvmkit_pe::sha2::{Digest, Sha256};
 use cvmkit_pe::PeFile;
 use cvmkit_tpm::{
-    predict, Bank, BootPath, Error, EventOrigin, TpmOptions, EVENT_TYPE_USERSPACE, EV_EFI_ACTION,
-    EV_EFI_BOOT_SERVICES_APPLICATION, EV_IPL, EV_SEPARATOR,
+    predict, Bank, BootPath, Error, EventOrigin, EventType, TpmOptions, EVENT_TYPE_USERSPACE,
 };
 
 /// One section of a test image.
@@ -226,7 +225,7 @@ fn name_and_content_digests() {
     assert_eq!(content(&events, ".cmdline"), sha256(&[b"console=ttyS0"]));
     let p = predict(&full_uki("252"), &opts()).unwrap();
     for e in &p.get(11, Bank::Sha256).unwrap().events {
-        assert_eq!(e.event_type, EV_IPL);
+        assert_eq!(e.event_type, EventType::EV_IPL);
         assert_eq!(e.origin, EventOrigin::Stub);
     }
 }
@@ -432,18 +431,18 @@ fn pcr4_rules() {
         [
             (
                 "Calling EFI Application from Boot Option".to_string(),
-                EV_EFI_ACTION,
+                EventType::EV_EFI_ACTION,
                 sha256(&[b"Calling EFI Application from Boot Option"])
             ),
-            ("separator".to_string(), EV_SEPARATOR, sha256(&[&[0; 4]])),
+            ("separator".to_string(), EventType::EV_SEPARATOR, sha256(&[&[0; 4]])),
             (
                 "UKI Authenticode".to_string(),
-                EV_EFI_BOOT_SERVICES_APPLICATION,
+                EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
                 uki_digest.clone()
             ),
             (
                 ".linux Authenticode".to_string(),
-                EV_EFI_BOOT_SERVICES_APPLICATION,
+                EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
                 kernel_digest
             ),
         ]

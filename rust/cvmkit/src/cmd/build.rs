@@ -339,64 +339,91 @@ fn measure_one(
     gpt_disk: Option<&[u8]>,
     direct: &DirectBoot<'_>,
 ) -> Result<cvmkit_measure::Measurements> {
-    use crate::cmd::measure;
     let ctx = || format!("image {name}: measure.{}", m.platform);
     if m.kernel_hashes && m.platform != "snp" {
         bail!("image {name}: measure {}: \"kernel_hashes\" is for snp only", m.platform);
     }
     let firmware = || m.firmware.clone().with_context(|| format!("image {name}: measure {} needs \"firmware\"", m.platform));
+    let field = |key: &str, e: &dyn std::fmt::Display| anyhow::anyhow!("image {name}: measure.{key}: {e}");
+    let uki_name = uki_path.display().to_string();
     match m.platform.as_str() {
         "tpm" => {
-            let a = measure::TpmArgs {
-                uki: uki_path.to_path_buf(),
-                banks: vec!["sha1".into(), "sha256".into(), "sha384".into()],
-                failed_boot_attempts: m.failed_boot_attempts.unwrap_or(0),
-                ..Default::default()
-            };
-            measure::tpm_document(&a, uki).with_context(ctx)
+            let opts = cvmkit_tpm::TpmOptions::default()
+                .with_banks([cvmkit_measure::Bank::Sha1, cvmkit_measure::Bank::Sha256, cvmkit_measure::Bank::Sha384])
+                .with_failed_boot_attempts(m.failed_boot_attempts.unwrap_or(0));
+            cvmkit_tpm::document(&uki_name, uki, &opts).with_context(ctx)
         }
         "tdx" => {
+            use cvmkit_tdx::{Boot, Rtmr0Source, Sources, TdxConfig, UkiBoot};
             let disk = gpt_disk.with_context(|| format!("image {name}: measure tdx predicts a disk boot and needs a \"disk\""))?;
             let gpt = cvmkit_tdx::uefi_gpt_data(disk, 512, None).with_context(ctx)?;
-            let a = measure::TdxArgs {
-                firmware: firmware()?,
-                memory: m.memory.clone().unwrap_or_else(|| "2G".into()),
-                vcpus: 1,
-                qemu_version: m.qemu_version.clone().unwrap_or_else(|| "10.2".into()),
-                ovmf_profile: m.ovmf_profile.clone().unwrap_or_else(|| "edk2-202411".into()),
-                kernel_measures: m.kernel_measures.clone().unwrap_or_else(|| "cc".into()),
-                rtmr0_captured: m.rtmr0_captured.clone(),
-                uki: Some(uki_path.to_path_buf()),
-                failed_boot_attempts: m.failed_boot_attempts.unwrap_or(0),
-                ..Default::default()
+            let fw_path = firmware()?;
+            let fw_bytes = crate::output::read_input(&fw_path, "firmware")?;
+            let fw_name = fw_path.display().to_string();
+            let fw = cvmkit_tdx::cvmkit_ovmf::Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(ctx)?;
+            let qemu_version: cvmkit_tdx::QemuVersion =
+                m.qemu_version.as_deref().unwrap_or("10.2").parse().map_err(|e| field("qemu_version", &e))?;
+            let rtmr0 = match &m.rtmr0_captured {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+                    let c = cvmkit_tdx::Captured::from_json(&text).with_context(|| p.display().to_string())?;
+                    let Some(r) = &c.rtmr[0] else { bail!("{}: no RTMR0 in the captured values", p.display()) };
+                    Rtmr0Source::Captured { value: r.value, events: r.events.clone() }
+                }
+                None => Rtmr0Source::Unknown,
             };
-            measure::tdx_document(&a, Some(gpt)).with_context(ctx)
+            let config = TdxConfig {
+                memory: crate::cmd::measure::parse_memory(m.memory.as_deref().unwrap_or("2G")).with_context(ctx)?,
+                qemu: qemu_version.profile(),
+                ovmf: m.ovmf_profile.as_deref().unwrap_or("edk2-202411").parse().map_err(|e| field("ovmf_profile", &e))?,
+                linux_stub: m.kernel_measures.as_deref().unwrap_or("cc").parse().map_err(|e| field("kernel_measures", &e))?,
+                rtmr0,
+            };
+            let mut u = UkiBoot::new(uki, gpt);
+            u.failed_boot_attempts = m.failed_boot_attempts.unwrap_or(0);
+            let sources = Sources { firmware: &fw_name, uki: Some(&uki_name), vcpus: 1, qemu_version, ..Sources::default() };
+            cvmkit_tdx::document(&fw, &config, &Boot::Uki(u), &sources).with_context(ctx)
         }
         "snp" => {
             if m.kernel_hashes && direct.extra_initrds > 0 {
                 bail!("image {name}: measure snp: \"kernel_hashes\" predicts QEMU's -initrd, one file, but the UKI has {} extra initrd(s)", direct.extra_initrds);
             }
-            let mut a = measure::SnpArgs {
-                firmware: firmware()?,
-                vcpus: Some(m.vcpus.unwrap_or(1)),
-                vcpu_type: Some(m.vcpu_type.clone().unwrap_or_else(|| "EPYC-v4".into())),
-                guest_features: m.guest_features.clone().unwrap_or_else(|| "0x1".into()),
-                vmm_type: m.vmm_type.clone().unwrap_or_else(|| "qemu".into()),
-                mode: "snp".into(),
-                ..Default::default()
+            let fw_path = firmware()?;
+            let fw_bytes = crate::output::read_input(&fw_path, "firmware")?;
+            let fw_name = fw_path.display().to_string();
+            let fw = cvmkit_snp::cvmkit_ovmf::Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(ctx)?;
+            let vcpu_type = m.vcpu_type.as_deref().unwrap_or("EPYC-v4");
+            let features = m.guest_features.as_deref().unwrap_or("0x1");
+            let features_hex = features.trim().trim_start_matches("0x").trim_start_matches("0X");
+            let (kernel, initrd) = if m.kernel_hashes {
+                (Some(crate::output::read_input(direct.kernel, "kernel")?), Some(crate::output::read_input(direct.initrd, "initrd")?))
+            } else {
+                (None, None)
             };
-            if m.kernel_hashes {
+            let args = cvmkit_snp::SnpArgs {
+                vcpus: m.vcpus.unwrap_or(1),
+                vcpu: Some(vcpu_type.parse().map_err(|e| field("vcpu_type", &e))?),
+                guest_features: u64::from_str_radix(features_hex, 16)
+                    .map_err(|_| field("guest_features", &format!("{features:?} is not a hexadecimal number")))?,
+                vmm_type: m.vmm_type.as_deref().unwrap_or("qemu").parse().map_err(|e| field("vmm_type", &e))?,
+                kernel: kernel.as_deref(),
+                initrd: initrd.as_deref(),
                 // The same inputs and code as `cvmkit measure snp --kernel --initrd --append`.
-                a.kernel = Some(direct.kernel.to_path_buf());
-                a.initrd = Some(direct.initrd.to_path_buf());
-                a.append = direct.cmdline.map(str::to_owned);
-            }
-            let mut doc = measure::snp_document(&a).with_context(ctx)?;
+                append: if m.kernel_hashes { direct.cmdline } else { None },
+                ovmf_hash: None,
+            };
+            let (kernel_name, initrd_name) = (direct.kernel.display().to_string(), direct.initrd.display().to_string());
+            let sources = cvmkit_snp::Sources {
+                firmware: &fw_name,
+                kernel: m.kernel_hashes.then_some(kernel_name.as_str()),
+                initrd: m.kernel_hashes.then_some(initrd_name.as_str()),
+            };
+            let mut doc = cvmkit_snp::document(&fw, cvmkit_snp::SevMode::Snp, &args, &sources).with_context(ctx)?;
             if m.kernel_hashes {
                 doc.notes.push(format!(
                     "direct boot only: this launch digest holds for QEMU with -object sev-snp-guest,id=sev0,cbitpos=51,reduced-phys-bits=1,kernel-hashes=on -machine confidential-guest-support=sev0 -smp {} -cpu {} -bios <inputs.firmware> -kernel <inputs.kernel> -initrd <inputs.initrd> -append <inputs.append, byte for byte>; the firmware (OVMF's AmdSev build) does not boot the disk",
                     m.vcpus.unwrap_or(1),
-                    m.vcpu_type.as_deref().unwrap_or("EPYC-v4"),
+                    vcpu_type,
                 ));
             }
             Ok(doc)

@@ -86,7 +86,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         format: format.name(),
         disk_size: report.disk_size,
         output_size: report.output_size,
-        disk_guid: report.disk_guid.to_string(),
+        disk_guid: format!("{:X}", report.disk_guid),
         esp_volume_id: format!("{:08X}", report.esp.volume_id),
         partitions: report
             .partitions
@@ -94,8 +94,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map(|p| Partition {
                 number: p.number,
                 name: p.name.clone(),
-                type_guid: p.type_guid.to_string(),
-                unique_guid: p.unique_guid.to_string(),
+                type_guid: format!("{:X}", p.type_guid),
+                unique_guid: format!("{:X}", p.unique_guid),
                 offset: p.offset,
                 size: p.size,
             })

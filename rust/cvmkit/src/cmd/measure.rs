@@ -1,11 +1,14 @@
-//! `cvmkit measure snp|tdx|tpm`: the values a verifier pins, computed before boot.
+//! `cvmkit measure snp|tdx|tpm|check`: argument parsing and output; the predictions and their
+//! documents are cvmkit-snp's, cvmkit-tdx's and cvmkit-tpm's, the comparison cvmkit-measure's.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use cvmkit_measure::{Bank, Event, Input, Measurements, Register};
+use cvmkit_measure::{Bank, Measurements, Verdict};
+use cvmkit_snp::{SevMode, Vcpu, VmmType};
+use cvmkit_tdx::{LinuxStubMeasurement, OvmfProfile, PageOrder, QemuVersion};
 
 use crate::output::read_input;
 
@@ -47,14 +50,14 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
-#[derive(clap::Args, Default)]
+#[derive(clap::Args)]
 pub struct TdxArgs {
     /// The TDX-capable OVMF (TDVF) firmware.
     #[arg(long)]
     pub firmware: PathBuf,
     /// Guest memory (QEMU -m), e.g. 2G, 4096M; a plain number is MiB, as for QEMU.
-    #[arg(long, default_value = "2G")]
-    pub memory: String,
+    #[arg(long, default_value = "2G", value_parser = parse_memory)]
+    pub memory: u64,
     /// vCPUs; they reach RTMR0 only through the ACPI tables given with --acpi-dir.
     #[arg(long = "vcpus", visible_alias = "cpus", default_value_t = 1)]
     pub vcpus: u32,
@@ -62,18 +65,18 @@ pub struct TdxArgs {
     /// direct boot, whether QEMU patches the kernel's setup header before OVMF measures it (up to
     /// 10.1 it does; from 10.2 on, QEMU commit a7542a38f399, it leaves it alone).
     #[arg(long, default_value = "10.2")]
-    pub qemu_version: String,
+    pub qemu_version: QemuVersion,
     /// Override the MRTD page-add order: two-pass or interleaved.
     #[arg(long)]
-    pub page_order: Option<String>,
+    pub page_order: Option<PageOrder>,
     /// The firmware's measurement behaviour: edk2-202411 (current), edk2-before-202411 (the
     /// older separator layout), or no-cc (no TdTcg2Dxe, e.g. Debian bookworm's OVMF.fd: RTMRs stay 0).
     #[arg(long, default_value = "edk2-202411")]
-    pub ovmf_profile: String,
+    pub ovmf_profile: OvmfProfile,
     /// Whether the kernel's EFI stub measures the command line and initrd into RTMR2 (cc), or
     /// not (none: kernels without EFI CC measurement support, such as Debian's 6.1).
     #[arg(long, default_value = "cc")]
-    pub kernel_measures: String,
+    pub kernel_measures: LinuxStubMeasurement,
     /// A UKI booted from a GPT disk (give the disk with --disk).
     #[arg(long, conflicts_with = "kernel", requires = "disk")]
     pub uki: Option<PathBuf>,
@@ -112,14 +115,14 @@ pub struct TdxArgs {
     pub output: Option<PathBuf>,
 }
 
-#[derive(clap::Args, Default)]
+#[derive(clap::Args)]
 pub struct TpmArgs {
     /// The UKI.
     #[arg(long)]
     pub uki: PathBuf,
     /// Banks, comma-separated: sha1, sha256, sha384, sha512.
     #[arg(long, default_value = "sha1,sha256,sha384", value_delimiter = ',')]
-    pub banks: Vec<String>,
+    pub banks: Vec<Bank>,
     /// Boot phases systemd extends into PCR 11 after the sections (comma-separated, e.g.
     /// enter-initrd,leave-initrd,sysinit,ready); none predicts the value when the initrd starts.
     #[arg(long, value_delimiter = ',')]
@@ -142,7 +145,7 @@ pub struct TpmArgs {
     pub output: Option<PathBuf>,
 }
 
-#[derive(clap::Args, Default)]
+#[derive(clap::Args)]
 pub struct SnpArgs {
     /// The OVMF firmware file (an SEV-capable build).
     #[arg(long)]
@@ -153,10 +156,10 @@ pub struct SnpArgs {
     /// vCPU model name as QEMU spells it (EPYC, EPYC-v4, EPYC-Milan, EPYC-Genoa, …), or a
     /// signature in hex.
     #[arg(long, conflicts_with_all = ["vcpu_sig", "vcpu_family"])]
-    pub vcpu_type: Option<String>,
+    pub vcpu_type: Option<Vcpu>,
     /// vCPU signature (CPUID Fn0000_0001 EAX), e.g. 0x00a00f11.
-    #[arg(long, conflicts_with = "vcpu_family")]
-    pub vcpu_sig: Option<String>,
+    #[arg(long, conflicts_with = "vcpu_family", value_parser = parse_hex_u32)]
+    pub vcpu_sig: Option<u32>,
     /// vCPU family (with --vcpu-model and --vcpu-stepping).
     #[arg(long, requires_all = ["vcpu_model", "vcpu_stepping"])]
     pub vcpu_family: Option<u32>,
@@ -167,14 +170,14 @@ pub struct SnpArgs {
     #[arg(long, requires = "vcpu_family")]
     pub vcpu_stepping: Option<u32>,
     /// SEV_FEATURES of the guest (hex), e.g. 0x1 (SNP only) or 0x21 (with debug swap, QEMU's default).
-    #[arg(long, default_value = "0x1")]
-    pub guest_features: String,
+    #[arg(long, default_value = "0x1", value_parser = parse_hex_u64)]
+    pub guest_features: u64,
     /// The VMM launching the guest: qemu, ec2 or gce.
     #[arg(long, default_value = "qemu")]
-    pub vmm_type: String,
+    pub vmm_type: VmmType,
     /// The guest mode: snp, seves or sev.
     #[arg(long, default_value = "snp")]
-    pub mode: String,
+    pub mode: SevMode,
     /// Kernel for direct boot (measured through OVMF's kernel-hashes table).
     #[arg(long)]
     pub kernel: Option<PathBuf>,
@@ -185,8 +188,8 @@ pub struct SnpArgs {
     #[arg(long, requires = "kernel")]
     pub append: Option<String>,
     /// A precomputed OVMF hash (96 hex digits), as from --print-ovmf-hash.
-    #[arg(long)]
-    pub ovmf_hash: Option<String>,
+    #[arg(long, value_parser = |s: &str| cvmkit_snp::parse_ovmf_hash(s))]
+    pub ovmf_hash: Option<[u8; 48]>,
     /// Print only the OVMF hash (the digest after the firmware pages), for --ovmf-hash later.
     #[arg(long)]
     pub print_ovmf_hash: bool,
@@ -211,85 +214,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
 fn read_documents(path: &Path, what: &str) -> Result<Vec<Measurements>> {
     let text = String::from_utf8(read_input(path, what)?)
         .map_err(|_| anyhow::anyhow!("{what} {} is not UTF-8 text", path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{what} {} is not JSON", path.display()))?;
-    let items = match value {
-        serde_json::Value::Array(items) => items,
-        one => vec![one],
-    };
-    if items.is_empty() {
+    let docs = Measurements::list_from_json(&text).map_err(|(i, e)| match i {
+        Some(i) => anyhow::anyhow!("{what} {} (document {i}): {e}", path.display()),
+        None => anyhow::anyhow!("{what} {}: {e}", path.display()),
+    })?;
+    if docs.is_empty() {
         bail!("{what} {} holds no measurement documents", path.display());
     }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            Measurements::from_json(&v.to_string())
-                .map_err(|e| anyhow::anyhow!("{what} {} (document {i}): {e}", path.display()))
-        })
-        .collect()
+    Ok(docs)
 }
 
-#[derive(serde::Serialize)]
-struct CheckedDocument {
-    platform: String,
-    registers: Vec<cvmkit_measure::RegisterComparison>,
-}
-
-/// Golden values vs actual ones: documents paired in order (same platforms required), every
-/// register of both compared by value and, where the golden file lists them, event by event.
-/// Inputs (file paths and hashes) are not compared: the registers are what a verifier pins.
+/// Golden values vs actual ones ([`cvmkit_measure::check`]).
 fn check(a: CheckArgs) -> Result<ExitCode> {
-    use cvmkit_measure::{RegisterComparison, Verdict};
     if !a.golden.exists() {
         let hint = a.refresh_hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default();
         bail!("golden file {} does not exist{hint}", a.golden.display());
     }
     let golden = read_documents(&a.golden, "golden file")?;
     let actual = read_documents(&a.actual, "measurements")?;
-    let platforms = |d: &[Measurements]| d.iter().map(|m| m.platform.clone()).collect::<Vec<_>>();
-    let mut problems = Vec::new();
-    if platforms(&golden) != platforms(&actual) {
-        problems.push(format!(
-            "platforms differ: golden {:?}, actual {:?}",
-            platforms(&golden),
-            platforms(&actual)
-        ));
-    }
-    let mut docs = Vec::new();
-    for (g, x) in golden.iter().zip(&actual).filter(|(g, x)| g.platform == x.platform) {
-        let mut registers = cvmkit_measure::compare(g, x);
-        // Registers the golden file does not know are differences too.
-        for r in &x.registers {
-            if g.register(&r.name, r.bank).is_none() {
-                registers.push(RegisterComparison {
-                    name: r.name.clone(),
-                    bank: r.bank,
-                    verdict: Verdict::Unexpected,
-                    expected: String::new(),
-                    actual: Some(r.value.clone()),
-                    events: Vec::new(),
-                });
-            }
-        }
-        docs.push(CheckedDocument { platform: g.platform.clone(), registers });
-    }
-    let all_match = problems.is_empty() && docs.iter().all(|d| d.registers.iter().all(|r| r.is_match()));
+    let result = cvmkit_measure::check(&golden, &actual);
     let report = serde_json::json!({
         "golden": a.golden.display().to_string(),
         "actual": a.actual.display().to_string(),
-        "match": all_match,
-        "problems": problems,
-        "documents": docs,
+        "match": result.is_match(),
+        "problems": result.problems,
+        "documents": result.documents,
     });
     let report_text = serde_json::to_string_pretty(&report)? + "\n";
     if a.json {
         print!("{report_text}");
     } else {
-        for p in &problems {
+        for p in &result.problems {
             println!("MISMATCH  {p}");
         }
-        for d in &docs {
+        for d in &result.documents {
             for r in &d.registers {
                 let tag = match r.verdict {
                     Verdict::Match if r.is_match() => "ok",
@@ -297,32 +255,29 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
                     Verdict::Missing => "MISSING",
                     Verdict::Unexpected => "UNEXPECTED",
                 };
-                let value = r.actual.as_deref().unwrap_or("-");
+                let value = r.actual.as_ref().map(|v| v.to_hex()).unwrap_or_else(|| "-".into());
                 println!("{tag:<10} {} {} {} {value}", d.platform, r.name, r.bank.name());
                 if !r.is_match() {
-                    if r.verdict != Verdict::Unexpected {
-                        println!("           golden {}", r.expected);
+                    if let Some(expected) = &r.expected {
+                        println!("           golden {expected}");
                     }
                     for e in r.events.iter().filter(|e| e.verdict != Verdict::Match) {
+                        let digest = |d: &Option<cvmkit_measure::Digest>| d.as_ref().map(|d| d.to_hex()).unwrap_or_else(|| "-".into());
                         println!(
                             "           event {} {:?} {:?}: golden {} actual {}",
                             e.index,
                             e.verdict,
                             e.label,
-                            e.expected.as_deref().unwrap_or("-"),
-                            e.actual.as_deref().unwrap_or("-")
+                            digest(&e.expected),
+                            digest(&e.actual)
                         );
                     }
                 }
             }
         }
     }
-    if !all_match {
-        eprintln!(
-            "cvmkit: measurements {} differ from the golden values in {}",
-            a.actual.display(),
-            a.golden.display()
-        );
+    if !result.is_match() {
+        eprintln!("cvmkit: measurements {} differ from the golden values in {}", a.actual.display(), a.golden.display());
         if let Some(hint) = &a.refresh_hint {
             eprintln!("{hint}");
         }
@@ -332,148 +287,21 @@ fn check(a: CheckArgs) -> Result<ExitCode> {
         crate::output::write_bytes(out, report_text.as_bytes())?;
     }
     if !a.json {
-        let n: usize = docs.iter().map(|d| d.registers.len()).sum();
-        println!("golden: all {n} registers of {} match", platforms(&golden).join(", "));
+        let n: usize = result.documents.iter().map(|d| d.registers.len()).sum();
+        let platforms: Vec<&str> = golden.iter().map(|m| m.platform.name()).collect();
+        println!("golden: all {n} registers of {} match", platforms.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_hex_u64(text: &str, what: &str) -> Result<u64> {
+fn parse_hex_u64(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let digits = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
-    u64::from_str_radix(digits, 16).with_context(|| format!("{what} {text:?} is not a hexadecimal number"))
+    u64::from_str_radix(digits, 16).map_err(|_| format!("{text:?} is not a hexadecimal number"))
 }
 
-fn file_input(doc: &mut Measurements, name: &str, path: &Path, data: &[u8]) {
-    doc.inputs.insert(name.to_string(), Input::file(path.display().to_string(), data));
-}
-
-fn snp(a: SnpArgs) -> Result<ExitCode> {
-    if a.print_ovmf_hash {
-        use cvmkit_snp::cvmkit_ovmf::Firmware;
-        let fw_bytes = read_input(&a.firmware, "firmware")?;
-        let fw_name = a.firmware.display().to_string();
-        let firmware = Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
-        let h = cvmkit_snp::ovmf_hash(&firmware).with_context(|| fw_name.clone())?;
-        println!("{}", cvmkit_measure::hex(&h));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let doc = snp_document(&a)?;
-    emit(&doc, a.json, a.output.as_deref())?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The SNP (or SEV-ES/SEV) launch digest document for `a`.
-pub fn snp_document(a: &SnpArgs) -> Result<Measurements> {
-    use cvmkit_snp::cvmkit_ovmf::Firmware;
-    use cvmkit_snp::{SevMode, Vcpu, VmmType};
-
-    let fw_bytes = read_input(&a.firmware, "firmware")?;
-    let fw_name = a.firmware.display().to_string();
-    let firmware = Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
-    let mode = match a.mode.as_str() {
-        "snp" => SevMode::Snp,
-        "seves" | "sev-es" => SevMode::SevEs,
-        "sev" => SevMode::Sev,
-        other => bail!("--mode {other:?}: expected snp, seves or sev"),
-    };
-    let vmm_type: VmmType = a.vmm_type.parse().map_err(|e| anyhow::anyhow!("--vmm-type: {e}"))?;
-    let vcpu = match (&a.vcpu_type, &a.vcpu_sig, a.vcpu_family) {
-        (Some(t), _, _) => Some(t.parse::<Vcpu>().map_err(|e| anyhow::anyhow!("--vcpu-type: {e}"))?),
-        (_, Some(s), _) => Some(Vcpu::Signature(parse_hex_u64(s, "--vcpu-sig")? as u32)),
-        (_, _, Some(f)) => Some(Vcpu::from_family_model_stepping(
-            f,
-            a.vcpu_model.unwrap_or_default(),
-            a.vcpu_stepping.unwrap_or_default(),
-        )),
-        _ => None,
-    };
-    let needs_vcpus = mode != SevMode::Sev;
-    let vcpus = match a.vcpus {
-        Some(n) => n,
-        None if needs_vcpus => bail!("--vcpus is required for mode {}", a.mode),
-        None => 1,
-    };
-    if needs_vcpus && vcpu.is_none() && vmm_type == VmmType::Qemu {
-        bail!("give the vCPU with --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping");
-    }
-    let kernel = a.kernel.as_ref().map(|p| read_input(p, "kernel")).transpose()?;
-    let initrd = a.initrd.as_ref().map(|p| read_input(p, "initrd")).transpose()?;
-    let ovmf_hash = a.ovmf_hash.as_deref().map(cvmkit_snp::parse_ovmf_hash).transpose()?;
-    let args = cvmkit_snp::SnpArgs {
-        vcpus,
-        vcpu,
-        guest_features: parse_hex_u64(&a.guest_features, "--guest-features")?,
-        vmm_type,
-        kernel: kernel.as_deref(),
-        initrd: initrd.as_deref(),
-        append: a.append.as_deref(),
-        ovmf_hash,
-    };
-
-    let mut doc = Measurements::new(match mode {
-        SevMode::Snp => "snp",
-        SevMode::SevEs => "seves",
-        SevMode::Sev => "sev",
-    });
-    // The inputs' own sha256 (for the document) is hashed on a second thread while the launch
-    // digest is computed: both read the same large kernel/initrd.
-    let mut files: Vec<(&str, &Path, &[u8])> = vec![("firmware", a.firmware.as_path(), fw_bytes.as_slice())];
-    if let (Some(p), Some(k)) = (&a.kernel, &kernel) {
-        files.push(("kernel", p.as_path(), k.as_slice()));
-    }
-    if let (Some(p), Some(i)) = (&a.initrd, &initrd) {
-        files.push(("initrd", p.as_path(), i.as_slice()));
-    }
-    if let Some(ap) = &a.append {
-        doc.inputs.insert("append".into(), Input::value(ap));
-    }
-    doc.inputs.insert("vcpus".into(), Input::value(vcpus));
-    if let Some(v) = vcpu {
-        doc.inputs.insert("vcpu_signature".into(), Input::value(format!("{:#010x}", v.signature())));
-    }
-    doc.inputs.insert("guest_features".into(), Input::value(format!("{:#x}", args.guest_features)));
-    doc.inputs.insert("vmm_type".into(), Input::value(&a.vmm_type));
-
-    let ctx = || format!("cannot compute the {} launch digest for {fw_name}", a.mode);
-    let (file_inputs, register) = std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| {
-            files.iter().map(|(n, p, d)| (n.to_string(), Input::file(p.display().to_string(), d))).collect::<Vec<_>>()
-        });
-        let register = launch_register(mode, &firmware, &args).with_context(ctx);
-        (hashing.join().expect("hashing does not panic"), register)
-    });
-    doc.inputs.extend(file_inputs);
-    doc.registers.push(register?);
-    Ok(doc)
-}
-
-fn launch_register(
-    mode: cvmkit_snp::SevMode,
-    firmware: &cvmkit_snp::cvmkit_ovmf::Firmware<'_>,
-    args: &cvmkit_snp::SnpArgs<'_>,
-) -> Result<Register> {
-    use cvmkit_snp::SevMode;
-    Ok(match mode {
-        SevMode::Snp => {
-            let m = cvmkit_snp::snp_launch_measure(firmware, args)?;
-            let mut r = Register::with_value("LAUNCH_DIGEST", Bank::Sha384, &m.digest);
-            // SNP's digest is a chain over PAGE_INFO structures, not an extend fold: the steps
-            // are listed to show what was measured, each with its contents' digest.
-            for s in &m.steps {
-                r.events.push(Event::new(
-                    format!("{} at {:#x} ({} page{})", s.label, s.gpa, s.pages, if s.pages == 1 { "" } else { "s" }),
-                    Some(&format!("{:?}", s.page_type)),
-                    s.digest.to_vec(),
-                ));
-            }
-            r
-        }
-        _ => {
-            let d = cvmkit_snp::launch_digest(mode, firmware, args)?;
-            Register::with_value("LAUNCH_DIGEST", Bank::Sha256, d.as_bytes())
-        }
-    })
+fn parse_hex_u32(text: &str) -> Result<u32, String> {
+    u32::try_from(parse_hex_u64(text)?).map_err(|_| format!("{text:?} does not fit 32 bits"))
 }
 
 fn emit(doc: &Measurements, json: bool, output: Option<&Path>) -> Result<()> {
@@ -488,69 +316,70 @@ fn emit(doc: &Measurements, json: bool, output: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn tpm(a: TpmArgs) -> Result<ExitCode> {
-    let uki = read_input(&a.uki, "UKI")?;
-    let doc = tpm_document(&a, &uki)?;
+fn snp(a: SnpArgs) -> Result<ExitCode> {
+    use cvmkit_snp::cvmkit_ovmf::Firmware;
+    let fw_bytes = read_input(&a.firmware, "firmware")?;
+    let fw_name = a.firmware.display().to_string();
+    let firmware = Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
+    if a.print_ovmf_hash {
+        let h = cvmkit_snp::ovmf_hash(&firmware).with_context(|| fw_name.clone())?;
+        println!("{}", cvmkit_measure::hex(&h));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let vcpu = match (a.vcpu_type, a.vcpu_sig, a.vcpu_family) {
+        (Some(t), _, _) => Some(t),
+        (_, Some(s), _) => Some(Vcpu::Signature(s)),
+        (_, _, Some(f)) => Some(Vcpu::from_family_model_stepping(
+            f,
+            a.vcpu_model.unwrap_or_default(),
+            a.vcpu_stepping.unwrap_or_default(),
+        )),
+        _ => None,
+    };
+    let needs_vcpus = a.mode != SevMode::Sev;
+    let vcpus = match a.vcpus {
+        Some(n) => n,
+        None if needs_vcpus => bail!("--vcpus is required for mode {}", a.mode),
+        None => 1,
+    };
+    if needs_vcpus && vcpu.is_none() && a.vmm_type == VmmType::Qemu {
+        bail!("give the vCPU with --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping");
+    }
+    let kernel = a.kernel.as_ref().map(|p| read_input(p, "kernel")).transpose()?;
+    let initrd = a.initrd.as_ref().map(|p| read_input(p, "initrd")).transpose()?;
+    let args = cvmkit_snp::SnpArgs {
+        vcpus,
+        vcpu,
+        guest_features: a.guest_features,
+        vmm_type: a.vmm_type,
+        kernel: kernel.as_deref(),
+        initrd: initrd.as_deref(),
+        append: a.append.as_deref(),
+        ovmf_hash: a.ovmf_hash,
+    };
+    let (kernel_name, initrd_name) = (a.kernel.as_ref().map(|p| p.display().to_string()), a.initrd.as_ref().map(|p| p.display().to_string()));
+    let sources = cvmkit_snp::Sources { firmware: &fw_name, kernel: kernel_name.as_deref(), initrd: initrd_name.as_deref() };
+    let doc = cvmkit_snp::document(&firmware, a.mode, &args, &sources)
+        .with_context(|| format!("cannot compute the {} launch digest for {fw_name}", a.mode))?;
     emit(&doc, a.json, a.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The TPM PCR 4 / PCR 11 document for the UKI bytes `uki` (read from `a.uki`).
-pub fn tpm_document(a: &TpmArgs, uki: &[u8]) -> Result<Measurements> {
-    use cvmkit_tpm::{predict, Bank as TpmBank, EventOrigin, TpmOptions};
-    let banks = a
-        .banks
-        .iter()
-        .map(|b| b.parse::<TpmBank>().map_err(|e| anyhow::anyhow!("--banks: {e}")))
-        .collect::<Result<Vec<_>>>()?;
-    let opts = TpmOptions::default()
-        .with_banks(banks)
+fn tpm(a: TpmArgs) -> Result<ExitCode> {
+    let uki = read_input(&a.uki, "UKI")?;
+    let opts = cvmkit_tpm::TpmOptions::default()
+        .with_banks(a.banks.clone())
         .with_phases(a.phases.iter().filter(|p| !p.is_empty()).cloned())
         .with_failed_boot_attempts(a.failed_boot_attempts)
         .with_secure_boot(a.secure_boot)
         .with_stub_version(a.stub_version);
-    let p = predict(uki, &opts).with_context(|| format!("UKI {}", a.uki.display()))?;
-    let mut doc = Measurements::new("tpm");
-    file_input(&mut doc, "uki", &a.uki, uki);
-    doc.inputs.insert("failed_boot_attempts".into(), Input::value(a.failed_boot_attempts));
-    doc.inputs.insert("secure_boot".into(), Input::value(a.secure_boot));
-    if !a.phases.is_empty() {
-        doc.inputs.insert("phases".into(), Input::value(a.phases.join(",")));
-    }
-    doc.notes.push(format!(
-        "assumes OVMF starting the UKI from the ESP's removable-media path, systemd-stub {}{}",
-        p.stub.version,
-        p.stub.loader_info.as_deref().map(|i| format!(" ({i})")).unwrap_or_default()
-    ));
-    for r in &p.registers {
-        let bank = match r.bank {
-            TpmBank::Sha1 => Bank::Sha1,
-            TpmBank::Sha256 => Bank::Sha256,
-            TpmBank::Sha384 => Bank::Sha384,
-            _ => Bank::Sha512,
-        };
-        let mut reg = Register::with_value(format!("PCR{}", r.pcr), bank, &r.value);
-        for e in &r.events {
-            let ty = match e.origin {
-                EventOrigin::Userspace => "userspace".to_string(),
-                _ => cvmkit_tcg_log::EventType(e.event_type).to_string(),
-            };
-            reg.events.push(Event::new(e.label.clone(), Some(&ty), e.digest.clone()));
-        }
-        doc.registers.push(reg);
-    }
-    Ok(doc)
+    let doc = cvmkit_tpm::document(&a.uki.display().to_string(), &uki, &opts)
+        .with_context(|| format!("UKI {}", a.uki.display()))?;
+    emit(&doc, a.json, a.output.as_deref())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A size such as `2G`, `512M`, `4096MiB`, `1T` or plain bytes.
-/// A guest memory size as QEMU's -m takes it: with a unit (2G, 4096M), or a plain number of MiB.
-pub fn parse_memory(text: &str) -> Result<u64> {
-    if !text.trim().is_empty() && text.trim().bytes().all(|b| b.is_ascii_digit()) {
-        return parse_size(&format!("{}M", text.trim()));
-    }
-    parse_size(text)
-}
-
 pub fn parse_size(text: &str) -> Result<u64> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -567,62 +396,44 @@ pub fn parse_size(text: &str) -> Result<u64> {
     n.checked_mul(1 << shift).with_context(|| format!("size {text:?} is too large"))
 }
 
-fn tdx(a: TdxArgs) -> Result<ExitCode> {
-    let gpt = match (&a.uki, &a.disk) {
-        (Some(_), Some(disk_path)) => {
-            let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
-            Some(
-                cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
-                    .with_context(|| format!("disk {}", disk_path.display()))?,
-            )
-        }
-        _ => None,
-    };
-    let doc = tdx_document(&a, gpt)?;
-    emit(&doc, a.json, a.output.as_deref())?;
-    Ok(ExitCode::SUCCESS)
+/// A guest memory size as QEMU's -m takes it: with a unit (2G, 4096M), or a plain number of MiB.
+pub fn parse_memory(text: &str) -> Result<u64> {
+    if !text.trim().is_empty() && text.trim().bytes().all(|b| b.is_ascii_digit()) {
+        return parse_size(&format!("{}M", text.trim()));
+    }
+    parse_size(text)
 }
 
-/// The TDX document for `a`; for a UKI boot, `gpt` is the disk's `UEFI_GPT_DATA`.
-pub fn tdx_document(a: &TdxArgs, gpt: Option<Vec<u8>>) -> Result<Measurements> {
+/// The RTMR0 source the flags ask for: ACPI blobs, a captured value, or unknown.
+fn rtmr0_source<'a>(a: &TdxArgs, acpi_files: &'a [(String, Vec<u8>)]) -> Result<cvmkit_tdx::Rtmr0Source<'a>> {
+    use cvmkit_tdx::{Rtmr0Inputs, Rtmr0Source};
+    if let Some(p) = &a.rtmr0_captured {
+        let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let c = cvmkit_tdx::Captured::from_json(&text).with_context(|| p.display().to_string())?;
+        let Some(r) = &c.rtmr[0] else { bail!("{}: no RTMR0 in the captured values", p.display()) };
+        return Ok(Rtmr0Source::Captured { value: r.value, events: r.events.clone() });
+    }
+    if let Some((loader, rest)) = acpi_files.split_first() {
+        let files: std::collections::BTreeMap<String, &[u8]> = rest.iter().map(|(n, d)| (n.clone(), d.as_slice())).collect();
+        let blobs = cvmkit_tdx::acpi_blobs(&loader.1, &files).context("--acpi-dir")?;
+        return Ok(Rtmr0Source::Computed(Rtmr0Inputs { acpi: Some(blobs), ..Rtmr0Inputs::default() }));
+    }
+    Ok(Rtmr0Source::Unknown)
+}
+
+fn tdx(a: TdxArgs) -> Result<ExitCode> {
     use cvmkit_tdx::cvmkit_ovmf::Firmware;
-    use cvmkit_tdx::{
-        acpi_blobs, measure, Boot, Captured, DirectBoot, LinuxStubMeasurement, OvmfProfile, PageOrder, QemuProfile,
-        Rtmr0Inputs, Rtmr0Source, TdxConfig, UkiBoot,
-    };
+    use cvmkit_tdx::{Boot, DirectBoot, Sources, TdxConfig, UkiBoot};
     let fw_bytes = read_input(&a.firmware, "firmware")?;
     let fw_name = a.firmware.display().to_string();
     let firmware = Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
-    let memory = parse_memory(&a.memory).context("--memory")?;
-    let (major, minor) = a
-        .qemu_version
-        .split_once('.')
-        .and_then(|(x, y)| Some((x.parse().ok()?, y.parse().ok()?)))
-        .with_context(|| format!("--qemu-version {:?}: expected MAJOR.MINOR such as 9.2", a.qemu_version))?;
-    let mut qemu = QemuProfile::for_version(major, minor);
-    match a.page_order.as_deref() {
-        None => {}
-        Some("two-pass") => qemu.page_order = PageOrder::TwoPass,
-        Some("interleaved") => qemu.page_order = PageOrder::Interleaved,
-        Some(o) => bail!("--page-order {o:?}: expected two-pass or interleaved"),
+    let mut qemu = a.qemu_version.profile();
+    if let Some(order) = a.page_order {
+        qemu.page_order = order;
     }
-    let ovmf = match a.ovmf_profile.as_str() {
-        "edk2-202411" => OvmfProfile::EDK2_202411,
-        "edk2-before-202411" => OvmfProfile::EDK2_BEFORE_202411,
-        "no-cc" => OvmfProfile::NO_CC_MEASUREMENT,
-        o => bail!("--ovmf-profile {o:?}: expected edk2-202411, edk2-before-202411 or no-cc"),
-    };
-    let linux_stub = match a.kernel_measures.as_str() {
-        "cc" => LinuxStubMeasurement::CcMeasurement,
-        "none" => LinuxStubMeasurement::None,
-        o => bail!("--kernel-measures {o:?}: expected cc or none"),
-    };
-
-    // RTMR0: computed from ACPI blobs, captured, or left out (printed as a note, never as zeros).
     let mut acpi_files: Vec<(String, Vec<u8>)> = Vec::new();
     if let Some(dir) = &a.acpi_dir {
-        let loader = read_input(&dir.join("etc/table-loader"), "ACPI table loader")?;
-        acpi_files.push(("etc/table-loader".into(), loader));
+        acpi_files.push(("etc/table-loader".into(), read_input(&dir.join("etc/table-loader"), "ACPI table loader")?));
         for name in ["etc/acpi/tables", "etc/acpi/rsdp", "etc/tpm/log"] {
             let p = dir.join(name);
             if p.exists() {
@@ -630,89 +441,47 @@ pub fn tdx_document(a: &TdxArgs, gpt: Option<Vec<u8>>) -> Result<Measurements> {
             }
         }
     }
-    let captured = a
-        .rtmr0_captured
-        .as_ref()
-        .map(|p| -> Result<Captured> {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-            Captured::from_json(&text).with_context(|| p.display().to_string())
-        })
-        .transpose()?;
-    let rtmr0_known = a.acpi_dir.is_some() || captured.as_ref().is_some_and(|c| c.rtmr[0].is_some());
-    let rtmr0 = if let Some(c) = &captured {
-        match &c.rtmr[0] {
-            Some(r) => Rtmr0Source::Captured { value: r.value, events: r.events.clone() },
-            None => bail!("{}: no RTMR0 in the captured values", a.rtmr0_captured.as_ref().unwrap().display()),
-        }
-    } else if a.acpi_dir.is_some() {
-        let files: std::collections::BTreeMap<String, &[u8]> =
-            acpi_files.iter().skip(1).map(|(n, d)| (n.clone(), d.as_slice())).collect();
-        let blobs = acpi_blobs(&acpi_files[0].1, &files).context("--acpi-dir")?;
-        Rtmr0Source::Computed(Rtmr0Inputs { acpi: Some(blobs), ..Rtmr0Inputs::default() })
-    } else {
-        Rtmr0Source::Captured { value: [0; 48], events: Vec::new() }
+    let config = TdxConfig {
+        memory: a.memory,
+        qemu,
+        ovmf: a.ovmf_profile,
+        linux_stub: a.kernel_measures,
+        rtmr0: rtmr0_source(&a, &acpi_files)?,
     };
-    let config = TdxConfig { memory, qemu, ovmf, linux_stub, rtmr0 };
-
-    let mut doc = Measurements::new("tdx");
-    file_input(&mut doc, "firmware", &a.firmware, &fw_bytes);
-    doc.inputs.insert("memory".into(), Input::value(memory));
-    doc.inputs.insert("vcpus".into(), Input::value(a.vcpus));
-    doc.inputs.insert("qemu_version".into(), Input::value(&a.qemu_version));
-    doc.inputs.insert("ovmf_profile".into(), Input::value(&a.ovmf_profile));
-    doc.inputs.insert("kernel_measures".into(), Input::value(&a.kernel_measures));
-    doc.inputs.insert("page_order".into(), Input::value(format!("{:?}", config.qemu.page_order)));
-
-    let (kernel, initrd, uki);
-    let boot = if let Some(uki_path) = &a.uki {
-        uki = read_input(uki_path, "UKI")?;
-        file_input(&mut doc, "uki", uki_path, &uki);
-        let gpt = gpt.context("a UKI boot needs the disk's GPT (--disk-gpt)")?;
-        if let Some(disk_path) = &a.disk {
-            doc.inputs.insert("disk".into(), Input { path: Some(disk_path.display().to_string()), ..Input::default() });
-        }
-        let mut u = UkiBoot::new(&uki, gpt);
-        u.failed_boot_attempts = a.failed_boot_attempts;
-        u.stub_version = a.stub_version;
-        Boot::Uki(u)
-    } else {
-        let kp = a.kernel.as_ref().expect("clap requires --kernel without --uki");
-        kernel = read_input(kp, "kernel")?;
-        file_input(&mut doc, "kernel", kp, &kernel);
-        initrd = a.initrd.as_ref().map(|p| read_input(p, "initrd")).transpose()?;
-        if let (Some(p), Some(i)) = (&a.initrd, &initrd) {
-            file_input(&mut doc, "initrd", p, i);
-        }
-        doc.inputs.insert("cmdline".into(), Input::value(&a.cmdline));
-        Boot::Direct(DirectBoot { kernel: &kernel, initrd: initrd.as_deref(), cmdline: &a.cmdline })
+    let names = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let (uki_name, disk_name, kernel_name, initrd_name) = (names(&a.uki), names(&a.disk), names(&a.kernel), names(&a.initrd));
+    let sources = Sources {
+        firmware: &fw_name,
+        uki: uki_name.as_deref(),
+        disk: disk_name.as_deref(),
+        kernel: kernel_name.as_deref(),
+        initrd: initrd_name.as_deref(),
+        vcpus: a.vcpus,
+        qemu_version: a.qemu_version,
     };
-    let m = measure(&firmware, &config, &boot).with_context(|| format!("cannot compute TDX measurements for {fw_name}"))?;
-    if let Boot::Uki(u) = &boot {
-        doc.notes.push(u.stub_note().with_context(|| format!("UKI {}", a.uki.as_ref().expect("a UKI boot").display()))?);
-    }
-
-    let to_reg = |name: &str, r: &cvmkit_tdx::Register| {
-        let mut reg = Register::with_value(name, Bank::Sha384, &r.value);
-        for e in &r.events {
-            reg.events.push(Event::new(e.label.clone(), Some(&e.event_type.to_string()), e.digest.to_vec()));
+    let (uki, kernel, initrd);
+    let boot = match (&a.uki, &a.disk) {
+        (Some(uki_path), Some(disk_path)) => {
+            uki = read_input(uki_path, "UKI")?;
+            let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
+            let gpt = cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
+                .with_context(|| format!("disk {}", disk_path.display()))?;
+            let mut u = UkiBoot::new(&uki, gpt);
+            u.failed_boot_attempts = a.failed_boot_attempts;
+            u.stub_version = a.stub_version;
+            Boot::Uki(u)
         }
-        reg
+        _ => {
+            let kp = a.kernel.as_ref().context("give --kernel (direct boot) or --uki with --disk")?;
+            kernel = read_input(kp, "kernel")?;
+            initrd = a.initrd.as_ref().map(|p| read_input(p, "initrd")).transpose()?;
+            Boot::Direct(DirectBoot { kernel: &kernel, initrd: initrd.as_deref(), cmdline: &a.cmdline })
+        }
     };
-    doc.registers.push(Register::with_value("MRTD", Bank::Sha384, &m.mrtd));
-    if rtmr0_known {
-        doc.registers.push(to_reg("RTMR0", &m.rtmr0));
-    } else {
-        doc.notes.push("RTMR0 not computed: give QEMU's ACPI blobs with --acpi-dir, or a captured value with --rtmr0-captured".into());
-    }
-    doc.registers.push(to_reg("RTMR1", &m.rtmr1));
-    doc.registers.push(to_reg("RTMR2", &m.rtmr2));
-    if a.ovmf_profile == "no-cc" {
-        doc.notes.push("firmware without CC measurement (no TdTcg2Dxe): RTMR0-2 stay zero; only MRTD pins the firmware".into());
-    } else {
-        doc.notes.push(format!(
-            "assumes firmware that measures into RTMRs ({}); Debian bookworm's OVMF.fd does not: use --ovmf-profile no-cc for it",
-            a.ovmf_profile
-        ));
-    }
-    Ok(doc)
+    let doc = cvmkit_tdx::document(&firmware, &config, &boot, &sources).with_context(|| match &a.uki {
+        Some(u) => format!("cannot compute TDX measurements for {fw_name} and UKI {}", u.display()),
+        None => format!("cannot compute TDX measurements for {fw_name}"),
+    })?;
+    emit(&doc, a.json, a.output.as_deref())?;
+    Ok(ExitCode::SUCCESS)
 }

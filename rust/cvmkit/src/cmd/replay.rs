@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use cvmkit_measure::{compare, Bank, Event, Input, Measurements, Register, Verdict};
-use cvmkit_tcg_log::{EventLog, HashAlg, LogKind, Severity};
+use cvmkit_measure::{compare, Extra, Input, Measurements, Platform, Register, Verdict};
+use cvmkit_tcg_log::{EventLog, LogKind, Severity};
 
 use crate::output::read_input;
 
@@ -29,16 +29,6 @@ pub struct Args {
     json: bool,
 }
 
-fn bank(alg: HashAlg) -> Option<Bank> {
-    Some(match alg {
-        HashAlg::SHA1 => Bank::Sha1,
-        HashAlg::SHA256 => Bank::Sha256,
-        HashAlg::SHA384 => Bank::Sha384,
-        HashAlg::SHA512 => Bank::Sha512,
-        _ => return None,
-    })
-}
-
 /// The log as a measurement document: every register the log extends, per replayed bank, with
 /// its events.
 pub fn replay_document(path: &std::path::Path, data: &[u8], kind: Option<LogKind>) -> Result<(Measurements, bool)> {
@@ -48,7 +38,7 @@ pub fn replay_document(path: &std::path::Path, data: &[u8], kind: Option<LogKind
     }
     .with_context(|| format!("event log {}", path.display()))?;
     let replay = log.replay();
-    let mut doc = Measurements::new("eventlog");
+    let mut doc = Measurements::new(Platform::Eventlog);
     doc.inputs.insert("eventlog".into(), Input::file(path.display().to_string(), data));
     let kind_name = match log.kind() {
         LogKind::Tpm => "tpm",
@@ -57,17 +47,19 @@ pub fn replay_document(path: &std::path::Path, data: &[u8], kind: Option<LogKind
     };
     doc.inputs.insert("kind".into(), Input::value(kind_name));
     for alg in replay.banks() {
-        let Some(b) = bank(*alg) else { continue };
+        let Some(b) = alg.bank() else { continue };
         for (register, value) in replay.values(*alg) {
             if replay.events_extended(register) == 0 {
                 continue;
             }
-            let mut r = Register::with_value(register.to_string(), b, value.as_bytes());
+            let mut r = Register::with_value(register.to_string(), b, value.as_bytes())
+                .with_context(|| format!("event log {}", path.display()))?;
             for e in log.events().iter().filter(|e| e.register == register && e.is_extended()) {
                 let Some(d) = e.digest(*alg) else { continue };
                 let ty = e.event_type.to_string();
                 let label = e.label().unwrap_or_else(|| ty.clone());
-                r.events.push(Event::new(format!("#{} {label}", e.index), Some(&ty), d.as_bytes().to_vec()));
+                r.note_event(format!("#{} {label}", e.index), Some(&ty), d.as_bytes())
+                    .with_context(|| format!("event log {}", path.display()))?;
             }
             doc.registers.push(r);
         }
@@ -102,7 +94,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let text = std::fs::read_to_string(expect_path)
         .with_context(|| format!("cannot read prediction {}", expect_path.display()))?;
     let expected = Measurements::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", expect_path.display()))?;
-    let result = compare(&expected, &doc);
+    let result = compare(&expected, &doc, Extra::Ignore);
     let all_match = result.iter().all(|r| r.is_match());
     if args.json {
         #[derive(serde::Serialize)]
@@ -115,17 +107,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         crate::output::print_json(&out)?;
     } else {
         for r in &result {
-            println!("{:<9} {} {} expected {}", verdict(r.verdict), r.name, r.bank.name(), r.expected);
+            let expected = r.expected.as_ref().map(|d| d.to_hex()).unwrap_or_default();
+            println!("{:<9} {} {} expected {expected}", r.verdict.word(), r.name, r.bank.name());
             if let Some(a) = &r.actual {
                 if r.verdict != Verdict::Match {
                     println!("{:<9} {:>width$} actual   {a}", "", "", width = r.name.len() + r.bank.name().len() + 1);
                 }
             }
             for e in &r.events {
-                println!("  {:<9} [{}] {}", verdict(e.verdict), e.index, e.label);
+                println!("  {:<9} [{}] {}", e.verdict.word(), e.index, e.label);
                 if e.verdict == Verdict::Mismatch {
-                    println!("            expected {}", e.expected.as_deref().unwrap_or("-"));
-                    println!("            actual   {}", e.actual.as_deref().unwrap_or("-"));
+                    let digest = |d: &Option<cvmkit_measure::Digest>| d.as_ref().map(|d| d.to_hex()).unwrap_or_else(|| "-".into());
+                    println!("            expected {}", digest(&e.expected));
+                    println!("            actual   {}", digest(&e.actual));
                 }
             }
         }
@@ -135,15 +129,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("{}", if all_match { "MATCH" } else { "MISMATCH" });
     }
     Ok(if all_match && !failed_strict { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-fn verdict(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Match => "MATCH",
-        Verdict::Mismatch => "MISMATCH",
-        Verdict::Missing => "MISSING",
-        Verdict::Unexpected => "UNEXPECTED",
-    }
 }
 
 /// Human output shared with `cvmkit measure`: each register, then its events.

@@ -93,8 +93,8 @@ fn partition(p: &Partition, d: &Data) -> Item {
     let (off, size) = (en.offset(), en.size());
     Item::new(format!("part {}", p.index), "partition")
         .label(label)
-        .field("partition type GUID", en.partition_type_guid)
-        .field("unique partition GUID", en.unique_partition_guid)
+        .field("partition type GUID", format!("{:X}", en.partition_type_guid))
+        .field("unique partition GUID", format!("{:X}", en.unique_partition_guid))
         .field("StartingLBA", en.starting_lba)
         .field("EndingLBA", en.ending_lba)
         .field("Attributes", format!("{:#018x}", en.attributes))
@@ -111,7 +111,7 @@ fn header(e: &mut Engine<'_>, path: &[String], a: &GptHeader, b: &GptHeader) {
             ("AlternateLBA", h.alternate_lba.to_string()),
             ("FirstUsableLBA", h.first_usable_lba.to_string()),
             ("LastUsableLBA", h.last_usable_lba.to_string()),
-            ("DiskGUID", h.disk_guid.to_string()),
+            ("DiskGUID", format!("{:X}", h.disk_guid)),
             ("PartitionEntryLBA", h.partition_entry_lba.to_string()),
             (
                 "NumberOfPartitionEntries",

@@ -3,7 +3,7 @@ use std::process::Command;
 
 use cvmkit_disk::{DiskSpec, Format};
 use cvmkit_fat::FatVolume;
-use cvmkit_gpt::{GptDisk, Guid, ESP, LINUX_DATA, LINUX_ROOT_X86_64};
+use cvmkit_gpt::{GptDisk, ESP, LINUX_DATA, LINUX_ROOT_X86_64};
 
 use crate::util::*;
 
@@ -36,7 +36,7 @@ fn partition_tools_accept_the_table() {
             .arg(&disk),
     );
     assert!(
-        json.contains(&format!("\"id\": \"{}\"", report.disk_guid)),
+        json.contains(&format!("\"id\": \"{:X}\"", report.disk_guid)),
         "{json}"
     );
     assert!(json.contains("\"firstlba\": 34,"), "{json}");
@@ -56,18 +56,18 @@ fn partition_tools_accept_the_table() {
         for field in [
             format!("\"start\": {},", p.offset / 512),
             format!("\"size\": {},", p.size / 512),
-            format!("\"type\": \"{t}\""),
-            format!("\"uuid\": \"{}\"", p.unique_guid),
+            format!("\"type\": \"{t:X}\""),
+            format!("\"uuid\": \"{:X}\"", p.unique_guid),
             format!("\"name\": \"{n}\""),
         ] {
             assert!(block.contains(&field), "{field} not in\n{block}");
         }
     }
-    // The seed's GUIDs: version 8, and what Guid::from_seed says.
-    assert_eq!(report.disk_guid, Guid::from_seed("cvmkit-test", "gpt-disk"));
+    // The seed's GUIDs: version 8, and what seeded_guid says.
+    assert_eq!(report.disk_guid, cvmkit_gpt::seeded_guid("cvmkit-test", "gpt-disk"));
     assert_eq!(
         report.partitions[2].unique_guid,
-        Guid::from_seed("cvmkit-test", "gpt-partition-3")
+        cvmkit_gpt::seeded_guid("cvmkit-test", "gpt-partition-3")
     );
     assert!(report
         .partitions

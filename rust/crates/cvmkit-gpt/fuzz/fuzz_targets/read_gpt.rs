@@ -24,14 +24,14 @@ fn base() -> &'static [u8] {
     BASE.get_or_init(|| {
         let entry = |t, n: &str, first, last| PartitionEntry {
             partition_type_guid: t,
-            unique_partition_guid: Guid::from_seed("fuzz", n),
+            unique_partition_guid: cvmkit_gpt::seeded_guid("fuzz", n),
             starting_lba: first,
             ending_lba: last,
             attributes: 0,
             partition_name: cvmkit_gpt::encode_name(n).unwrap(),
         };
         let gpt = Gpt {
-            disk_guid: Guid::from_seed("fuzz", "disk"),
+            disk_guid: cvmkit_gpt::seeded_guid("fuzz", "disk"),
             disk_sectors: 100,
             partitions: vec![
                 entry(ESP, "ESP", 34, 40),
