@@ -292,8 +292,8 @@ pub(crate) fn authenticode_sha384(image: &[u8], what: &str) -> Result<crate::Dig
 /// The ExitBootServices actions that close RTMR1.
 pub(crate) fn exit_boot_services() -> [Event; 2] {
     [
-        Event::action("Exit Boot Services Invocation"),
-        Event::action("Exit Boot Services Returned with Success"),
+        Event::action(cvmkit_uefi_boot::EXIT_BOOT_SERVICES_INVOCATION),
+        Event::action(cvmkit_uefi_boot::EXIT_BOOT_SERVICES_SUCCEEDED),
     ]
 }
 
@@ -315,7 +315,7 @@ pub fn direct_boot_rtmr1(
         EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
         kernel_digest(boot, layout, qemu)?,
     )];
-    events.push(Event::action("Calling EFI Application from Boot Option"));
+    events.push(Event::action(cvmkit_uefi_boot::CALLING_EFI_APPLICATION));
     if ovmf.separator == SeparatorLayout::Edk2Since202411 {
         events.push(Event::separator());
     }

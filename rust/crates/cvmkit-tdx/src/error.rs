@@ -58,6 +58,15 @@ pub enum TdxError {
         /// The parser's error.
         source: cvmkit_pe::Error,
     },
+    /// The UKI's boot path cannot be predicted (cvmkit-uefi-boot says why).
+    #[error("UKI{file}: {source}")]
+    Boot {
+        /// `" NAME"` or empty.
+        file: String,
+        /// Why.
+        #[source]
+        source: cvmkit_uefi_boot::BootError,
+    },
     /// A UKI this crate cannot predict, with the reason.
     #[error("UKI{file}: {reason}")]
     Uki {

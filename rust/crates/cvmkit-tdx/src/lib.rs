@@ -101,7 +101,8 @@ pub use rtmr0::{
     Rtmr0Source, SecureBootVariables, TdHobSource,
 };
 pub use tdhob::{td_hob, MemoryLayout};
-pub use uki::{uki_rtmr1, uki_rtmr2, SystemdStub, UkiBoot, MEASURED_SECTIONS};
+pub use cvmkit_uefi_boot::{pcr11_sections, StubInfo};
+pub use uki::{uki_rtmr1, uki_rtmr2, UkiBoot};
 
 /// Everything but the firmware and the boot payload.
 #[derive(Debug, Clone)]

@@ -48,12 +48,7 @@ pub fn utf16le(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
-/// UTF-16LE code units of `s` followed by a NUL code unit.
-pub fn utf16le_nul(s: &str) -> Vec<u8> {
-    let mut v = utf16le(s);
-    v.extend_from_slice(&[0, 0]);
-    v
-}
+pub use cvmkit_uefi_boot::utf16le_nul;
 
 /// `UEFI_VARIABLE_DATA` (TCG PC Client PFP §10.2.6): `VariableName` (the vendor GUID),
 /// `UnicodeNameLength` (u64, characters, no NUL), `VariableDataLength` (u64), the name in UTF-16LE

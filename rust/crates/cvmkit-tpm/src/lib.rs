@@ -74,27 +74,12 @@
 #![deny(missing_docs)]
 
 mod error;
-mod pcr11;
-mod pcr4;
-pub mod stub;
 
-use cvmkit_pe::PeFile;
+use cvmkit_uefi_boot::{BootManager, Origin, Uki};
 
 pub use cvmkit_measure::{Bank, EventType, UnknownBank};
+pub use cvmkit_uefi_boot::{authenticode, pcr11_sections, stub, BootError, StubInfo};
 pub use error::Error;
-
-/// The Authenticode image hash of `pe` in `bank`'s algorithm, as firmware measures an image it
-/// loads (no padding; see `cvmkit_pe::PeFile::authenticode`).
-pub fn authenticode(bank: Bank, pe: &PeFile<'_>) -> Vec<u8> {
-    use cvmkit_pe::sha2::{Sha256, Sha384, Sha512};
-    match bank {
-        Bank::Sha1 => pe.authenticode::<sha1::Sha1>(),
-        Bank::Sha256 => pe.authenticode::<Sha256>(),
-        Bank::Sha384 => pe.authenticode::<Sha384>(),
-        Bank::Sha512 => pe.authenticode::<Sha512>(),
-    }
-}
-pub use stub::{pcr11_sections, StubInfo};
 
 /// Not a TCG event type: a measurement made from userspace (`systemd-pcrphase`), which is
 /// recorded in `/run/log/systemd/tpm2-measure.log`, not in the firmware's event log.
@@ -286,42 +271,64 @@ pub fn predict(uki: &[u8], opts: &TpmOptions) -> Result<TpmPrediction, Error> {
     if banks.is_empty() {
         return Err(Error::NoBanks);
     }
-    let pe = PeFile::parse(uki).map_err(Error::Pe)?;
-    let stub = match opts.stub_version {
-        Some(version) => StubInfo {
-            version,
-            loader_info: None,
-        },
-        None => stub::detect(&pe)?,
+    let uki = Uki::open(uki, opts.stub_version, opts.profile)?;
+    let loaders: Vec<&[u8]> = match &opts.boot_path {
+        BootPath::RemovableMedia | BootPath::BootEntry => Vec::new(),
+        BootPath::ChainLoaded { loaders } => loaders.iter().map(Vec::as_slice).collect(),
     };
-    let behaviour = stub::StubBehaviour::for_version(stub.version)?;
-    let sections = pcr11::locate(&pe, &behaviour, stub.version, opts.profile)?;
-    let loaders = pcr4::parse_loaders(&opts.boot_path)?;
-    let kernel = pcr4::kernel_load_image(&pe, &sections, &behaviour, opts.secure_boot)?;
+    let manager = BootManager {
+        failed_boot_attempts: opts.failed_boot_attempts,
+        gpt_data: None,
+        loaders,
+        secure_boot: opts.secure_boot,
+        uki_name: None,
+    };
+    let pcr4: Vec<_> = uki.boot_manager_events(&manager)?.into_iter().filter(|e| e.pcr == PCR_BOOT_LOADER_CODE).collect();
+    let pcr11 = uki.section_events();
 
     // Each bank hashes the whole UKI about twice (Authenticode, then the sections): the banks are
     // independent, so they run on their own threads; the output order stays PCR 4 then PCR 11.
+    let project = |bank: Bank, pcr: u32, events: &[cvmkit_uefi_boot::BootEvent<'_>], phases: &[String]| {
+        let mut out: Vec<PredictedEvent> = events
+            .iter()
+            .map(|e| PredictedEvent {
+                label: e.label.clone(),
+                event_type: e.event_type,
+                digest: uki.digest(e, bank),
+                origin: match e.origin {
+                    Origin::Stub => EventOrigin::Stub,
+                    _ => EventOrigin::Firmware,
+                },
+            })
+            .collect();
+        for phase in phases {
+            out.push(PredictedEvent {
+                label: format!("phase {phase}"),
+                event_type: EVENT_TYPE_USERSPACE,
+                digest: bank.hash(phase.as_bytes()),
+                origin: EventOrigin::Userspace,
+            });
+        }
+        register(pcr, bank, out)
+    };
     let per_bank: Vec<(RegisterPrediction, RegisterPrediction)> = std::thread::scope(|scope| {
         let handles: Vec<_> = banks
             .iter()
             .map(|&bank| {
-                let (pe, loaders, kernel, sections) = (&pe, &loaders, kernel.as_deref(), &sections);
+                let (pcr4, pcr11, project) = (&pcr4, &pcr11, &project);
                 scope.spawn(move || {
                     (
-                        pcr4::predict(bank, pe, opts.failed_boot_attempts, loaders, kernel),
-                        pcr11::predict(bank, pe, sections, &opts.phases),
+                        project(bank, PCR_BOOT_LOADER_CODE, pcr4, &[]),
+                        project(bank, PCR_KERNEL_BOOT, pcr11, &opts.phases),
                     )
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("hashing does not panic"))
-            .collect()
+        handles.into_iter().map(|h| h.join().expect("hashing does not panic")).collect()
     });
     let (pcr4s, pcr11s): (Vec<_>, Vec<_>) = per_bank.into_iter().unzip();
     let registers = pcr4s.into_iter().chain(pcr11s).collect();
-    Ok(TpmPrediction { stub, registers })
+    Ok(TpmPrediction { stub: uki.stub, registers })
 }
 
 /// Builds a register from its events.

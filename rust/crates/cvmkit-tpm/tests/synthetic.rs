@@ -5,7 +5,7 @@
 use cvmkit_pe::sha2::{Digest, Sha256};
 use cvmkit_pe::PeFile;
 use cvmkit_tpm::{
-    predict, Bank, BootPath, Error, EventOrigin, EventType, TpmOptions, EVENT_TYPE_USERSPACE,
+    predict, Bank, BootError, BootPath, Error, EventOrigin, EventType, TpmOptions, EVENT_TYPE_USERSPACE,
 };
 
 /// One section of a test image.
@@ -345,10 +345,10 @@ fn profiles() {
     assert_eq!(content(&p1, ".profile"), sha256(&[b"ID=one"]));
     assert_eq!(
         predict(&uki("257"), &opts().with_profile(Some(2))).unwrap_err(),
-        Error::ProfileNotFound {
+        Error::Boot(BootError::ProfileNotFound {
             profile: 2,
             available: 2
-        }
+        })
     );
     // 256 knows no profiles: the last .cmdline wins, .profile is not measured.
     let old = pcr11(&uki("256"), &opts());
@@ -436,12 +436,12 @@ fn pcr4_rules() {
             ),
             ("separator".to_string(), EventType::EV_SEPARATOR, sha256(&[&[0; 4]])),
             (
-                "UKI Authenticode".to_string(),
+                "UKI (Authenticode)".to_string(),
                 EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
                 uki_digest.clone()
             ),
             (
-                ".linux Authenticode".to_string(),
+                "UKI .linux (Authenticode, LoadImage by systemd-stub 252)".to_string(),
                 EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
                 kernel_digest
             ),
@@ -489,14 +489,14 @@ fn pcr4_rules() {
         }),
     )
     .unwrap_err();
-    assert!(matches!(err, Error::LoaderNotPe { index: 0, .. }), "{err}");
+    assert!(matches!(err, Error::Boot(BootError::LoaderNotPe { index: 0, .. })), "{err}");
 }
 
 #[test]
 fn errors() {
     let k = kernel(1);
     let no_magic = pe_image(&[sec(".linux", &k)], 0, None);
-    assert_eq!(predict(&no_magic, &opts()).unwrap_err(), Error::NoSdMagic);
+    assert_eq!(predict(&no_magic, &opts()).unwrap_err(), Error::Boot(BootError::NoSdMagic));
     let p = predict(&no_magic, &opts().with_stub_version(Some(252))).unwrap();
     assert_eq!(p.stub.version, 252);
     assert_eq!(p.stub.loader_info, None);
@@ -516,30 +516,30 @@ fn errors() {
     let junk = pe_image(&[sec(".sdmagic", b"hello"), sec(".linux", &k)], 0, None);
     assert!(matches!(
         predict(&junk, &opts()),
-        Err(Error::BadSdMagic { .. })
+        Err(Error::Boot(BootError::BadSdMagic { .. }))
     ));
     let old = pe_image(&[sdmagic("251.3"), sec(".linux", &k)], 0, None);
     assert_eq!(
         predict(&old, &opts()).unwrap_err(),
-        Error::UnsupportedStubVersion { version: 251 }
+        Error::Boot(BootError::UnsupportedStubVersion { version: 251 })
     );
 
     let no_linux = pe_image(&[sdmagic("252"), sec(".cmdline", b"x")], 0, None);
-    assert_eq!(predict(&no_linux, &opts()).unwrap_err(), Error::NoLinux);
+    assert_eq!(predict(&no_linux, &opts()).unwrap_err(), Error::Boot(BootError::NoLinux));
     let not_pe = pe_image(&[sdmagic("252"), sec(".linux", b"not a kernel")], 0, None);
     assert!(matches!(
         predict(&not_pe, &opts()),
-        Err(Error::LinuxNotPe(_))
+        Err(Error::Boot(BootError::LinuxNotPe(_)))
     ));
     assert!(matches!(
         predict(&not_pe, &opts().with_secure_boot(true)),
-        Err(Error::LinuxNotPe(_))
+        Err(Error::Boot(BootError::LinuxNotPe(_)))
     ));
 
     let outside = pe_image(&[sdmagic("252"), sec(".linux", &k)], 0, Some(0x1000));
     assert!(matches!(
         predict(&outside, &opts()),
-        Err(Error::SectionOutsideImage { .. })
+        Err(Error::Boot(BootError::SectionOutsideImage { .. }))
     ));
     let mut over = sec(".sbat", b"sbat");
     over.virtual_address = Some(0x3000);
@@ -548,17 +548,17 @@ fn errors() {
     let overlap = pe_image(&[sdmagic("252"), linux, over], 0, None);
     assert_eq!(
         predict(&overlap, &opts()).unwrap_err(),
-        Error::OverlappingSections {
+        Error::Boot(BootError::OverlappingSections {
             overwritten: ".linux".into(),
             by: ".sbat".into()
-        }
+        })
     );
     let mut huge = sec(".cmdline", b"x");
     huge.virtual_size = Some(u32::MAX - 0x10_0000);
     let huge = pe_image(&[sdmagic("252"), sec(".linux", &k), huge], 0, None);
     assert!(matches!(
         predict(&huge, &opts()),
-        Err(Error::ZeroFillTooLarge { .. })
+        Err(Error::Boot(BootError::ZeroFillTooLarge { .. }))
     ));
 
     assert_eq!(

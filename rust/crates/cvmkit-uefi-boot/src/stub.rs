@@ -48,12 +48,12 @@
 //!   sections itself and nothing lands in PCR 4, except under Secure Boot with shim, which this
 //!   crate does not model.
 //!
-//! `tests/boot.rs` boots UKIs of Debian's 252 (bookworm) and 257 (trixie) stubs under QEMU,
+//! cvmkit-tpm's `tests/boot.rs` boots UKIs of Debian's 252 (bookworm) and 257 (trixie) stubs under QEMU,
 //! OVMF and swtpm and compares PCR 4 and PCR 11, event by event.
 
 use cvmkit_pe::PeFile;
 
-use crate::Error;
+use crate::BootError as Error;
 
 /// PCR 11 sections of systemd-stub 252 and 253.
 const SECTIONS_252: &[&str] = &[
@@ -84,7 +84,7 @@ pub const MIN_STUB_VERSION: u32 = 252;
 
 /// How a stub version finds and measures sections; see the module table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct StubBehaviour {
+pub struct StubBehaviour {
     /// Measured into PCR 11, in this order.
     pub sections: &'static [&'static str],
     /// 252–256: `memcmp` on the name's length, last table entry wins, no profiles.
@@ -94,7 +94,8 @@ pub(crate) struct StubBehaviour {
 }
 
 impl StubBehaviour {
-    pub(crate) fn for_version(major: u32) -> Result<StubBehaviour, Error> {
+    /// The behaviour of systemd-stub `major`; before 252 there is nothing to predict.
+    pub fn for_version(major: u32) -> Result<StubBehaviour, Error> {
         let (sections, prefix_last_wins) = match major {
             0..=251 => return Err(Error::UnsupportedStubVersion { version: major }),
             252..=253 => (SECTIONS_252, true),
@@ -116,12 +117,12 @@ impl StubBehaviour {
 ///
 /// ```
 /// assert_eq!(
-///     cvmkit_tpm::pcr11_sections(252)?,
+///     cvmkit_uefi_boot::pcr11_sections(252)?,
 ///     [".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey"]
 /// );
-/// assert_eq!(cvmkit_tpm::pcr11_sections(255)?[6..8], [".uname", ".sbat"]);
-/// assert!(cvmkit_tpm::pcr11_sections(251).is_err());
-/// # Ok::<(), cvmkit_tpm::Error>(())
+/// assert_eq!(cvmkit_uefi_boot::pcr11_sections(255)?[6..8], [".uname", ".sbat"]);
+/// assert!(cvmkit_uefi_boot::pcr11_sections(251).is_err());
+/// # Ok::<(), cvmkit_uefi_boot::BootError>(())
 /// ```
 pub fn pcr11_sections(version: u32) -> Result<&'static [&'static str], Error> {
     StubBehaviour::for_version(version).map(|b| b.sections)
@@ -158,7 +159,7 @@ impl StubInfo {
 
 /// Reads `#### LoaderInfo: systemd-stub <version> ####` from `.sdmagic` (`stub.c` puts
 /// `GIT_VERSION` there, e.g. `252.39-1~deb12u2`, `257.4-3`, `v258-rc1-12-gabcdef`).
-pub(crate) fn detect(pe: &PeFile<'_>) -> Result<StubInfo, Error> {
+pub fn detect(pe: &PeFile<'_>) -> Result<StubInfo, Error> {
     let section = pe
         .sections()
         .iter()
@@ -194,6 +195,72 @@ fn parse_major(v: &str) -> Option<u32> {
     let v = v.trim_start_matches('v');
     let digits = v.bytes().take_while(u8::is_ascii_digit).count();
     v[..digits].parse().ok()
+}
+
+/// systemd-stub's `mangle_stub_cmdline()`, applied to `.cmdline` before it becomes the kernel's
+/// `LoadOptions`. 252 (252.39's `util.c`): control characters (< 0x20) become spaces, trailing
+/// spaces are chopped. 257 (257.13's `util.c`): leading whitespace and control characters
+/// (≤ 0x20, 0x7f) are skipped, inner ones become spaces, trailing ones are chopped. Versions in
+/// between are taken to behave as 252, later ones as 257 (not read). Both confirmed by the
+/// kernel's `LoadOptions` measurement in cvmkit-tpm's boot test, on a `.cmdline` ending in a
+/// newline.
+pub fn mangle_stub_cmdline(cmdline: &str, version: u32) -> String {
+    if version >= 257 {
+        let ws = |c: char| c <= '\u{20}' || c == '\u{7f}';
+        cmdline
+            .trim_start_matches(ws)
+            .trim_end_matches(ws)
+            .chars()
+            .map(|c| if ws(c) { ' ' } else { c })
+            .collect()
+    } else {
+        let spaced: String = cmdline
+            .chars()
+            .map(|c| if c < '\u{20}' { ' ' } else { c })
+            .collect();
+        spaced.trim_end_matches(' ').to_string()
+    }
+}
+
+/// A cpio archive as systemd-stub 257's `pack_cpio_literal()` writes it: the directory
+/// `dir` (mode 0555), the file `dir/name` (0444), the trailer; inodes from 1, no mtimes.
+pub(crate) fn stub_cpio_literal(dir: &str, name: &str, data: &[u8]) -> Vec<u8> {
+    fn header(out: &mut Vec<u8>, inode: u32, mode: u32, size: usize, name: &str) {
+        out.extend_from_slice(b"070701");
+        let words = [
+            inode,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            size as u32,
+            0,
+            0,
+            0,
+            0,
+            name.len() as u32 + 1,
+            0,
+        ];
+        for w in words {
+            out.extend_from_slice(format!("{w:08x}").as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    let mut out = Vec::new();
+    header(&mut out, 1, 0o040555, 0, dir);
+    header(&mut out, 2, 0o100444, data.len(), &format!("{dir}/{name}"));
+    out.extend_from_slice(data);
+    out.resize(out.len().next_multiple_of(4), 0);
+    // pack_cpio_trailer(): a fixed record (its name size is written "0000000B").
+    out.extend_from_slice(b"070701");
+    for w in [0u32, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x0b, 0] {
+        out.extend_from_slice(format!("{w:08X}").as_bytes());
+    }
+    out.extend_from_slice(b"TRAILER!!!\0\0\0\0");
+    out
 }
 
 #[cfg(test)]
@@ -245,4 +312,49 @@ mod tests {
             "systemd-stub 250 is not supported: PCR 11 predictions need systemd-stub 252 or later"
         );
     }
+
+    #[test]
+    fn cmdline_mangling() {
+        let text = " \tconsole=ttyS0\npanic=-1 \n";
+        assert_eq!(mangle_stub_cmdline(text, 257), "console=ttyS0 panic=-1");
+        assert_eq!(mangle_stub_cmdline(text, 252), "  console=ttyS0 panic=-1");
+        assert_eq!(mangle_stub_cmdline("a\u{7f}b", 257), "a b");
+        assert_eq!(mangle_stub_cmdline("a\u{7f}b", 252), "a\u{7f}b");
+    }
+
+    /// The bytes `pack_cpio_literal()` writes for `.extra/os-release` = "ID=x\n" (hand-checked
+    /// against systemd 257.13's cpio.c: 110-byte headers, names padded to 4, 124-byte trailer).
+    #[test]
+    fn cpio_literal_layout() {
+        let c = stub_cpio_literal(".extra", "os-release", b"ID=x\n");
+        // dir: 110 + ".extra\0" = 117 -> 120; file: 110 + 18 = 128, data 5 -> 8; trailer 124.
+        assert_eq!(c.len(), 120 + 128 + 8 + 124);
+        assert!(c.starts_with(b"070701000000010000416d000000000000000000000001"));
+        assert_eq!(&c[120..126], b"070701");
+        assert_eq!(&c[120 + 6..120 + 22], b"0000000200008124");
+        assert_eq!(&c[120 + 110..120 + 128], b".extra/os-release\0");
+        assert_eq!(&c[248..256], b"ID=x\n\0\0\0");
+        assert_eq!(
+            &c[256..],
+            concat!(
+                "070701",
+                "00000000",
+                "00000000",
+                "00000000",
+                "00000000",
+                "00000001",
+                "00000000",
+                "00000000",
+                "00000000",
+                "00000000",
+                "00000000",
+                "00000000",
+                "0000000B",
+                "00000000",
+                "TRAILER!!!\0\0\0\0"
+            )
+            .as_bytes()
+        );
+    }
+
 }

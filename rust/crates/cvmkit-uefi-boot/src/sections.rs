@@ -1,24 +1,22 @@
-//! PCR 11: the UKI sections systemd-stub measures.
-
-use cvmkit_pe::{PeFile, Section};
+//! Where systemd-stub finds the sections it measures, and what it reads of them.
 
 use cvmkit_measure::Hasher;
+use cvmkit_pe::{PeFile, Section};
+
 use crate::stub::StubBehaviour;
-use crate::{
-    register, Bank, Error, EventOrigin, PredictedEvent, RegisterPrediction, EVENT_TYPE_USERSPACE,
-    EventType, PCR_KERNEL_BOOT,
-};
+use crate::BootError as Error;
 
 /// The most zero fill (`VirtualSize` beyond `SizeOfRawData`) accepted in a measured section,
 /// so that a crafted header cannot make a prediction hash or allocate gigabytes. Kernels need a
 /// few MiB (their `SizeOfImage` over the file size, when ukify gives `.linux` that size).
-pub(crate) const MAX_ZERO_FILL: u64 = 256 << 20;
+pub const MAX_ZERO_FILL: u64 = 256 << 20;
 
 /// A section the stub measures, with what it reads from memory.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Located {
+pub struct Located {
     /// The name in the stub's list (not necessarily the header's name: 252 matches prefixes).
     pub name: &'static str,
+    /// The section header it was found at.
     pub section: Section,
     /// Bytes of raw data in memory: `min(SizeOfRawData, VirtualSize)`.
     pub file_bytes: usize,
@@ -174,7 +172,7 @@ fn check_not_overwritten(pe: &PeFile<'_>, s: &Section) -> Result<(), Error> {
 
 impl Located {
     /// The section as the stub sees it in memory, for hashing.
-    pub(crate) fn hash_content(&self, pe: &PeFile<'_>, h: &mut Hasher) {
+    pub fn hash_content(&self, pe: &PeFile<'_>, h: &mut Hasher) {
         // In bounds: `locate` read the raw data and cut `file_bytes` from it.
         let raw = pe.section_data(&self.section).unwrap_or_default();
         h.update(raw.get(..self.file_bytes).unwrap_or_default());
@@ -182,7 +180,7 @@ impl Located {
     }
 
     /// The content as one buffer (copies only when there is zero fill).
-    pub(crate) fn content<'a>(&self, pe: &PeFile<'a>) -> std::borrow::Cow<'a, [u8]> {
+    pub fn content<'a>(&self, pe: &PeFile<'a>) -> std::borrow::Cow<'a, [u8]> {
         let raw = pe.section_data(&self.section).unwrap_or_default();
         let file = raw.get(..self.file_bytes).unwrap_or_default();
         if self.zero_fill == 0 {
@@ -196,39 +194,3 @@ impl Located {
     }
 }
 
-/// PCR 11 in `bank`: name and content of each section, then the phases.
-pub(crate) fn predict(
-    bank: Bank,
-    pe: &PeFile<'_>,
-    sections: &[Located],
-    phases: &[String],
-) -> RegisterPrediction {
-    let mut events = Vec::with_capacity(2 * sections.len() + phases.len());
-    for l in sections {
-        let mut name = l.name.as_bytes().to_vec();
-        name.push(0);
-        events.push(PredictedEvent {
-            label: format!("{} name", l.name),
-            event_type: EventType::EV_IPL,
-            digest: bank.hash(&name),
-            origin: EventOrigin::Stub,
-        });
-        let mut h = Hasher::new(bank);
-        l.hash_content(pe, &mut h);
-        events.push(PredictedEvent {
-            label: format!("{} content", l.name),
-            event_type: EventType::EV_IPL,
-            digest: h.finalize(),
-            origin: EventOrigin::Stub,
-        });
-    }
-    for phase in phases {
-        events.push(PredictedEvent {
-            label: format!("phase {phase}"),
-            event_type: EVENT_TYPE_USERSPACE,
-            digest: bank.hash(phase.as_bytes()),
-            origin: EventOrigin::Userspace,
-        });
-    }
-    register(PCR_KERNEL_BOOT, bank, events)
-}
