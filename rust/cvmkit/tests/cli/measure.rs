@@ -243,7 +243,7 @@ fn measure_check_compares_against_golden_values() {
     assert!(text.contains("MISMATCH   tpm PCR11 sha256"), "{text}");
     let events: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("event")).collect();
     assert_eq!(events.len(), 2, "{text}");
-    assert!(events[0].contains("\"UKI Authenticode\""), "{text}");
+    assert!(events[0].contains("\"UKI (Authenticode)\""), "{text}");
     assert!(events[1].contains("\".cmdline content\""), "{text}");
     assert!(stderr(&o).contains("refresh with: make golden"), "{}", stderr(&o));
     assert!(!report2.exists(), "no report is written on a mismatch");
