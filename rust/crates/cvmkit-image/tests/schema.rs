@@ -74,3 +74,15 @@ fn spec_round_trips_and_refuses_unknowns() {
         assert!(text.contains(want), "{want}: {text}");
     }
 }
+
+/// The hand-written spec of examples/own-program follows the types.
+#[test]
+fn the_examples_spec_parses() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../examples/own-program/image.json");
+    if !path.exists() {
+        return; // a source set without examples/ (the flake's rust-tests check)
+    }
+    let spec = cvmkit_image::Spec::load(&path).unwrap();
+    assert_eq!(spec.schema, cvmkit_image::SCHEMA);
+}
