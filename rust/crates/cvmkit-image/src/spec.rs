@@ -251,7 +251,7 @@ macro_rules! string_enum {
         impl FromStr for $name {
             type Err = Error;
             fn from_str(s: &str) -> Result<Self> {
-                $name::ALL.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
+                serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
                     let all: Vec<&str> = $name::ALL.iter().map(|v| v.name()).collect();
                     Error::msg(format!("{s:?} is not one of {}", all.join(", ")))
                 })
@@ -329,6 +329,9 @@ string_enum! {
     pub enum SevMode {
         #[default]
         Snp = "snp",
+        /// SEV-ES (also spelt `sev-es`).
+        #[serde(alias = "sev-es")]
+        #[cfg_attr(feature = "clap", value(alias = "sev-es"))]
         Seves = "seves",
         Sev = "sev",
     }

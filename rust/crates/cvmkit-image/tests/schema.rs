@@ -86,3 +86,18 @@ fn the_examples_spec_parses() {
     let spec = cvmkit_image::Spec::load(&path).unwrap();
     assert_eq!(spec.schema, cvmkit_image::SCHEMA);
 }
+
+/// The enums parse from their spellings (and aliases), as the spec and the command line give them.
+#[test]
+fn enums_parse_from_their_spellings() {
+    use cvmkit_image::{DiskFormat, OvmfProfile, SevMode};
+    assert_eq!("sev-es".parse::<SevMode>().unwrap(), SevMode::Seves);
+    assert_eq!("no-cc".parse::<OvmfProfile>().unwrap(), OvmfProfile::NoCc);
+    for f in DiskFormat::ALL {
+        assert_eq!(f.name().parse::<DiskFormat>().unwrap(), *f);
+    }
+    assert_eq!(
+        "vmdk".parse::<DiskFormat>().unwrap_err().to_string(),
+        "\"vmdk\" is not one of raw, gcp, vhd, qcow2"
+    );
+}
