@@ -6,6 +6,7 @@
 # outputs to equal mkImage's, byte for byte.
 {
   util,
+  schemaLib,
   modulesLib,
   initrdLib,
   imageLib,
@@ -300,12 +301,8 @@ in
       cvmkit ? defaults.cvmkit,
       system ? defaults.system,
     }:
-    assert assertOneOf "mkDisk format" format [
-      "raw"
-      "gcp"
-      "vhd"
-      "qcow2"
-    ];
+    # The formats of the image spec's `disk.format` (the Rust enum, through the schema).
+    assert assertOneOf "mkDisk format" format (schemaLib.enumValues "DiskFormat");
     run {
       inherit name cvmkit system sourceDateEpoch;
       args =

@@ -46,6 +46,7 @@
 }:
 let
   util = import ./util.nix;
+  schemaLib = import ./schema.nix;
   modulesLib = import ./modules.nix { inherit util; };
   initrdLib = import ./initrd.nix { inherit util; };
   defaults = {
@@ -64,11 +65,18 @@ let
     lib = self;
   };
   imageLib = import ./image.nix {
-    inherit util modulesLib initrdLib defaults;
+    inherit
+      util
+      schemaLib
+      modulesLib
+      initrdLib
+      defaults
+      ;
   };
   blocksLib = import ./blocks.nix {
     inherit
       util
+      schemaLib
       modulesLib
       initrdLib
       imageLib
@@ -94,6 +102,9 @@ let
       ;
     inherit (modulesLib) options mergeDefs;
     inherit util;
+    # The committed cvmkit.image/v1 JSON Schema and its validator (nix/schema.nix).
+    schema = schemaLib;
+    inherit (schemaLib) specErrors checkSpec;
     inherit (util)
       assertMsg
       assertOneOf

@@ -3,6 +3,7 @@
 # flake and with Debian's inputs in checks/offline.sh.
 {
   util,
+  schemaLib,
   modulesLib,
   initrdLib,
   defaults,
@@ -113,11 +114,11 @@ rec {
     );
 
   /**
-    Spec keys that `cvmkit build` does not know yet, ready to switch on. `cvmkit build`
-    rejects unknown keys, so `mkImage` adds none by default; pass
+    Optional spec keys, each computed from the config: `mkImage` adds none by default;
     `specExtensions = { inherit (lib.specExtensions) disk measure; }` adds the disk image and
-    measurements.json to an image's outputs (`disk` and `measure` of `cvmkit build`'s spec; the
-    Rust schema in rust/cvmkit/src/cmd/build.rs is authoritative).
+    measurements.json to an image's outputs (`disk` and `measure` of the `cvmkit.image/v1`
+    spec, whose definition is the Rust types of rust/crates/cvmkit-image and, generated from
+    them, nix/cvmkit.image.v1.schema.json).
 
     # Type
 
@@ -126,8 +127,8 @@ rec {
     ```
   */
   specExtensions = {
-    # The disk image(s) to write around the UKI: raw GPT with an ESP, GCP's disk.raw in a
-    # tar.gz, or Azure's fixed VHD.
+    # The disk image to write around the UKI: raw GPT with an ESP, GCP's disk.raw in a
+    # tar.gz, Azure's fixed VHD, or qcow2.
     disk = config: { inherit (config.disk) format; };
     # Inputs of the measurements to predict (firmware and platform, plus free-form settings such
     # as vcpus and vcpu_type for SEV-SNP).
@@ -169,7 +170,9 @@ rec {
   };
 
   /**
-    The `cvmkit.image/v1` spec (see `rust/cvmkit/src/cmd/build.rs`) for a merged config.
+    The `cvmkit.image/v1` spec (the types of `rust/crates/cvmkit-image`, as JSON Schema in
+    `nix/cvmkit.image.v1.schema.json`; the library tests validate this function's output
+    against it) for a merged config.
     Store paths keep their string context, so `builtins.toJSON` of the result makes every
     input a dependency of whatever uses it. The initrd spec is named by its `passAsFile`
     name, relative to the build directory.
@@ -225,11 +228,7 @@ rec {
     assert assertMsg (isInt sourceDateEpoch && sourceDateEpoch >= 0 && sourceDateEpoch <= 4294967295) "sourceDateEpoch must be an integer from 0 to 4294967295, got ${toJSON sourceDateEpoch}";
     assert assertMsg (isList config.cmdline && builtins.all isString config.cmdline) "cmdline must be a list of strings";
     assert assertMsg (match "(none|gzip|zstd)(:[0-9]+)?" config.initrd.compress != null) "initrd.compress is ${toJSON config.initrd.compress}; expected none, gzip, zstd, or one of them with a level (zstd:19)";
-    assert assertOneOf "disk.format" config.disk.format [
-      "raw"
-      "gcp"
-      "vhd"
-    ];
+    assert assertOneOf "disk.format" config.disk.format (schemaLib.enumValues "DiskFormat");
     assert assertOneOf "platform" config.platform [
       null
       "tdx"
@@ -313,8 +312,8 @@ rec {
     Builds an image: the modules are merged (`evalModules`), turned into an initrd spec
     (`mkInitrdSpec`) and a `cvmkit.image/v1` spec (`mkSpec`), and a raw `derivation` runs
     `cvmkit build --spec-json SPEC --out $out` with cvmkit itself as the builder: no shell, no
-    stdenv. The output directory holds `initrd.img` and `uki.efi` (and, once `cvmkit build`
-    writes them, the disk images).
+    stdenv. The output directory holds `initrd.img` and `uki.efi`, and with `specExtensions` the
+    disk image (`disk.<format's extension>`) and `measurements.json`.
 
     The arguments `kernel`, `stub`, `busybox`, `uname` and `runtime` become a first module, so
     modules may override them. The firmware the measurements use is, first to last: a module's

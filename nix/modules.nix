@@ -67,7 +67,7 @@ rec {
     | `initrd.preserveModes`, `initrd.allowDanglingSymlinks` | bool | later wins | as `cvmkit initrd --preserve-modes` / `--allow-dangling-symlinks` |
     | `initrd.extra` | `[ path ]` | concatenate | further initrds appended in the UKI (microcode, …) |
     | `initrd.specFiles` | `[ path ]` | concatenate | more gen_init_cpio spec files, applied after the generated one (their `file` locations must be absolute store paths) |
-    | `disk.format` | `"raw" \| "gcp" \| "vhd"` | later wins | intended disk image format (the `disk` spec key, once `cvmkit build` has it) |
+    | `disk.format` | `"raw" \| "gcp" \| "vhd" \| "qcow2"` | later wins | disk image format (the `disk` spec key, with `specExtensions.disk`) |
     | `measure` | attrs | merge | settings of the platform's item of `cvmkit build`'s `measure` spec key (`memory`, `qemu_version`, `vcpus`, `vcpu_type`, `kernel_hashes` (snp: direct boot with QEMU's kernel hashes; `modules/snp.nix` sets it), …) |
     | `runtime.package` | package with `bin/cvmkit-runtime`, a binary, or null | later wins | the static in-image runtime (modules/runtime.nix; default: mkImage's `runtime`) |
     | `runtime.settings.<name>` | string, int or list | later wins (lists concatenate) | lines of /etc/cvmkit/runtime.conf (modules/runtime.nix; the cloud profiles set `sources`) |

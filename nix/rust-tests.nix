@@ -36,6 +36,8 @@ rustPlatform.buildRustPackage {
       ../rust
       # Read by the runtime test that keeps modules/runtime.nix's setting names in sync.
       ../modules/runtime.nix
+      # Compared with the schema cvmkit-image's types generate (its `schema` test).
+      ./cvmkit.image.v1.schema.json
       ./rust-tests.sh
     ];
   };

@@ -18,7 +18,8 @@ export CVMKIT_INPUTS_ENV=/nonexistent
 # nothing is compiled twice with another feature set. The integration targets that need nothing
 # outside the source (a name selects that target in every crate that has one, all wanted): cpio
 # interop, debloat, diff, FAT and GPT tools, initrd build, SNP expected values, TCG-log and TPM
-# synthetic vectors, and the runtime over loopback without its QEMU boot.
-targets=(interop debloat diff tools build expected synthetic runtime)
+# synthetic vectors, the runtime over loopback without its QEMU boot, and the image spec's
+# committed JSON Schema against its Rust types.
+targets=(interop debloat diff tools build expected synthetic runtime schema)
 cargo test --workspace --offline --locked -j "$jobs" --lib --bins "${targets[@]/#/--test=}" -- --skip qemu::
 echo "rust-tests: unit tests and the integration targets ${targets[*]} passed"

@@ -446,8 +446,87 @@ let
     }).drvPath)
     (throws "disk.format is checked" (L.mkImage {
       name = "x";
-      modules = [ { disk.format = "qcow2"; } ];
+      modules = [ { disk.format = "vmdk"; } ];
     }).drvPath)
+    (eq "disk.format: every format of cvmkit build and mkDisk, qcow2 too"
+      (map (f: (L.mkImage {
+        name = "x";
+        modules = [ { disk.format = f; } ];
+        specExtensions = { inherit (L.specExtensions) disk; };
+      }).spec.disk) [ "raw" "gcp" "vhd" "qcow2" ])
+      [ { format = "raw"; } { format = "gcp"; } { format = "vhd"; } { format = "qcow2"; } ]
+    )
+
+    # --- the spec against the schema of the Rust types (nix/cvmkit.image.v1.schema.json) ---
+    (eq "mkSpec's output follows the schema: plain, with disk and measurements, every platform"
+      (map L.specErrors [
+        example.spec
+        (L.mkImage {
+          name = "all";
+          modules = [
+            {
+              initrd = {
+                compress = "zstd:19";
+                extra = [ "${fake "ucode"}/intel.img" ];
+                preserveModes = true;
+                specFiles = [ ./default.nix ];
+              };
+              uname = "6.18.0";
+              disk.format = "qcow2";
+              trees = [ ./. ];
+            }
+          ];
+          sourceDateEpoch = 4294967295;
+          specExtensions = { inherit (L.specExtensions) disk measure; };
+        }).spec
+        (measured { modules = [ L.modules.tdx L.modules.runtime ]; runtime = fake "runtime"; specExtensions = { inherit (LF.specExtensions) disk measure; }; }).spec
+        (measured { modules = [ L.modules.snp ]; }).spec
+        (measured { modules = [ L.modules.gcp L.modules.tdx { measure = { memory = "4G"; ovmf_profile = "no-cc"; kernel_measures = "none"; failed_boot_attempts = 1; }; } ]; }).spec
+      ])
+      [ [ ] [ ] [ ] [ ] [ ] ]
+    )
+    (eq "schema check: a key Rust does not know, planted in mkSpec's output, fails"
+      (L.specErrors (L.mkSpec {
+        name = "x";
+        config = eval [ { kernel = kernel; stub = stub; } ];
+        specExtensions = { colour = _: "red"; };
+      }))
+      [ "spec: unknown key \"colour\" (not in the schema; known: disk, initrd, measure, name, schema, source_date_epoch, uki)" ]
+    )
+    (eq "schema check: an unknown key inside a measure item (from a module's `measure`) fails"
+      (L.specErrors (measured { modules = [ L.modules.tdx { measure.qemu = "9.2"; } ]; }).spec)
+      [ "spec.measure[1]: unknown key \"qemu\" (not in the schema; known: failed_boot_attempts, firmware, guest_features, kernel_hashes, kernel_measures, memory, notes, ovmf_profile, platform, qemu_version, rtmr0_captured, vcpu_type, vcpus, vmm_type)" ]
+    )
+    (eq "schema check: a wrong enum value or type fails"
+      (map (spec: L.specErrors spec) [
+        (example.spec // { disk.format = "vmdk"; })
+        (example.spec // { measure = { platform = "tdx"; ovmf_profile = "edk2-2024"; }; })
+        (example.spec // { schema = "cvmkit.image/v2"; source_date_epoch = -1; })
+        (example.spec // { initrd = example.spec.initrd // { compress = "lz4"; }; })
+        (example.spec // { disk = { format = "raw"; data_size = "8 parsecs"; }; })
+        (example.spec // { measure = 3; })
+      ])
+      [
+        [ "spec.disk.format: \"vmdk\" is not one of \"raw\", \"gcp\", \"vhd\", \"qcow2\"" ]
+        [ "spec.measure.ovmf_profile: \"edk2-2024\" is not one of \"edk2-202411\", \"edk2-before-202411\", \"no-cc\"" ]
+        [ "spec.schema: \"cvmkit.image/v2\" is not \"cvmkit.image/v1\"" "spec.source_date_epoch: -1 is less than 0" ]
+        [ "spec.initrd.compress: \"lz4\" does not match \"^(none|gzip|zstd)(:[0-9]+)?$\"" ]
+        [ "spec.disk.data_size: \"8 parsecs\" does not match \"^ *[0-9]+ *([KkMmGgTt]([Ii]?[Bb])?|[Bb])? *$\"" ]
+        [ "spec.measure: 3 is not of type object or array" ]
+      ]
+    )
+    (throws "checkSpec throws on an invalid spec" (L.checkSpec (example.spec // { colour = 1; })))
+    (eq "checkSpec returns a valid spec" (L.checkSpec example.spec == example.spec) true)
+    (throws "the validator refuses a schema keyword it does not check" (L.schema.validate {
+      root = { };
+      path = "x";
+      schema = { minLength = 1; };
+      value = "a";
+    }))
+    (eq "disk formats and platforms come from the schema"
+      [ (L.schema.enumValues "DiskFormat") (L.schema.enumValues "Platform") ]
+      [ [ "raw" "gcp" "vhd" "qcow2" ] [ "tpm" "tdx" "snp" ] ]
+    )
 
     # --- the shipped modules ---
     (eq "base: busybox, init and its files; applets as slinks"

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use cvmkit_disk::{DiskLayout, DiskSpec, Format};
+use cvmkit_disk::{DiskLayout, DiskSpec};
+use cvmkit_image::{DiskFormat, Size};
 use serde::Serialize;
 
-use crate::cmd::measure::parse_size;
 use crate::output::source_date_epoch;
 
 #[derive(clap::Args)]
@@ -20,21 +20,21 @@ pub struct Args {
     #[arg(long)]
     root: Vec<PathBuf>,
     /// Size of an empty data partition, e.g. 1G.
-    #[arg(long)]
-    data_size: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    data_size: Option<Size>,
     /// Size of the ESP (default: max(64 MiB, 2 × UKI + 16 MiB)).
-    #[arg(long)]
-    esp_size: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    esp_size: Option<Size>,
     /// Size of the whole disk (default: just what the partitions need).
-    #[arg(long)]
-    disk_size: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    disk_size: Option<Size>,
     /// Text every GUID and the FAT volume id derive from; same seed, same identifiers.
     #[arg(long, default_value = "cvmkit")]
     seed: String,
     /// raw (sparse), gcp (disk.raw in a sparse tar.gz, for GCE image import), vhd (Azure
-    /// fixed VHD) or qcow2.
-    #[arg(long, default_value = "raw")]
-    format: String,
+    /// fixed VHD) or qcow2: the `disk.format` values of the image spec.
+    #[arg(long, value_enum, default_value_t = DiskFormat::Raw)]
+    format: DiskFormat,
     /// Output file.
     #[arg(short, long)]
     output: PathBuf,
@@ -65,12 +65,12 @@ struct Report {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let format: Format = args.format.parse().map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    let format = cvmkit_disk::Format::from(args.format);
     let mut spec = DiskSpec::new(&args.uki, &args.seed, u64::from(source_date_epoch()?));
     spec.roots = args.root.clone();
-    spec.data_size = args.data_size.as_deref().map(parse_size).transpose().context("--data-size")?;
-    spec.esp_size = args.esp_size.as_deref().map(parse_size).transpose().context("--esp-size")?;
-    spec.disk_size = args.disk_size.as_deref().map(parse_size).transpose().context("--disk-size")?;
+    spec.data_size = args.data_size.map(|s| s.0);
+    spec.esp_size = args.esp_size.map(|s| s.0);
+    spec.disk_size = args.disk_size.map(|s| s.0);
     check_uki(&args.uki)?;
     // Plan first: every input is checked before any output exists.
     let layout = DiskLayout::plan(&spec, format)?;
@@ -111,6 +111,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("  ESP volume id {}", r.esp_volume_id);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `--*-size` value, as the image spec's sizes are read.
+fn parse_size(text: &str) -> Result<Size, String> {
+    cvmkit_image::parse_size(text).map(Size).map_err(|e| e.to_string())
 }
 
 /// The file to boot must be an EFI application: firmware would refuse anything else at boot, so

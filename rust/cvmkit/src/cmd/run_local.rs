@@ -307,7 +307,7 @@ impl Plan {
         } else {
             None
         };
-        let memory = crate::cmd::measure::parse_memory(&args.memory).context("--memory")?;
+        let memory = cvmkit_image::parse_memory(&args.memory).context("--memory")?;
         if memory % (1 << 20) != 0 || memory < (64 << 20) {
             bail!("--memory {}: a whole number of MiB, at least 64M", args.memory);
         }

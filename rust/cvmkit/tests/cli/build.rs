@@ -172,3 +172,34 @@ fn build_spec_snp_kernel_hashes_equals_sev_snp_measure() {
         assert!(stderr(&out).contains(want), "{}", stderr(&out));
     }
 }
+
+/// `--print-schema` prints the committed JSON Schema (nix/cvmkit.image.v1.schema.json, which the
+/// Nix library tests validate mkSpec against); a value outside one of the spec's enums is a
+/// one-line error naming the spec and the value, before anything is written; a qcow2 disk is
+/// built like the others.
+#[test]
+fn build_schema_enums_and_qcow2() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(cvmkit(tmp.path()).args(["build", "--print-schema"]), true);
+    let committed = std::fs::read_to_string(repo_root().join("nix/cvmkit.image.v1.schema.json")).unwrap();
+    assert!(stdout(&out) == committed, "cvmkit build --print-schema differs from nix/cvmkit.image.v1.schema.json");
+
+    let root = stage_example_root(tmp.path(), &inputs);
+    let spec = write_spec(tmp.path(), &root, &inputs, "");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
+    v["disk"] = serde_json::json!({"format": "vmdk"});
+    std::fs::write(&spec, v.to_string()).unwrap();
+    let bad = run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "out"]), false);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = stderr(&bad);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("image.json") && err.contains("unknown variant `vmdk`") && err.contains("qcow2"), "{err}");
+    assert!(!tmp.path().join("out").exists());
+
+    v["disk"] = serde_json::json!({"format": "qcow2", "data_size": "8M"});
+    std::fs::write(&spec, v.to_string()).unwrap();
+    run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "out"]), true);
+    let disk = std::fs::read(tmp.path().join("out/disk.qcow2")).unwrap();
+    assert_eq!(&disk[..4], b"QFI\xfb");
+}

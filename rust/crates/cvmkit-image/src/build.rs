@@ -1,0 +1,307 @@
+//! [`build`]: the whole image from a [`Spec`]: initrd, UKI, disk, measurements.json.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cvmkit_measure::Measurements;
+
+use crate::error::{bail, read_input, Context as _, Error, Result};
+use crate::predict::{Snp, Tdx, TdxBoot, Tpm, Vcpu};
+use crate::spec::{defaults, MeasureSpec, Platform, Spec};
+
+/// What [`build`] wrote.
+#[derive(Debug)]
+pub struct Artifacts {
+    /// `initrd.img`.
+    pub initrd: PathBuf,
+    /// `uki.efi`.
+    pub uki: PathBuf,
+    /// `disk.<extension>`, with a `disk` in the spec.
+    pub disk: Option<PathBuf>,
+    /// `measurements.json`, with a `measure` in the spec.
+    pub measurements: Option<PathBuf>,
+    /// The documents in measurements.json, in the spec's order.
+    pub documents: Vec<Measurements>,
+}
+
+/// Builds the image of `spec` into `out` (created; outputs already there are replaced). Every
+/// output is written all-or-nothing, so a failure never leaves a half-written file.
+pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let what = |step: &str| format!("image {}: {step}", spec.name);
+
+    // 1. initrd
+    let opts = cvmkit_initrd::Options {
+        mtime: spec.source_date_epoch,
+        preserve_modes: spec.initrd.preserve_modes,
+        allow_dangling_symlinks: spec.initrd.allow_dangling_symlinks,
+    };
+    let specs = spec
+        .initrd
+        .spec_files
+        .iter()
+        .map(|p| cvmkit_initrd::Spec::from_file(p))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| what("initrd spec"))?;
+    let trees: Vec<&Path> = spec.initrd.trees.iter().map(PathBuf::as_path).collect();
+    let spec_refs: Vec<&cvmkit_initrd::Spec> = specs.iter().collect();
+    let mut initrd = Vec::new();
+    cvmkit_initrd::build_from(
+        &trees,
+        &spec_refs,
+        &opts,
+        spec.initrd.compress.0,
+        &mut initrd,
+    )
+    .with_context(|| what("initrd"))?;
+    let initrd_path = out.join("initrd.img");
+    write_bytes(&initrd_path, &initrd)?;
+
+    // 2. UKI
+    let stub = read_input(&spec.uki.stub, "stub")?;
+    let kernel = read_input(&spec.uki.kernel, "kernel")?;
+    let mut initrds = vec![initrd];
+    for p in &spec.uki.extra_initrds {
+        initrds.push(read_input(p, "initrd")?);
+    }
+    let os_release = spec
+        .uki
+        .os_release
+        .as_ref()
+        .map(|p| read_input(p, "os-release"))
+        .transpose()?;
+    let parts = cvmkit_uki::UkiParts {
+        linux: &kernel,
+        initrds: initrds.iter().map(Vec::as_slice).collect(),
+        cmdline: spec.uki.cmdline.as_deref(),
+        os_release: os_release.as_deref(),
+        uname: spec.uki.uname.as_deref(),
+        ..Default::default()
+    };
+    let uki = cvmkit_uki::build_uki(&stub, &parts, spec.source_date_epoch)
+        .with_context(|| what("UKI"))?;
+    let uki_path = out.join("uki.efi");
+    write_bytes(&uki_path, &uki)?;
+
+    // 3. disk
+    let mut gpt_disk: Option<Vec<u8>> = None;
+    let mut disk_path = None;
+    if let Some(d) = &spec.disk {
+        let format = cvmkit_disk::Format::from(d.format);
+        let seed = d.seed.clone().unwrap_or_else(|| spec.name.clone());
+        let mut ds = cvmkit_disk::DiskSpec::new(&uki_path, seed, u64::from(spec.source_date_epoch));
+        ds.data_size = d.data_size.map(|s| s.0);
+        ds.esp_size = d.esp_size.map(|s| s.0);
+        ds.disk_size = d.disk_size.map(|s| s.0);
+        let layout = cvmkit_disk::DiskLayout::plan(&ds, format).with_context(|| what("disk"))?;
+        let path = out.join(format!("disk.{}", format.extension()));
+        write_atomically(&path, |file| {
+            let report = layout
+                .write(&mut *file)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            // Sparse formats seek over zeros; the length makes the trailing hole part of the file.
+            file.set_len(report.output_size)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(())
+        })?;
+        // The GPT as firmware reads it (protective MBR, header, entries): what TDX's
+        // EV_EFI_GPT_EVENT measures, the same whatever container the disk ships in.
+        gpt_disk = Some(layout.gpt().primary_bytes());
+        disk_path = Some(path);
+    }
+
+    // 4. measurements.json: one document per platform, in the order given.
+    let mut documents = Vec::new();
+    let mut measurements = None;
+    if let Some(m) = &spec.measure {
+        for item in m.as_slice() {
+            let mut doc = predict(
+                spec,
+                item,
+                &uki,
+                &uki_path,
+                gpt_disk.as_deref(),
+                &initrd_path,
+            )?;
+            doc.notes.extend(item.notes.iter().cloned());
+            // Outputs are named relative to the output directory: its path (a Nix store path,
+            // a temporary directory) must not reach the bytes of measurements.json.
+            for input in doc.inputs.values_mut() {
+                if let Some(rel) = input
+                    .path
+                    .as_deref()
+                    .and_then(|p| Path::new(p).strip_prefix(out).ok())
+                {
+                    input.path = Some(rel.display().to_string());
+                }
+            }
+            documents.push(doc);
+        }
+        let path = out.join("measurements.json");
+        let mut text =
+            serde_json::to_string_pretty(&documents).context("cannot serialize measurements")?;
+        text.push('\n');
+        write_bytes(&path, text.as_bytes())?;
+        measurements = Some(path);
+    }
+    Ok(Artifacts {
+        initrd: initrd_path,
+        uki: uki_path,
+        disk: disk_path,
+        measurements,
+        documents,
+    })
+}
+
+/// The document of one `measure` item.
+fn predict(
+    spec: &Spec,
+    m: &MeasureSpec,
+    uki: &[u8],
+    uki_path: &Path,
+    gpt_disk: Option<&[u8]>,
+    initrd_path: &Path,
+) -> Result<Measurements> {
+    let name = &spec.name;
+    let ctx = || format!("image {name}: measure.{}", m.platform);
+    if m.kernel_hashes && m.platform != Platform::Snp {
+        bail!(
+            "image {name}: measure {}: \"kernel_hashes\" is for snp only",
+            m.platform
+        );
+    }
+    let firmware = || {
+        m.firmware
+            .clone()
+            .with_context(|| format!("image {name}: measure {} needs \"firmware\"", m.platform))
+    };
+    match m.platform {
+        Platform::Tpm => {
+            let mut t = Tpm::new(uki_path);
+            t.failed_boot_attempts = m.failed_boot_attempts.unwrap_or(0);
+            t.document(uki).with_context(ctx)
+        }
+        Platform::Tdx => {
+            let disk = gpt_disk.with_context(|| {
+                format!("image {name}: measure tdx predicts a disk boot and needs a \"disk\"")
+            })?;
+            let gpt = cvmkit_tdx::uefi_gpt_data(disk, 512, None).with_context(ctx)?;
+            let boot = TdxBoot::Uki {
+                uki: uki_path.to_path_buf(),
+                gpt,
+                disk: None,
+                failed_boot_attempts: m.failed_boot_attempts.unwrap_or(0),
+                stub_version: None,
+            };
+            let mut t = Tdx::new(firmware()?, boot);
+            if let Some(v) = &m.memory {
+                t.memory = v.clone();
+            }
+            if let Some(v) = &m.qemu_version {
+                t.qemu_version = v.clone();
+            }
+            t.ovmf_profile = m.ovmf_profile.unwrap_or_default();
+            t.kernel_measures = m.kernel_measures.unwrap_or_default();
+            if let Some(p) = &m.rtmr0_captured {
+                t.rtmr0 = crate::predict::Rtmr0::Captured(p.clone());
+            }
+            t.document().with_context(ctx)
+        }
+        Platform::Snp => {
+            let extra = spec.uki.extra_initrds.len();
+            if m.kernel_hashes && extra > 0 {
+                bail!("image {name}: measure snp: \"kernel_hashes\" predicts QEMU's -initrd, one file, but the UKI has {extra} extra initrd(s)");
+            }
+            let vcpus = m.vcpus.unwrap_or(defaults::SNP_VCPUS);
+            let vcpu_type = m
+                .vcpu_type
+                .clone()
+                .unwrap_or_else(|| defaults::SNP_VCPU_TYPE.into());
+            let mut s = Snp::new(firmware()?);
+            s.vcpus = Some(vcpus);
+            s.vcpu = Some(Vcpu::Type(vcpu_type.clone()));
+            if let Some(g) = &m.guest_features {
+                s.guest_features = g.clone();
+            }
+            s.vmm_type = m.vmm_type.unwrap_or_default();
+            if m.kernel_hashes {
+                // The same inputs and code as `cvmkit measure snp --kernel --initrd --append`.
+                s.kernel = Some(spec.uki.kernel.clone());
+                s.initrd = Some(initrd_path.to_path_buf());
+                s.append = spec.uki.cmdline.clone();
+            }
+            let mut doc = s.document().with_context(ctx)?;
+            if m.kernel_hashes {
+                doc.notes.push(format!(
+                    "direct boot only: this launch digest holds for QEMU with -object sev-snp-guest,id=sev0,cbitpos=51,reduced-phys-bits=1,kernel-hashes=on -machine confidential-guest-support=sev0 -smp {vcpus} -cpu {vcpu_type} -bios <inputs.firmware> -kernel <inputs.kernel> -initrd <inputs.initrd> -append <inputs.append, byte for byte>; the firmware (OVMF's AmdSev build) does not boot the disk",
+                ));
+            }
+            Ok(doc)
+        }
+    }
+}
+
+/// Writes `path` through a temporary file in the same directory that is renamed over `path` only
+/// after `fill` succeeded: a failed build never leaves a half-written output.
+fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<()>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("output {} has no file name", path.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    fill(tmp.as_file_mut())?;
+    tmp.as_file_mut()
+        .flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // Outputs are ordinary files for the user, not 0600 temporaries: the mode follows the umask.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let umask = current_umask();
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o666 & !umask))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    }
+    tmp.persist(path).map_err(|e| {
+        Error::with_source(
+            format!(
+                "cannot move the finished output into place at {}",
+                path.display()
+            ),
+            e.error,
+        )
+    })?;
+    Ok(())
+}
+
+/// The process umask, read from /proc (reading it with umask(2) would change it).
+fn current_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, |f| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        w.write_all(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        w.flush()
+            .with_context(|| format!("cannot write {}", path.display()))
+    })
+}

@@ -1,0 +1,362 @@
+//! Measurement predictions as requests with paths, each returning its `cvmkit.measurements/v1`
+//! document: what `cvmkit build` writes into measurements.json and what `cvmkit measure
+//! tpm|tdx|snp` prints. The models and documents are the platform crates' (`cvmkit_tpm::document`,
+//! `cvmkit_tdx::document`, `cvmkit_snp::document`); this module reads the files and maps the
+//! spec's names onto their knobs.
+
+use std::path::PathBuf;
+
+use cvmkit_measure::Measurements;
+
+use crate::error::{bail, read_input, Context as _, Error, Result};
+use crate::spec::{
+    defaults, parse_memory, KernelMeasures, OvmfProfile, PageOrder, SevMode, TpmBank, VmmType,
+};
+
+fn parse_hex_u64(text: &str, what: &str) -> Result<u64> {
+    let t = text.trim();
+    let digits = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    u64::from_str_radix(digits, 16)
+        .with_context(|| format!("{what} {text:?} is not a hexadecimal number"))
+}
+
+/// A TPM prediction: PCR 4 and PCR 11 for OVMF booting a UKI from an ESP.
+#[derive(Debug, Clone)]
+pub struct Tpm {
+    /// The UKI (named in the document).
+    pub uki: PathBuf,
+    pub banks: Vec<TpmBank>,
+    /// Boot phases systemd extends into PCR 11 after the sections.
+    pub phases: Vec<String>,
+    pub failed_boot_attempts: u32,
+    pub secure_boot: bool,
+    pub stub_version: Option<u32>,
+}
+
+impl Tpm {
+    /// The defaults of `cvmkit measure tpm` for `uki`.
+    pub fn new(uki: impl Into<PathBuf>) -> Tpm {
+        Tpm {
+            uki: uki.into(),
+            banks: vec![TpmBank::Sha1, TpmBank::Sha256, TpmBank::Sha384],
+            phases: Vec::new(),
+            failed_boot_attempts: 0,
+            secure_boot: false,
+            stub_version: None,
+        }
+    }
+
+    /// The document for the UKI bytes `uki` (read from `self.uki`).
+    pub fn document(&self, uki: &[u8]) -> Result<Measurements> {
+        use cvmkit_measure::Bank as B;
+        use cvmkit_tpm::TpmOptions;
+        let banks = self.banks.iter().map(|b| match b {
+            TpmBank::Sha1 => B::Sha1,
+            TpmBank::Sha256 => B::Sha256,
+            TpmBank::Sha384 => B::Sha384,
+            TpmBank::Sha512 => B::Sha512,
+        });
+        let opts = TpmOptions::default()
+            .with_banks(banks.collect::<Vec<_>>())
+            .with_phases(self.phases.iter().filter(|p| !p.is_empty()).cloned())
+            .with_failed_boot_attempts(self.failed_boot_attempts)
+            .with_secure_boot(self.secure_boot)
+            .with_stub_version(self.stub_version);
+        cvmkit_tpm::document(&self.uki.display().to_string(), uki, &opts)
+            .with_context(|| format!("UKI {}", self.uki.display()))
+    }
+}
+
+/// What a TDX guest boots.
+#[derive(Debug, Clone)]
+pub enum TdxBoot {
+    /// A UKI from a GPT disk: `gpt` is the disk's `UEFI_GPT_DATA`, `disk` names the disk.
+    Uki {
+        uki: PathBuf,
+        gpt: Vec<u8>,
+        disk: Option<PathBuf>,
+        failed_boot_attempts: u32,
+        stub_version: Option<u32>,
+    },
+    /// QEMU's direct boot (-kernel, -initrd, -append).
+    Direct {
+        kernel: PathBuf,
+        initrd: Option<PathBuf>,
+        cmdline: String,
+    },
+}
+
+/// Where RTMR0 comes from.
+#[derive(Debug, Clone, Default)]
+pub enum Rtmr0 {
+    /// Not computed (a note says so).
+    #[default]
+    Unknown,
+    /// From QEMU's ACPI blobs: a directory with etc/table-loader and the files it allocates.
+    AcpiDir(PathBuf),
+    /// Captured on a real VM of the same shape (JSON).
+    Captured(PathBuf),
+}
+
+/// A TDX prediction: MRTD and RTMR0-2.
+#[derive(Debug, Clone)]
+pub struct Tdx {
+    pub firmware: PathBuf,
+    /// Guest memory as QEMU's -m takes it.
+    pub memory: String,
+    pub vcpus: u32,
+    /// MAJOR.MINOR.
+    pub qemu_version: String,
+    pub page_order: Option<PageOrder>,
+    pub ovmf_profile: OvmfProfile,
+    pub kernel_measures: KernelMeasures,
+    pub rtmr0: Rtmr0,
+    pub boot: TdxBoot,
+}
+
+impl Tdx {
+    /// The defaults of `cvmkit measure tdx` for `firmware` and `boot`.
+    pub fn new(firmware: impl Into<PathBuf>, boot: TdxBoot) -> Tdx {
+        Tdx {
+            firmware: firmware.into(),
+            memory: defaults::MEMORY.into(),
+            vcpus: 1,
+            qemu_version: defaults::QEMU_VERSION.into(),
+            page_order: None,
+            ovmf_profile: OvmfProfile::default(),
+            kernel_measures: KernelMeasures::default(),
+            rtmr0: Rtmr0::Unknown,
+            boot,
+        }
+    }
+
+    /// The document.
+    pub fn document(&self) -> Result<Measurements> {
+        use cvmkit_tdx::cvmkit_ovmf::Firmware;
+        use cvmkit_tdx::{
+            acpi_blobs, Boot, Captured, DirectBoot, LinuxStubMeasurement, OvmfProfile as Profile,
+            PageOrder as Order, QemuVersion, Rtmr0Inputs, Rtmr0Source, Sources, TdxConfig, UkiBoot,
+        };
+        let fw_bytes = read_input(&self.firmware, "firmware")?;
+        let fw_name = self.firmware.display().to_string();
+        let firmware =
+            Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
+        let memory = parse_memory(&self.memory).map_err(|e| Error::with_source("--memory", e))?;
+        let qemu_version: QemuVersion = self
+            .qemu_version
+            .parse()
+            .map_err(|e| Error::with_source("--qemu-version", e))?;
+        let mut qemu = qemu_version.profile();
+        match self.page_order {
+            None => {}
+            Some(PageOrder::TwoPass) => qemu.page_order = Order::TwoPass,
+            Some(PageOrder::Interleaved) => qemu.page_order = Order::Interleaved,
+        }
+        let ovmf = match self.ovmf_profile {
+            OvmfProfile::Edk2_202411 => Profile::EDK2_202411,
+            OvmfProfile::Edk2Before202411 => Profile::EDK2_BEFORE_202411,
+            OvmfProfile::NoCc => Profile::NO_CC_MEASUREMENT,
+        };
+        let linux_stub = match self.kernel_measures {
+            KernelMeasures::Cc => LinuxStubMeasurement::CcMeasurement,
+            KernelMeasures::None => LinuxStubMeasurement::None,
+        };
+
+        // RTMR0: computed from ACPI blobs, captured, or unknown (a note then, never zeros).
+        let mut acpi: Option<(Vec<u8>, std::collections::BTreeMap<String, Vec<u8>>)> = None;
+        if let Rtmr0::AcpiDir(dir) = &self.rtmr0 {
+            let loader = read_input(&dir.join("etc/table-loader"), "ACPI table loader")?;
+            let mut files = std::collections::BTreeMap::new();
+            for name in ["etc/acpi/tables", "etc/acpi/rsdp", "etc/tpm/log"] {
+                let p = dir.join(name);
+                if p.exists() {
+                    files.insert(name.to_string(), read_input(&p, "ACPI blob")?);
+                }
+            }
+            acpi = Some((loader, files));
+        }
+        let rtmr0 = match (&self.rtmr0, &acpi) {
+            (Rtmr0::Captured(p), _) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                let c = Captured::from_json(&text).with_context(|| p.display().to_string())?;
+                match &c.rtmr[0] {
+                    Some(r) => Rtmr0Source::Captured { value: r.value, events: r.events.clone() },
+                    None => bail!("{}: no RTMR0 in the captured values", p.display()),
+                }
+            }
+            (Rtmr0::AcpiDir(_), Some((loader, files))) => {
+                let refs = files.iter().map(|(n, d)| (n.clone(), d.as_slice())).collect();
+                let blobs = acpi_blobs(loader, &refs).context("--acpi-dir")?;
+                Rtmr0Source::Computed(Rtmr0Inputs { acpi: Some(blobs), ..Rtmr0Inputs::default() })
+            }
+            _ => Rtmr0Source::Unknown,
+        };
+        let config = TdxConfig { memory, qemu, ovmf, linux_stub, rtmr0 };
+
+        let name = |p: &PathBuf| p.display().to_string();
+        let (mut uki_name, mut disk_name, mut kernel_name, mut initrd_name) = (None, None, None, None);
+        let (kernel, initrd, uki);
+        let boot = match &self.boot {
+            TdxBoot::Uki { uki: uki_path, gpt, disk, failed_boot_attempts, stub_version } => {
+                uki = read_input(uki_path, "UKI")?;
+                uki_name = Some(name(uki_path));
+                disk_name = disk.as_ref().map(name);
+                let mut u = UkiBoot::new(&uki, gpt.clone());
+                u.failed_boot_attempts = *failed_boot_attempts;
+                u.stub_version = *stub_version;
+                Boot::Uki(u)
+            }
+            TdxBoot::Direct { kernel: kp, initrd: ip, cmdline } => {
+                kernel = read_input(kp, "kernel")?;
+                kernel_name = Some(name(kp));
+                initrd = ip.as_ref().map(|p| read_input(p, "initrd")).transpose()?;
+                initrd_name = ip.as_ref().map(name);
+                Boot::Direct(DirectBoot { kernel: &kernel, initrd: initrd.as_deref(), cmdline })
+            }
+        };
+        let sources = Sources {
+            firmware: &fw_name,
+            uki: uki_name.as_deref(),
+            disk: disk_name.as_deref(),
+            kernel: kernel_name.as_deref(),
+            initrd: initrd_name.as_deref(),
+            vcpus: self.vcpus,
+            qemu_version,
+        };
+        cvmkit_tdx::document(&firmware, &config, &boot, &sources).with_context(|| match &uki_name {
+            Some(u) => format!("cannot compute TDX measurements for {fw_name} and UKI {u}"),
+            None => format!("cannot compute TDX measurements for {fw_name}"),
+        })
+    }
+}
+
+/// The vCPU of an SEV guest.
+#[derive(Debug, Clone)]
+pub enum Vcpu {
+    /// A model name as QEMU spells it (EPYC-v4, EPYC-Milan, …) or a signature in hex.
+    Type(String),
+    /// A signature (CPUID Fn0000_0001 EAX), hex.
+    Signature(String),
+    /// Family, model, stepping.
+    FamilyModelStepping(u32, u32, u32),
+}
+
+/// An SEV-SNP (or SEV-ES, SEV) launch digest prediction.
+#[derive(Debug, Clone)]
+pub struct Snp {
+    pub firmware: PathBuf,
+    pub mode: SevMode,
+    pub vcpus: Option<u32>,
+    pub vcpu: Option<Vcpu>,
+    /// SEV_FEATURES (hex).
+    pub guest_features: String,
+    pub vmm_type: VmmType,
+    /// Direct boot, measured through OVMF's kernel-hashes table.
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub append: Option<String>,
+    /// A precomputed OVMF hash (96 hex digits).
+    pub ovmf_hash: Option<String>,
+}
+
+impl Snp {
+    /// The defaults of `cvmkit measure snp` for `firmware`.
+    pub fn new(firmware: impl Into<PathBuf>) -> Snp {
+        Snp {
+            firmware: firmware.into(),
+            mode: SevMode::Snp,
+            vcpus: None,
+            vcpu: None,
+            guest_features: defaults::GUEST_FEATURES.into(),
+            vmm_type: VmmType::Qemu,
+            kernel: None,
+            initrd: None,
+            append: None,
+            ovmf_hash: None,
+        }
+    }
+
+    /// The document.
+    pub fn document(&self) -> Result<Measurements> {
+        use cvmkit_snp::cvmkit_ovmf::Firmware;
+        use cvmkit_snp::{SevMode as Mode, Vcpu as V, VmmType as Vmm};
+
+        let fw_bytes = read_input(&self.firmware, "firmware")?;
+        let fw_name = self.firmware.display().to_string();
+        let firmware =
+            Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
+        let mode = match self.mode {
+            SevMode::Snp => Mode::Snp,
+            SevMode::Seves => Mode::SevEs,
+            SevMode::Sev => Mode::Sev,
+        };
+        let vmm_type = match self.vmm_type {
+            VmmType::Qemu => Vmm::Qemu,
+            VmmType::Ec2 => Vmm::Ec2,
+            VmmType::Gce => Vmm::Gce,
+        };
+        let vcpu = match &self.vcpu {
+            Some(Vcpu::Type(t)) => Some(t.parse::<V>().context("--vcpu-type")?),
+            Some(Vcpu::Signature(s)) => Some(V::Signature(parse_hex_u64(s, "--vcpu-sig")? as u32)),
+            Some(Vcpu::FamilyModelStepping(f, m, s)) => {
+                Some(V::from_family_model_stepping(*f, *m, *s))
+            }
+            None => None,
+        };
+        let needs_vcpus = mode != Mode::Sev;
+        let vcpus = match self.vcpus {
+            Some(n) => n,
+            None if needs_vcpus => bail!("--vcpus is required for mode {}", self.mode),
+            None => 1,
+        };
+        if needs_vcpus && vcpu.is_none() && vmm_type == Vmm::Qemu {
+            bail!("give the vCPU with --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping");
+        }
+        let kernel = self
+            .kernel
+            .as_ref()
+            .map(|p| read_input(p, "kernel"))
+            .transpose()?;
+        let initrd = self
+            .initrd
+            .as_ref()
+            .map(|p| read_input(p, "initrd"))
+            .transpose()?;
+        let ovmf_hash = self
+            .ovmf_hash
+            .as_deref()
+            .map(cvmkit_snp::parse_ovmf_hash)
+            .transpose()
+            .context("--ovmf-hash")?;
+        let args = cvmkit_snp::SnpArgs {
+            vcpus,
+            vcpu,
+            guest_features: parse_hex_u64(&self.guest_features, "--guest-features")?,
+            vmm_type,
+            kernel: kernel.as_deref(),
+            initrd: initrd.as_deref(),
+            append: self.append.as_deref(),
+            ovmf_hash,
+        };
+
+        let (kernel_name, initrd_name) = (
+            self.kernel.as_ref().map(|p| p.display().to_string()),
+            self.initrd.as_ref().map(|p| p.display().to_string()),
+        );
+        let sources = cvmkit_snp::Sources {
+            firmware: &fw_name,
+            kernel: kernel_name.as_deref(),
+            initrd: initrd_name.as_deref(),
+        };
+        cvmkit_snp::document(&firmware, mode, &args, &sources).with_context(|| {
+            format!(
+                "cannot compute the {} launch digest for {fw_name}",
+                self.mode
+            )
+        })
+    }
+}
