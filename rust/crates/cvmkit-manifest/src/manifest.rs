@@ -191,9 +191,9 @@ enum RawValue {
 /// use base64::Engine as _;
 /// let json = r#"{"app": "file:///opt/app", "sha256": "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"}"#;
 /// let value = base64::engine::general_purpose::STANDARD.encode(json);
-/// let m = cvmkit_runtime::manifest::decode(&value)?;
+/// let m = cvmkit_manifest::decode(&value)?;
 /// assert_eq!(m[0].sha256.to_hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-/// # Ok::<(), cvmkit_runtime::manifest::ManifestError>(())
+/// # Ok::<(), cvmkit_manifest::ManifestError>(())
 /// ```
 pub fn decode(value: &str) -> Result<Vec<Manifest>, ManifestError> {
     let compact: String = value.chars().filter(|c| !c.is_ascii_whitespace()).collect();
