@@ -3,12 +3,12 @@
 //! 405 for any other method, 500 when an app file cannot be read. Every request is recorded
 //! (for the report) and told to the observer as `metadata METHOD TARGET -> STATUS`.
 //!
-//! HTTP is spoken by `tiny_http`: a small, synchronous server (no async runtime for a handful
-//! of requests per boot) with few dependencies, widely used and still released on crates.io. It
-//! bounds neither a request head nor how long a client may take, and the guest is not trusted,
-//! so it listens on a Unix socket in a private directory and a front on 127.0.0.1 passes it at
-//! most [`REQUEST_LIMIT`] bytes per connection, with read and write timeouts. The front only
-//! copies bytes; it does not parse HTTP.
+//! HTTP is spoken by `tiny_http`: a small, synchronous server (no async runtime and its
+//! dependency tree for a handful of requests per boot), widely used (rouille is built on it),
+//! rather than request parsing of our own. It bounds neither a request head nor how long a
+//! client may take, and the guest is not trusted, so it listens on a Unix socket in a private
+//! directory and a front on 127.0.0.1 passes it at most [`REQUEST_LIMIT`] bytes per connection,
+//! with read and write timeouts. The front only copies bytes; it does not parse HTTP.
 
 use std::collections::HashMap;
 use std::io::Read as _;

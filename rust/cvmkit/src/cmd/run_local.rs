@@ -117,7 +117,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let exe = std::env::current_exe()
         .context("cannot find this program's path for the metadata relay")?;
     let opts = Options {
-        image: args.image.expect("clap requires IMAGE without --relay"),
+        image: args.image.context("give the IMAGE to boot")?,
         app: args.app,
         manifest_json: args.manifest_json,
         hostname: args.hostname,
