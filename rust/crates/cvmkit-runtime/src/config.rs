@@ -164,7 +164,7 @@ impl Default for RuntimeConfig {
             env_file: "/etc/cvmkit/cloud-config.env".into(),
             state_dir: "/var/lib/cvmkit".into(),
             log_dir: "/var/log/cvmkit".into(),
-            base_port: 3001,
+            base_port: cvmkit_manifest::BASE_PORT,
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             backoff_reset: Duration::from_secs(60),
@@ -183,7 +183,7 @@ impl Default for RuntimeConfig {
             nginx_user: None,
             measure: MeasureMode { tpm: None, tdx: None },
             tpm_device: "/dev/tpmrm0".into(),
-            tpm_pcr: 15,
+            tpm_pcr: cvmkit_manifest::TPM_PCR,
             rtmr_file: "/sys/devices/virtual/misc/tdx_guest/measurements/rtmr3:sha384".into(),
             events_file: "/run/cvmkit/measured-events.txt".into(),
         }

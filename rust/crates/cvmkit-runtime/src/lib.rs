@@ -46,7 +46,9 @@ pub mod envfile;
 pub mod fetch;
 pub mod http;
 pub mod log;
-pub mod manifest;
+/// The manifest protocol (types, keys, ports, event strings), shared with run-local and
+/// verifiers: the [`cvmkit_manifest`] crate.
+pub use cvmkit_manifest as manifest;
 pub mod measure;
 pub mod metadata;
 pub mod nginx;

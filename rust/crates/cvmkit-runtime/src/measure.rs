@@ -13,6 +13,7 @@
 //! ```
 //!
 //! (ASCII, no newline; the hostname list is the normalized one, empty when there is none.) The
+//! strings are defined in [`cvmkit_manifest::events`], which run-local and verifiers share. The
 //! app URLs are deliberately not measured: they say where the bytes come from, not what runs.
 //!
 //! - **vTPM**: `TPM2_PCR_Extend(PCR 15, SHA-256(event))` in the SHA-256 bank through
@@ -33,8 +34,6 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256, Sha384};
 
-use crate::manifest::Sha256Digest;
-use crate::routes::workload_port;
 
 /// Why extending a register failed. Messages are one line.
 #[derive(Debug, thiserror::Error)]
@@ -68,18 +67,9 @@ pub enum MeasureError {
     },
 }
 
-/// The events for `workloads` (app digests in workload order) and `hostnames` (normalized).
-pub fn events(workloads: &[Sha256Digest], hostnames: &[String], base_port: u16) -> Vec<String> {
-    let mut out: Vec<String> = workloads
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            format!("cvmkit-runtime/v1 workload={i} port={} sha256={}", workload_port(base_port, i), d.to_hex())
-        })
-        .collect();
-    out.push(format!("cvmkit-runtime/v1 hostnames={}", hostnames.join(",")));
-    out
-}
+/// The events for `workloads` (app digests in workload order) and `hostnames` (normalized):
+/// defined with the rest of the protocol in [`cvmkit_manifest::events`].
+pub use cvmkit_manifest::events;
 
 /// PCR value after extending `events` (as SHA-256 digests) into a PCR that starts at zero.
 pub fn expected_pcr(events: &[String]) -> [u8; 32] {
@@ -234,6 +224,7 @@ pub fn rtmr_extend(path: &Path, events: &[String]) -> Result<(), MeasureError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::Sha256Digest;
 
     #[test]
     fn command_layout() {

@@ -128,9 +128,9 @@ impl Default for Endpoints {
         Self {
             gcp: "http://metadata.google.internal/computeMetadata/v1/instance/attributes/".into(),
             azure: "http://169.254.169.254/metadata/instance/compute/tagsList?api-version=2021-02-01".into(),
-            qemu: "http://10.0.2.2:8090/".into(),
-            manifest_key: "manifest".into(),
-            hostname_key: "hostname".into(),
+            qemu: cvmkit_manifest::QEMU_METADATA_URL.into(),
+            manifest_key: cvmkit_manifest::MANIFEST_KEY.into(),
+            hostname_key: cvmkit_manifest::HOSTNAME_KEY.into(),
         }
     }
 }
@@ -243,7 +243,7 @@ impl Discovery {
 
     fn numbered_keys(&self) -> impl Iterator<Item = String> + '_ {
         let key = &self.endpoints.manifest_key;
-        std::iter::once(key.clone()).chain((1..MAX_MANIFEST_KEYS).map(move |i| format!("{key}-{i}")))
+        (0..MAX_MANIFEST_KEYS).map(move |i| cvmkit_manifest::manifest_key(key, i))
     }
 
     fn collect(&self, mut get: impl FnMut(&str) -> Result<Lookup, String>) -> Result<SourceOutcome, String> {

@@ -102,9 +102,7 @@ pub struct Plan {
 }
 
 /// The port of workload `index`: `base_port + index` (3001, 3002, … by default).
-pub fn workload_port(base_port: u16, index: usize) -> u16 {
-    u16::try_from(index).ok().and_then(|i| base_port.checked_add(i)).unwrap_or(u16::MAX)
-}
+pub use cvmkit_manifest::workload_port;
 
 /// Maps `hostnames` (already normalized) onto `workloads` workloads.
 pub fn plan(hostnames: &[String], workloads: usize, base_port: u16) -> Plan {

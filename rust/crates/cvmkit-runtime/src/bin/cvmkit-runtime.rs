@@ -108,7 +108,7 @@ fn cmd_discover(rest: &[String]) -> Result<(), String> {
 fn cmd_events(rest: &[String]) -> Result<(), String> {
     let mut manifests = Vec::new();
     let mut hostname = String::new();
-    let mut base_port = 3001u16;
+    let mut base_port = cvmkit_manifest::BASE_PORT;
     for (k, v) in split_flags(rest).map_err(|e| e.to_string())? {
         match k.as_str() {
             "manifest" => manifests.extend(manifest::decode(&v).map_err(|e| e.to_string())?),

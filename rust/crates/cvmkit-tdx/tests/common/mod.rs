@@ -74,10 +74,5 @@ pub fn json(rel: &str) -> serde_json::Value {
     serde_json::from_slice(&fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-pub fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
+#[allow(unused_imports)] // not every test binary uses it
+pub use cvmkit_testutil::unhex;

@@ -48,17 +48,10 @@ pub struct Sha256Digest(pub [u8; 32]);
 impl Sha256Digest {
     /// Parses 64 hexadecimal digits (either case).
     pub fn from_hex(s: &str) -> Result<Self, ManifestError> {
-        let b = s.as_bytes();
-        if b.len() != 64 {
-            return Err(ManifestError::Sha256(s.to_string()));
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in b.chunks(2).enumerate() {
-            let hi = hex_val(pair[0]).ok_or_else(|| ManifestError::Sha256(s.to_string()))?;
-            let lo = hex_val(pair[1]).ok_or_else(|| ManifestError::Sha256(s.to_string()))?;
-            out[i] = hi << 4 | lo;
-        }
-        Ok(Self(out))
+        cvmkit_measure::unhex(s)
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+            .map(Self)
+            .ok_or_else(|| ManifestError::Sha256(s.to_string()))
     }
 
     /// Lower-case hex.
@@ -67,19 +60,7 @@ impl Sha256Digest {
     }
 }
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
+pub use cvmkit_measure::hex;
 
 impl fmt::Display for Sha256Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -145,9 +126,8 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hi = hex_val(*b.get(i + 1)?)?;
-            let lo = hex_val(*b.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
+            let pair = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(*cvmkit_measure::unhex(pair)?.first()?);
             i += 3;
         } else {
             out.push(b[i]);
@@ -191,9 +171,9 @@ enum RawValue {
 /// use base64::Engine as _;
 /// let json = r#"{"app": "file:///opt/app", "sha256": "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"}"#;
 /// let value = base64::engine::general_purpose::STANDARD.encode(json);
-/// let m = cvmkit_runtime::manifest::decode(&value)?;
+/// let m = cvmkit_manifest::decode(&value)?;
 /// assert_eq!(m[0].sha256.to_hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-/// # Ok::<(), cvmkit_runtime::manifest::ManifestError>(())
+/// # Ok::<(), cvmkit_manifest::ManifestError>(())
 /// ```
 pub fn decode(value: &str) -> Result<Vec<Manifest>, ManifestError> {
     let compact: String = value.chars().filter(|c| !c.is_ascii_whitespace()).collect();

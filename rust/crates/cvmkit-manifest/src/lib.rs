@@ -1,0 +1,169 @@
+//! The manifest protocol between a host and cvmkit-runtime, in one place.
+//!
+//! Three parties must agree on it byte for byte: the runtime in the image (which reads the
+//! metadata and extends the events), `cvmkit run-local` (which serves the metadata to a QEMU
+//! guest) and whoever verifies a quote (who recomputes PCR 15 / RTMR3 from the manifest it
+//! deployed). Each used to carry its own copy of the constants; a drift between them would only
+//! show as a guest that finds no manifest or a register that does not match. So this crate holds:
+//!
+//! - the manifest value and its parser ([`decode`], [`Manifest`]) and the host side's encoding
+//!   ([`encode`]);
+//! - the metadata keys ([`MANIFEST_KEY`], [`manifest_key`], [`HOSTNAME_KEY`]);
+//! - where a QEMU guest finds the metadata ([`QEMU_METADATA_ADDR`], [`QEMU_METADATA_PORT`],
+//!   [`QEMU_METADATA_URL`]) and which port workload `N` listens on ([`BASE_PORT`],
+//!   [`workload_port`]);
+//! - the measured event strings ([`events`]) and the registers they go to ([`TPM_PCR`],
+//!   [`RTMR`]).
+//!
+//! It has no I/O: hashing the events into a register is the runtime's (`cvmkit_runtime::measure`).
+//!
+//! ```
+//! let value = cvmkit_manifest::encode(&format!(r#"{{"app": "http://10.0.2.2:8090/apps/0", "sha256": "{}"}}"#, "ab".repeat(32)));
+//! let m = cvmkit_manifest::decode(&value)?;
+//! let events = cvmkit_manifest::events(&[m[0].sha256], &[], cvmkit_manifest::BASE_PORT);
+//! assert_eq!(events[0], format!("cvmkit-runtime/v1 workload=0 port=3001 sha256={}", "ab".repeat(32)));
+//! assert_eq!(cvmkit_manifest::manifest_key(cvmkit_manifest::MANIFEST_KEY, 2), "manifest-2");
+//! # Ok::<(), cvmkit_manifest::ManifestError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod manifest;
+
+pub use manifest::{decode, decode_json, hex, AppSource, Manifest, ManifestError, Sha256Digest};
+
+/// The metadata key of the first manifest value.
+pub const MANIFEST_KEY: &str = "manifest";
+
+/// The metadata key of the hostname mapping (comma-separated names, name `N` → workload `N`).
+pub const HOSTNAME_KEY: &str = "hostname";
+
+/// The `n`-th manifest key after `base`: `base` itself for 0, then `base-1`, `base-2`, …
+pub fn manifest_key(base: &str, n: usize) -> String {
+    if n == 0 {
+        base.to_string()
+    } else {
+        format!("{base}-{n}")
+    }
+}
+
+/// The address a QEMU user-network guest reaches the host's metadata service at (a `guestfwd`).
+pub const QEMU_METADATA_ADDR: &str = "10.0.2.2";
+
+/// The port of that service.
+pub const QEMU_METADATA_PORT: u16 = 8090;
+
+/// The runtime's default QEMU source: the key is appended to it.
+pub const QEMU_METADATA_URL: &str = "http://10.0.2.2:8090/";
+
+/// The port of workload 0 (the runtime's default `base-port`); workload `N` gets this + `N`.
+pub const BASE_PORT: u16 = 3001;
+
+/// The port of workload `index`: `base_port + index` (3001, 3002, … by default), saturating.
+pub fn workload_port(base_port: u16, index: usize) -> u16 {
+    u16::try_from(index)
+        .ok()
+        .and_then(|i| base_port.checked_add(i))
+        .unwrap_or(u16::MAX)
+}
+
+/// The vTPM PCR the events are extended into (SHA-256 bank): unused by firmware, not resettable.
+pub const TPM_PCR: u32 = 15;
+
+/// The TDX runtime register the events are extended into (SHA-384).
+pub const RTMR: u32 = 3;
+
+/// The version tag every event starts with; a change to the event format changes it.
+pub const EVENT_VERSION: &str = "cvmkit-runtime/v1";
+
+/// The events for `workloads` (app digests in workload order) and `hostnames` (normalized), in
+/// the order they are extended:
+///
+/// ```text
+/// cvmkit-runtime/v1 workload=0 port=3001 sha256=<app sha256 hex>
+/// cvmkit-runtime/v1 workload=1 port=3002 sha256=<…>
+/// cvmkit-runtime/v1 hostnames=a.example,b.example
+/// ```
+///
+/// (ASCII, no newline; the hostname list is empty when there is none.) The app URLs are
+/// deliberately not measured: they say where the bytes come from, not what runs.
+pub fn events(workloads: &[Sha256Digest], hostnames: &[String], base_port: u16) -> Vec<String> {
+    let mut out: Vec<String> = workloads
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            format!(
+                "{EVENT_VERSION} workload={i} port={} sha256={}",
+                workload_port(base_port, i),
+                d.to_hex()
+            )
+        })
+        .collect();
+    out.push(format!("{EVENT_VERSION} hostnames={}", hostnames.join(",")));
+    out
+}
+
+/// A manifest value as the host serves it: standard base64 with padding (RFC 4648 §4) of the
+/// JSON text, which [`decode`] reads back.
+pub fn encode(json: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(json.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_matches_addr_and_port() {
+        assert_eq!(
+            QEMU_METADATA_URL,
+            format!("http://{QEMU_METADATA_ADDR}:{QEMU_METADATA_PORT}/")
+        );
+    }
+
+    #[test]
+    fn keys_and_ports() {
+        assert_eq!(manifest_key(MANIFEST_KEY, 0), "manifest");
+        assert_eq!(manifest_key("m", 3), "m-3");
+        assert_eq!(workload_port(BASE_PORT, 2), 3003);
+        assert_eq!(workload_port(65535, 1), u16::MAX);
+        assert_eq!(workload_port(3001, usize::MAX), u16::MAX);
+    }
+
+    #[test]
+    fn encode_matches_rfc4648_vectors_and_decodes() {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(encode(plain), enc);
+        }
+        let json = format!(r#"[{{"app":"http://h/a","sha256":"{}"}}]"#, "0".repeat(64));
+        assert_eq!(decode(&encode(&json)).unwrap()[0].app_url, "http://h/a");
+    }
+
+    #[test]
+    fn event_strings() {
+        let ev = events(
+            &[Sha256Digest([1; 32])],
+            &["a.example".into(), "b.example".into()],
+            3001,
+        );
+        assert_eq!(
+            ev[0],
+            format!(
+                "cvmkit-runtime/v1 workload=0 port=3001 sha256={}",
+                "01".repeat(32)
+            )
+        );
+        assert_eq!(ev[1], "cvmkit-runtime/v1 hostnames=a.example,b.example");
+        assert_eq!(events(&[], &[], 3001), ["cvmkit-runtime/v1 hostnames="]);
+    }
+}
