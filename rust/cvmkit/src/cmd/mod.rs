@@ -7,6 +7,7 @@ pub mod disk;
 pub mod initrd;
 pub mod inspect;
 pub mod measure;
+pub mod measure_check;
 pub mod replay;
 pub mod run_local;
 pub mod uki;

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use cvmkit_measure::{compare, Extra, Input, Measurements, Platform, Register, Verdict};
-use cvmkit_tcg_log::{EventLog, LogKind, Severity};
+use cvmkit_measure::{compare, Extra, Measurements, Verdict};
+use cvmkit_tcg_log::LogKind;
 
 use crate::output::read_input;
 
@@ -29,59 +29,11 @@ pub struct Args {
     json: bool,
 }
 
-/// The log as a measurement document: every register the log extends, per replayed bank, with
-/// its events.
-pub fn replay_document(path: &std::path::Path, data: &[u8], kind: Option<LogKind>) -> Result<(Measurements, bool)> {
-    let log = match kind {
-        Some(k) => EventLog::parse_as(data, k),
-        None => EventLog::parse(data),
-    }
-    .with_context(|| format!("event log {}", path.display()))?;
-    let replay = log.replay();
-    let mut doc = Measurements::new(Platform::Eventlog);
-    doc.inputs.insert("eventlog".into(), Input::file(path.display().to_string(), data));
-    let kind_name = match log.kind() {
-        LogKind::Tpm => "tpm",
-        LogKind::Ccel => "ccel",
-        _ => "other",
-    };
-    doc.inputs.insert("kind".into(), Input::value(kind_name));
-    for alg in replay.banks() {
-        let Some(b) = alg.bank() else { continue };
-        for (register, value) in replay.values(*alg) {
-            if replay.events_extended(register) == 0 {
-                continue;
-            }
-            let mut r = Register::with_value(register.to_string(), b, value.as_bytes())
-                .with_context(|| format!("event log {}", path.display()))?;
-            for e in log.events().iter().filter(|e| e.register == register && e.is_extended()) {
-                let Some(d) = e.digest(*alg) else { continue };
-                let ty = e.event_type.to_string();
-                let label = e.label().unwrap_or_else(|| ty.clone());
-                r.note_event(format!("#{} {label}", e.index), Some(&ty), d.as_bytes())
-                    .with_context(|| format!("event log {}", path.display()))?;
-            }
-            doc.registers.push(r);
-        }
-    }
-    let mut warned = false;
-    for f in log.findings() {
-        let level = match f.severity() {
-            Severity::Warning => {
-                warned = true;
-                "warning"
-            }
-            _ => "info",
-        };
-        doc.notes.push(format!("{level}: {f}"));
-    }
-    Ok((doc, warned))
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
     let data = read_input(&args.eventlog, "event log")?;
     let kind = args.kind.as_deref().map(|k| if k == "tpm" { LogKind::Tpm } else { LogKind::Ccel });
-    let (doc, warned) = replay_document(&args.eventlog, &data, kind)?;
+    let (doc, warned) = cvmkit_tcg_log::document(&args.eventlog.display().to_string(), &data, kind)
+        .with_context(|| format!("event log {}", args.eventlog.display()))?;
     let failed_strict = args.strict && warned;
     let Some(expect_path) = &args.expect else {
         if args.json {

@@ -4,8 +4,8 @@ use std::process::Command;
 use crate::util::*;
 
 /// Asserts exit status 2, a single `error: …` line on stderr containing every `needles`, and no
-/// output file (nor a leftover temporary) in `dir`.
-fn assert_clean_failure(cmd: &mut Command, dir: &Path, out_name: &str, needles: &[&str]) {
+/// output file (nor a leftover temporary) in `dir`; returns the line.
+fn assert_clean_failure(cmd: &mut Command, dir: &Path, out_name: &str, needles: &[&str]) -> String {
     let before: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     let out = run(cmd, false);
     assert_eq!(out.status.code(), Some(2), "exit status");
@@ -18,6 +18,33 @@ fn assert_clean_failure(cmd: &mut Command, dir: &Path, out_name: &str, needles: 
     assert!(!dir.join(out_name).exists(), "{out_name} was left behind");
     let after: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(before, after, "a temporary file was left behind");
+    err
+}
+
+/// `err` with the temporary directories (which differ per run) replaced by `[TMP]`, for a
+/// snapshot of the exact message.
+fn redact(err: &str) -> String {
+    let tmp = std::env::temp_dir().display().to_string();
+    let mut out = String::new();
+    let mut rest = err;
+    while let Some(i) = rest.find(&format!("{tmp}/.tmp")) {
+        out.push_str(&rest[..i]);
+        out.push_str("[TMP]");
+        let after = &rest[i + tmp.len() + 1..];
+        let end = after.find(['/', ' ', ':', '\'', '"']).unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Snapshots of the messages (cvmkit's own output, recorded by insta in `snapshots/`; review a
+/// change with `cargo insta review` or `INSTA_UPDATE=always`). Only messages about synthetic
+/// inputs are pinned: a Debian point release must not break them.
+macro_rules! snapshot {
+    ($err:expr) => {
+        insta::assert_snapshot!(redact(&$err))
+    };
 }
 
 fn uki_cmd(dir: &Path, stub: &Path, linux: &Path) -> Command {
@@ -38,15 +65,15 @@ fn garbage_and_truncated_pe() {
     let truncated = tmp.path().join("truncated.efi");
     std::fs::write(&truncated, &stub[..0x300]).unwrap();
 
-    assert_clean_failure(&mut uki_cmd(&work, &garbage, &inputs.kernel), &work, "out.efi", &["garbage.efi"]);
-    assert_clean_failure(&mut uki_cmd(&work, &truncated, &inputs.kernel), &work, "out.efi", &["truncated.efi"]);
+    snapshot!(assert_clean_failure(&mut uki_cmd(&work, &garbage, &inputs.kernel), &work, "out.efi", &["garbage.efi"]));
+    let _ = assert_clean_failure(&mut uki_cmd(&work, &truncated, &inputs.kernel), &work, "out.efi", &["truncated.efi"]);
     // A kernel that is not a PE: the error names the kernel, not the stub.
-    assert_clean_failure(&mut uki_cmd(&work, &inputs.stub, &garbage), &work, "out.efi", &["garbage.efi"]);
+    let _ = assert_clean_failure(&mut uki_cmd(&work, &inputs.stub, &garbage), &work, "out.efi", &["garbage.efi"]);
     // Debian's vmlinuz is signed: refused as a stub (a signature would be invalidated).
-    assert_clean_failure(&mut uki_cmd(&work, &inputs.kernel, &inputs.kernel), &work, "out.efi", &["signed"]);
+    let _ = assert_clean_failure(&mut uki_cmd(&work, &inputs.kernel, &inputs.kernel), &work, "out.efi", &["signed"]);
     let mut c = cvmkit(&work);
     c.arg("inspect").arg(&truncated);
-    assert_clean_failure(&mut c, &work, "none", &["truncated.efi"]);
+    let _ = assert_clean_failure(&mut c, &work, "none", &["truncated.efi"]);
 }
 
 #[test]
@@ -54,16 +81,16 @@ fn missing_files() {
     let inputs = inputs();
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("no-such-kernel");
-    assert_clean_failure(&mut uki_cmd(tmp.path(), &inputs.stub, &missing), tmp.path(), "out.efi", &["no-such-kernel"]);
+    snapshot!(assert_clean_failure(&mut uki_cmd(tmp.path(), &inputs.stub, &missing), tmp.path(), "out.efi", &["no-such-kernel"]));
     let mut c = uki_cmd(tmp.path(), &inputs.stub, &inputs.kernel);
     c.args(["--initrd", "no-such-initrd"]);
-    assert_clean_failure(&mut c, tmp.path(), "out.efi", &["no-such-initrd"]);
+    snapshot!(assert_clean_failure(&mut c, tmp.path(), "out.efi", &["no-such-initrd"]));
     let mut c = cvmkit(tmp.path());
     c.args(["initrd", "no-such-root", "-o", "out.cpio"]);
-    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["no-such-root"]);
+    snapshot!(assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["no-such-root"]));
     let mut c = cvmkit(tmp.path());
     c.args(["initrd", "--spec", "no-such.spec", "-o", "out.cpio"]);
-    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["no-such.spec"]);
+    snapshot!(assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["no-such.spec"]));
 }
 
 #[test]
@@ -72,7 +99,7 @@ fn root_that_is_not_a_directory() {
     std::fs::write(tmp.path().join("plain-file"), "x").unwrap();
     let mut c = cvmkit(tmp.path());
     c.args(["initrd", "plain-file", "-o", "out.cpio"]);
-    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["plain-file", "not a directory"]);
+    snapshot!(assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["plain-file", "not a directory"]));
 }
 
 #[test]
@@ -85,7 +112,7 @@ fn file_too_large_for_newc() {
     std::fs::File::create(root.join("huge")).unwrap().set_len(1 << 32).unwrap();
     let mut c = cvmkit(tmp.path());
     c.args(["initrd", "root", "-o", "out.cpio"]);
-    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["huge", "4294967296"]);
+    snapshot!(assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["huge", "4294967296"]));
 }
 
 #[test]
@@ -96,7 +123,7 @@ fn dangling_symlink() {
     std::os::unix::fs::symlink("/bin/nope", root.join("sbin/init")).unwrap();
     let mut c = cvmkit(tmp.path());
     c.args(["initrd", "root", "-o", "out.cpio"]);
-    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["sbin/init", "/bin/nope"]);
+    snapshot!(assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["sbin/init", "/bin/nope"]));
     // The escape hatch keeps it.
     run(cvmkit(tmp.path()).args(["initrd", "root", "--allow-dangling-symlinks", "-o", "out.cpio"]), true);
     assert!(tmp.path().join("out.cpio").exists());
@@ -108,7 +135,7 @@ fn bad_source_date_epoch() {
     std::fs::create_dir(tmp.path().join("root")).unwrap();
     let mut c = cvmkit(tmp.path());
     c.env("SOURCE_DATE_EPOCH", "yesterday").args(["initrd", "root", "-o", "out.cpio"]);
-    assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["SOURCE_DATE_EPOCH", "yesterday"]);
+    snapshot!(assert_clean_failure(&mut c, tmp.path(), "out.cpio", &["SOURCE_DATE_EPOCH", "yesterday"]));
 }
 
 #[test]
