@@ -23,10 +23,7 @@ fn output(cmd: &mut Command) -> std::process::Output {
     cvmkit_testutil::output_deadline(cmd, cvmkit_testutil::RUN_TIMEOUT)
 }
 
-/// A host tool; missing, the test fails naming the package.
-fn require_tool(tool: &str, package: &str) -> PathBuf {
-    cvmkit_testutil::require_tool(tool, package)
-}
+use cvmkit_testutil::require_tool;
 
 /// One entry of `find`'s view of a tree: type letter (`f`, `d`, `l`, `p`), size, link target.
 type Listing = BTreeMap<Vec<u8>, (u8, u64, Vec<u8>)>;

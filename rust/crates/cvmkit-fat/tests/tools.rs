@@ -2,14 +2,12 @@
 //! the reader checked against volumes those tools made (`mkfs.fat -F 12/16/32` + `mcopy`).
 //! Fails (does not skip) when a tool is missing, naming the package.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use cvmkit_fat::{FatBuilder, FatOptions, FatType, FatVolume, FileId, WriteError};
 
-fn require_tool(tool: &str, package: &str) -> PathBuf {
-    cvmkit_testutil::require_tool(tool, package)
-}
+use cvmkit_testutil::require_tool;
 
 /// Runs `cmd` (bounded in time) and fails the test if it fails.
 fn run(cmd: &mut Command) -> Output {

@@ -79,3 +79,64 @@ pub use finding::{Finding, Severity};
 pub use log::{EventLog, LogFormat, LogKind, Padding};
 pub use replay::{Replay, ReplayError, PCR_COUNT, RTMR_COUNT};
 pub use spec_id::{AlgorithmSize, SpecIdEvent, SPEC_ID_EVENT03};
+
+/// The log as a measurement document (`cvmkit.measurements/v1`, platform `eventlog`): every
+/// register the log extends, per bank this crate can replay, with its events labelled; problems
+/// found in the log become notes. The flag is true when any of them is a warning (for
+/// `cvmkit replay --strict`). `path` names the log in the document's inputs.
+pub fn document(path: &str, data: &[u8], kind: Option<LogKind>) -> Result<(cvmkit_measure::Measurements, bool), Error> {
+    use cvmkit_measure::{Input, Measurements, Platform, Register};
+    let log = match kind {
+        Some(k) => EventLog::parse_as(data, k),
+        None => EventLog::parse(data),
+    }?;
+    let replay = log.replay();
+    let mut doc = Measurements::new(Platform::Eventlog);
+    doc.inputs.insert("eventlog".into(), Input::file(path, data));
+    let kind_name = match log.kind() {
+        LogKind::Tpm => "tpm",
+        LogKind::Ccel => "ccel",
+    };
+    doc.add_value("kind", kind_name);
+    let mut warned = false;
+    let mut problems = Vec::new();
+    for alg in replay.banks() {
+        let Some(b) = alg.bank() else { continue };
+        for (register, value) in replay.values(*alg) {
+            if replay.events_extended(register) == 0 {
+                continue;
+            }
+            let mut r = match Register::with_value(register.to_string(), b, value.as_bytes()) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(e.to_string());
+                    continue;
+                }
+            };
+            for e in log.events().iter().filter(|e| e.register == register && e.is_extended()) {
+                let Some(d) = e.digest(*alg) else { continue };
+                let ty = e.event_type.to_string();
+                let label = e.label().unwrap_or_else(|| ty.clone());
+                if let Err(e) = r.note_event(format!("#{} {label}", e.index), Some(&ty), d.as_bytes()) {
+                    problems.push(e.to_string());
+                }
+            }
+            doc.registers.push(r);
+        }
+    }
+    for p in problems {
+        warned = true;
+        doc.notes.push(format!("warning: {p}"));
+    }
+    for f in log.findings() {
+        let level = match f.severity() {
+            Severity::Warning => {
+                warned = true;
+                "warning"
+            }
+            _ => "info",
+        };
+        doc.notes.push(format!("{level}: {f}"));
+    }
+    Ok((doc, warned))
+}
