@@ -1,11 +1,11 @@
 //! [`build`]: the whole image from a [`Spec`]: initrd, UKI, disk, measurements.json.
 
-use std::io::Write;
+use crate::output::{write_atomically, write_bytes};
 use std::path::{Path, PathBuf};
 
 use cvmkit_measure::Measurements;
 
-use crate::error::{bail, read_input, Context as _, Error, Result};
+use crate::error::{bail, read_input, Context as _, Result};
 use crate::predict::{Snp, Tdx, TdxBoot, Tpm, Vcpu};
 use crate::spec::{defaults, MeasureSpec, Platform, Spec};
 
@@ -96,9 +96,10 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         ds.disk_size = d.disk_size.map(|s| s.0);
         let layout = cvmkit_disk::DiskLayout::plan(&ds, format).with_context(|| what("disk"))?;
         let path = out.join(format!("disk.{}", format.extension()));
-        write_atomically(&path, |file| {
+        write_atomically(&path, |w| {
+            let file = w.get_mut();
             let report = layout
-                .write(&mut *file)
+                .write(&mut **file)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             // Sparse formats seek over zeros; the length makes the trailing hole part of the file.
             file.set_len(report.output_size)
@@ -240,68 +241,4 @@ fn predict(
             Ok(doc)
         }
     }
-}
-
-/// Writes `path` through a temporary file in the same directory that is renamed over `path` only
-/// after `fill` succeeded: a failed build never leaves a half-written output.
-fn write_atomically(
-    path: &Path,
-    fill: impl FnOnce(&mut std::fs::File) -> Result<()>,
-) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("output {} has no file name", path.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", name.to_string_lossy()))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    fill(tmp.as_file_mut())?;
-    tmp.as_file_mut()
-        .flush()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    // Outputs are ordinary files for the user, not 0600 temporaries: the mode follows the umask.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let umask = current_umask();
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o666 & !umask))
-            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-    }
-    tmp.persist(path).map_err(|e| {
-        Error::with_source(
-            format!(
-                "cannot move the finished output into place at {}",
-                path.display()
-            ),
-            e.error,
-        )
-    })?;
-    Ok(())
-}
-
-/// The process umask, read from /proc (reading it with umask(2) would change it).
-fn current_umask() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Umask:"))
-                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-        })
-        .unwrap_or(0o022)
-}
-
-fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomically(path, |f| {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-        w.write_all(bytes)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        w.flush()
-            .with_context(|| format!("cannot write {}", path.display()))
-    })
 }

@@ -15,6 +15,7 @@
 
 mod build;
 mod error;
+pub mod output;
 pub mod predict;
 mod spec;
 
