@@ -1,6 +1,6 @@
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::util::*;
 
@@ -36,42 +36,7 @@ pub fn make_esp(dir: &Path, uki: &Path) -> std::path::PathBuf {
 
 /// Boots `disk` with OVMF under TCG and returns the serial log. QEMU exits when the guest powers off.
 pub fn boot_serial_log(dir: &Path, ovmf: &Path, disk: &Path, timeout: Duration) -> String {
-    let log = dir.join("serial.log");
-    let mut child = Command::new(require_tool("qemu-system-x86_64"))
-        .args(["-machine", "q35", "-accel", "tcg", "-m", "512", "-smp", "1"])
-        .arg("-bios")
-        .arg(ovmf)
-        .arg("-drive")
-        .arg(format!("if=virtio,format=raw,file={}", disk.display()))
-        .args([
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-no-reboot",
-            "-nic",
-            "none",
-        ])
-        .arg("-serial")
-        .arg(format!("file:{}", log.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start qemu-system-x86_64");
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::fs::read_to_string(&log).unwrap_or_default()
+    cvmkit_testutil::boot_serial_log(dir, ovmf, disk, None, timeout)
 }
 
 /// The example UKI built with `stub` boots under OVMF to the initrd's marker.
