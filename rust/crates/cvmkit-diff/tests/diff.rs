@@ -734,7 +734,13 @@ fn directories_compare_entries_modes_links_and_contents() {
                     what: "file".into()
                 }));
     assert!(diff_paths(&a, &a, &opts()).unwrap().is_identical());
-    assert!(diff_paths(&a, &dir.path().join("missing"), &opts()).is_err());
+    let missing = dir.path().join("missing");
+    let r = diff_paths(&a, &missing, &opts());
+    assert!(
+        matches!(&r, Err(cvmkit_diff::Error::Read { path, error })
+            if *path == missing && error.kind() == std::io::ErrorKind::NotFound),
+        "{r:?}"
+    );
 }
 
 // ---------------------------------------------------------------- bad input

@@ -332,8 +332,19 @@ mod tests {
         assert_eq!(back, e);
         assert_eq!(back.name(), "EFI System Partition ü");
         assert_eq!(back.size(), 1 << 20);
-        assert!(encode_name(&"x".repeat(37)).is_err());
+        assert_eq!(
+            encode_name(&"x".repeat(37)),
+            Err(crate::WriteError::NameTooLong {
+                name: "x".repeat(37),
+                units: 37
+            })
+        );
         assert!(encode_name(&"x".repeat(36)).is_ok());
-        assert!(encode_name("a\0b").is_err());
+        assert_eq!(
+            encode_name("a\0b"),
+            Err(crate::WriteError::NameHasNul {
+                name: "a\0b".into()
+            })
+        );
     }
 }

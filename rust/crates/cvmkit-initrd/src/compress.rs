@@ -14,13 +14,13 @@ use crate::Error;
 /// flag and OS bytes.
 ///
 /// ```
-/// use cvmkit_initrd::Compression;
+/// use cvmkit_initrd::{Compression, ParseCompressionError};
 ///
 /// assert_eq!("gzip".parse::<Compression>()?, Compression::gzip());
 /// assert_eq!("zstd:19".parse::<Compression>()?, Compression::Zstd { level: 19 });
 /// assert_eq!("zstd".parse::<Compression>()?, Compression::Zstd { level: 10 });
 /// assert_eq!(Compression::gzip().to_string(), "gzip:7");
-/// assert!("xz".parse::<Compression>().is_err());
+/// assert!(matches!("xz".parse::<Compression>(), Err(ParseCompressionError { .. })));
 /// # Ok::<(), cvmkit_initrd::ParseCompressionError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -220,7 +220,10 @@ mod tests {
             "", "gz", "gzip:", "gzip:0", "gzip:13", "zstd:20", "zstd:-1", "zstd:+3", "none:1",
             "GZIP",
         ] {
-            assert!(bad.parse::<Compression>().is_err(), "{bad}");
+            assert_eq!(
+                bad.parse::<Compression>(),
+                Err(ParseCompressionError { input: bad.into() })
+            );
         }
         assert_eq!(
             "xz".parse::<Compression>().unwrap_err().to_string(),

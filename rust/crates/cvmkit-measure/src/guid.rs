@@ -168,7 +168,7 @@ mod tests {
             "96b582de1-fb2-45f7-baea-a366c55a082d",
             "é",
         ] {
-            assert!(bad.parse::<Guid>().is_err(), "{bad}");
+            assert_eq!(bad.parse::<Guid>(), Err(ParseGuidError { text: bad.into() }), "{bad}");
         }
     }
 

@@ -230,7 +230,10 @@ fn missing_tables_are_named() {
         "firmware blank.fd has no OVMF footer GUID table (GUID 96b582de-1fb2-45f7-baea-a366c55a082d, \
          48 bytes before the end of the file): not an OVMF firmware image (pass the whole OVMF.fd or OVMF_CODE.fd)"
     );
-    assert!(FooterTable::parse(&zeros).is_err());
+    assert_eq!(
+        FooterTable::parse(&zeros).unwrap_err(),
+        OvmfError::NoFooterTable { file: None }
+    );
     assert!(Firmware::parse(&[]).unwrap().footer_table().is_none());
 
     // A footer table with only the SEV-ES reset block.

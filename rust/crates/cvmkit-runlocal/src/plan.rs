@@ -356,6 +356,12 @@ mod tests {
     #[test]
     fn forwards() {
         assert_eq!(parse_forward("8080:3001").unwrap(), (8080, 3001));
-        assert!(parse_forward("0:3001").is_err() && parse_forward("80").is_err());
+        // anyhow errors: compare the message.
+        for bad in ["0:3001", "80"] {
+            assert_eq!(
+                parse_forward(bad).unwrap_err().to_string(),
+                format!("--forward {bad:?}: want HOST_PORT:GUEST_PORT, two ports from 1 to 65535")
+            );
+        }
     }
 }

@@ -579,10 +579,17 @@ mod tests {
         assert_eq!(resolve("http://h:1/a/b?x", "c").unwrap(), "http://h:1/a/c");
         assert_eq!(resolve("https://h/a", "/z").unwrap(), "https://h:443/z");
         assert_eq!(resolve("https://h/a", "http://o/p").unwrap(), "http://o/p");
-        for bad in
-            ["ftp://x/", "http://", "http://a:0/", "http://a:99999/", "http://u@h/", "http://h/a b", "http://h/#f"]
-        {
-            assert!(HttpUrl::parse(bad).is_err(), "{bad}");
+        for (bad, why) in [
+            ("ftp://x/", "only http:// and https:// are supported here"),
+            ("http://", "the host is empty"),
+            ("http://a:0/", "the port is not 1-65535"),
+            ("http://a:99999/", "the port is not 1-65535"),
+            ("http://u@h/", "user names are not allowed"),
+            ("http://h/a b", "the path contains spaces or control characters"),
+            ("http://h/#f", "fragments are not allowed"),
+        ] {
+            let r = HttpUrl::parse(bad);
+            assert!(matches!(&r, Err(HttpError::BadUrl { url, reason }) if url == bad && *reason == why), "{bad}: {r:?}");
         }
     }
 }

@@ -129,8 +129,18 @@ mod tests {
     fn normalizes_and_refuses() {
         assert_eq!(parse_hostnames(" A.Example. ,,a.example").unwrap(), ["a.example"]);
         assert_eq!(parse_hostnames("").unwrap(), Vec::<String>::new());
-        for bad in ["a b", "a;b", "-a.example", "a..b", "1.2.3.4", "x.example}", "a.example/x", "*.example"] {
-            assert!(parse_hostnames(bad).is_err(), "{bad}");
+        let chars = "only letters, digits, '-' and '.' are allowed";
+        for (bad, reason) in [
+            ("a b", chars),
+            ("a;b", chars),
+            ("-a.example", "a label starts or ends with '-'"),
+            ("a..b", "empty label"),
+            ("1.2.3.4", "an IP address, not a name"),
+            ("x.example}", chars),
+            ("a.example/x", chars),
+            ("*.example", chars),
+        ] {
+            assert_eq!(parse_hostnames(bad), Err(HostnameError { name: bad.into(), reason }), "{bad}");
         }
     }
 

@@ -202,7 +202,10 @@ fn errors_name_what_is_missing() {
             .to_string(),
         "SNP OVMF hash only works with SNP"
     );
-    assert!(parse_ovmf_hash("abc").is_err());
+    assert_eq!(
+        parse_ovmf_hash("abc").unwrap_err(),
+        SnpError::BadOvmfHash("abc".into())
+    );
 
     // A firmware that is not a whole number of pages, and one without an OVMF footer.
     let mut odd = ovmf.clone();

@@ -260,8 +260,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("do not fold"), "{e}");
-        assert!(Captured::from_json("{}").is_err());
-        assert!(Captured::from_json("[1]").is_err());
-        assert!(Captured::from_json("nope").is_err());
+        let captured = |reason: &str| TdxError::Captured {
+            reason: reason.into(),
+        };
+        assert_eq!(
+            Captured::from_json("{}").unwrap_err(),
+            captured("no \"mrtd\", \"rtmr0\"…\"rtmr3\" or \"event_log\" key")
+        );
+        assert_eq!(
+            Captured::from_json("[1]").unwrap_err(),
+            captured("$[0]: no numeric \"imr\"")
+        );
+        // The rest of the message is serde_json's.
+        let e = Captured::from_json("nope");
+        assert!(
+            matches!(&e, Err(TdxError::Captured { reason }) if reason.starts_with("not JSON: ")),
+            "{e:?}"
+        );
     }
 }

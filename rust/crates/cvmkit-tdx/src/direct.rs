@@ -426,7 +426,11 @@ mod tests {
         ));
         let mut short = bzimage(0x20f, 0);
         short.truncate(0x600);
-        assert!(patch_setup_header(&short, None, "", small, 0x28000).is_err());
+        let r = patch_setup_header(&short, None, "", small, 0x28000);
+        assert!(
+            matches!(r, Err(TdxError::Kernel { what: "image", .. })),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -123,7 +123,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("d.img"));
-        assert!(uefi_gpt_data(&[0u8; 100], 512, None).is_err());
-        assert!(uefi_gpt_data(&[0u8; 4096], 1000, None).is_err());
+        // Too short to hold LBA 1: the read fails (the io error's text follows).
+        let short = uefi_gpt_data(&[0u8; 100], 512, None);
+        assert!(
+            matches!(&short, Err(TdxError::Gpt { file, reason })
+                if file.is_empty() && reason.starts_with("cannot read LBA 1: ")),
+            "{short:?}"
+        );
+        assert_eq!(
+            uefi_gpt_data(&[0u8; 4096], 1000, None).unwrap_err(),
+            TdxError::Gpt {
+                file: String::new(),
+                reason: "sector size 1000 is not a power of two from 512 to 65536".into(),
+            }
+        );
     }
 }

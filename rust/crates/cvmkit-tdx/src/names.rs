@@ -112,6 +112,9 @@ mod tests {
             "\"x\": expected two-pass or interleaved"
         );
         assert_eq!("9.2".parse::<QemuVersion>().unwrap(), QemuVersion { major: 9, minor: 2 });
-        assert!("9".parse::<QemuVersion>().is_err());
+        assert_eq!(
+            "9".parse::<QemuVersion>().unwrap_err(),
+            UnknownName { given: "9".into(), expected: "MAJOR.MINOR such as 9.2" }
+        );
     }
 }

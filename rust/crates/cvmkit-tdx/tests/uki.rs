@@ -191,8 +191,21 @@ fn gpt_data_is_header_count_and_used_entries() {
     );
     let mut bad = d.clone();
     bad[512 + 84..512 + 88].copy_from_slice(&64u32.to_le_bytes());
-    assert!(uefi_gpt_data(&bad, 512, None).is_err());
-    assert!(uefi_gpt_data(&d, 4096, None).is_err());
+    assert_eq!(
+        uefi_gpt_data(&bad, 512, None).unwrap_err(),
+        TdxError::Gpt {
+            file: String::new(),
+            reason: "SizeOfPartitionEntry 64 is not a multiple of 8 of at least 128".into(),
+        }
+    );
+    // Read with 4096-byte sectors, LBA 1 of a 512-byte-sector disk holds no header.
+    assert_eq!(
+        uefi_gpt_data(&d, 4096, None).unwrap_err(),
+        TdxError::Gpt {
+            file: String::new(),
+            reason: "no GPT header (\"EFI PART\") at LBA 1".into(),
+        }
+    );
 }
 
 // (b) The stub's version comes from pefile, the UKI's and the kernel's Authenticode digests from
@@ -599,7 +612,12 @@ fn table_loader_orders_the_acpi_blobs() {
         e,
         "ACPI table-loader: command 3 allocates fw_cfg file \"etc/tpm/log\", which was not given"
     );
-    assert!(acpi_blobs(&loader[..100], &files).is_err());
+    assert_eq!(
+        acpi_blobs(&loader[..100], &files).unwrap_err(),
+        TdxError::TableLoader {
+            reason: "100 bytes is not a whole number of 128-byte commands".into()
+        }
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

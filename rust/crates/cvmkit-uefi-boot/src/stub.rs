@@ -121,7 +121,10 @@ impl StubBehaviour {
 ///     [".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey"]
 /// );
 /// assert_eq!(cvmkit_uefi_boot::pcr11_sections(255)?[6..8], [".uname", ".sbat"]);
-/// assert!(cvmkit_uefi_boot::pcr11_sections(251).is_err());
+/// assert_eq!(
+///     cvmkit_uefi_boot::pcr11_sections(251),
+///     Err(cvmkit_uefi_boot::BootError::UnsupportedStubVersion { version: 251 })
+/// );
 /// # Ok::<(), cvmkit_uefi_boot::BootError>(())
 /// ```
 pub fn pcr11_sections(version: u32) -> Result<&'static [&'static str], Error> {

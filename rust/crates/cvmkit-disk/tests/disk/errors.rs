@@ -33,14 +33,24 @@ fn uki_larger_than_the_esp() {
         Format::Raw,
     )
     .unwrap();
-    assert!(DiskLayout::plan(
+    let less = DiskLayout::plan(
         &DiskSpec {
             esp_size: Some(53_477_376 - (1 << 20)),
             ..spec.clone()
         },
-        Format::Raw
-    )
-    .is_err());
+        Format::Raw,
+    );
+    assert!(
+        matches!(
+            less,
+            Err(Error::UkiDoesNotFit {
+                esp_size: 52_428_800,
+                needed: 53_477_376,
+                ..
+            })
+        ),
+        "{less:?}"
+    );
     // Unset, the ESP is sized to fit.
     let report = DiskLayout::plan(
         &DiskSpec {
@@ -108,7 +118,11 @@ fn missing_or_unusable_inputs() {
     );
     // Nothing is created when the plan fails.
     let out = tmp.path().join("out.raw");
-    assert!(write_disk_file(&spec, Format::Raw, &out).is_err());
+    let r = write_disk_file(&spec, Format::Raw, &out);
+    assert!(
+        matches!(r, Err(Error::Unreadable { what: "UKI", .. })),
+        "{r:?}"
+    );
     assert!(!out.exists());
 }
 

@@ -175,7 +175,8 @@ fn unusable_certificate_is_caught_by_nginx_t() {
 }
 
 /// curl through nginx: `--resolve` pins the hostname to 127.0.0.1 so SNI and Host are real.
-fn curl(scheme: &str, host: &str, port: u16, ca: Option<&Path>) -> Result<(u16, String), String> {
+/// `(status, body)`, or curl's exit code and stderr, so that a test can tell which failure it got.
+fn curl(scheme: &str, host: &str, port: u16, ca: Option<&Path>) -> Result<(u16, String), (Option<i32>, String)> {
     let mut c = Command::new(require_tool("curl"));
     c.args(["-sS", "--max-time", "5", "-o", "-", "-w", "\n%{http_code}", "--noproxy", "*"])
         .arg("--resolve")
@@ -185,7 +186,7 @@ fn curl(scheme: &str, host: &str, port: u16, ca: Option<&Path>) -> Result<(u16, 
     }
     let out = cvmkit_testutil::output_deadline(c.arg(format!("{scheme}://{host}:{port}/")), TOOL_TIMEOUT);
     if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        return Err((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
     }
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap();
@@ -248,10 +249,15 @@ fn live_nginx_routes_hostnames_by_sni() {
     assert_eq!(curl("http", "b.example", o.http_port, None).unwrap(), (200, "workload 1".to_string()));
     assert_eq!(curl("http", "a.example", o.http_port, None).unwrap().0, 301);
     // b has no certificate: no TLS for it; an unknown name gets no TLS either.
-    assert!(curl("https", "b.example", o.https_port, Some(&ca_a)).is_err());
-    assert!(curl("https", "unknown.example", o.https_port, Some(&ca_a)).is_err());
-    // Unknown Host over HTTP: connection closed without a response (444).
-    assert!(curl("http", "unknown.example", o.http_port, None).is_err());
+    // curl exits 35 (CURLE_SSL_CONNECT_ERROR): the handshake is refused, not a bad certificate.
+    for host in ["b.example", "unknown.example"] {
+        let r = curl("https", host, o.https_port, Some(&ca_a));
+        assert!(matches!(r, Err((Some(35), _))), "{host}: {r:?}");
+    }
+    // Unknown Host over HTTP: connection closed without a response (444), curl exits 52
+    // (CURLE_GOT_NOTHING).
+    let r = curl("http", "unknown.example", o.http_port, None);
+    assert!(matches!(r, Err((Some(52), _))), "{r:?}");
 }
 
 #[test]
