@@ -47,6 +47,7 @@ fn build_spec_rejects_unknown_keys() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("image.json") && err.contains("sorce_date_epoch"), "{err}");
+    snapshot!(err);
     assert!(!tmp.path().join("out/uki.efi").exists());
 
     // Inside a `measure` list, the misspelt key and the item are named too.
@@ -55,6 +56,7 @@ fn build_spec_rejects_unknown_keys() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("item 1: unknown field `note`"), "{err}");
+    snapshot!(err);
 }
 
 /// With `disk` and `measure`, `cvmkit build` also writes the disk and measurements.json; each
@@ -195,6 +197,7 @@ fn build_schema_enums_and_qcow2() {
     let err = stderr(&bad);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("image.json") && err.contains("unknown variant `vmdk`") && err.contains("qcow2"), "{err}");
+    snapshot!(err);
     assert!(!tmp.path().join("out").exists());
 
     v["disk"] = serde_json::json!({"format": "qcow2", "data_size": "8M"});

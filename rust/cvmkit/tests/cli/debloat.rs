@@ -73,6 +73,7 @@ fn debloat_bad_config() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("bad.toml:3") && err.contains("remvoe"), "{err}");
+    snapshot!(err);
     // The default config parses and prints.
     let def = run(cvmkit(tmp.path()).arg("debloat-default-config"), true);
     assert!(stdout(&def).contains("[[remove]]"));

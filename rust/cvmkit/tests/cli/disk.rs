@@ -78,6 +78,7 @@ fn disk_uki_too_big_for_esp() {
     // A missing UKI names the file.
     let out = run(cvmkit(tmp.path()).args(["disk", "--uki", "no-such.efi", "-o", "x.raw"]), false);
     assert!(stderr(&out).contains("no-such.efi"), "{}", stderr(&out));
+    snapshot!(stderr(&out));
     let _ = &inputs;
     for o in [&out, &out2] {
         assert_eq!(o.status.code(), Some(2));
@@ -99,6 +100,7 @@ fn disk_refuses_a_uki_that_is_not_an_efi_application() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("UKI garbage.bin: not a PE image"), "{err}");
+    snapshot!(err);
     // A PE image of another subsystem: the stub with Subsystem (optional header +68) set to 3
     // (Windows console).
     let mut stub = std::fs::read(&inputs.stub).unwrap();

@@ -21,32 +21,6 @@ fn assert_clean_failure(cmd: &mut Command, dir: &Path, out_name: &str, needles: 
     err
 }
 
-/// `err` with the temporary directories (which differ per run) replaced by `[TMP]`, for a
-/// snapshot of the exact message.
-fn redact(err: &str) -> String {
-    let tmp = std::env::temp_dir().display().to_string();
-    let mut out = String::new();
-    let mut rest = err;
-    while let Some(i) = rest.find(&format!("{tmp}/.tmp")) {
-        out.push_str(&rest[..i]);
-        out.push_str("[TMP]");
-        let after = &rest[i + tmp.len() + 1..];
-        let end = after.find(['/', ' ', ':', '\'', '"']).unwrap_or(after.len());
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Snapshots of the messages (cvmkit's own output, recorded by insta in `snapshots/`; review a
-/// change with `cargo insta review` or `INSTA_UPDATE=always`). Only messages about synthetic
-/// inputs are pinned: a Debian point release must not break them.
-macro_rules! snapshot {
-    ($err:expr) => {
-        insta::assert_snapshot!(redact(&$err))
-    };
-}
-
 fn uki_cmd(dir: &Path, stub: &Path, linux: &Path) -> Command {
     let mut c = cvmkit(dir);
     c.arg("uki").arg("--stub").arg(stub).arg("--linux").arg(linux).args(["-o", "out.efi"]);

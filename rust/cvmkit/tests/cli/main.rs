@@ -1,6 +1,7 @@
 //! Integration tests: each module runs the real `cvmkit` binary in fresh temporary directories
 //! against real inputs (Debian's kernel, systemd-boot stub, OVMF and busybox; scripts/setup.sh).
 
+#[macro_use]
 mod util;
 
 /// `cvmkit build --spec`: the JSON image spec the Nix layer drives.

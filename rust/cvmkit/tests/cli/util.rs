@@ -150,3 +150,40 @@ pub fn fixtures() -> PathBuf {
 pub fn venv_tool(name: &str) -> PathBuf {
     cvmkit_testutil::venv_tool(name)
 }
+
+/// `err` with what differs per run or checkout replaced: temporary directories by `[TMP]`, and
+/// serde_json's position (`at line 1 column 138`, which moves with the input paths a test writes
+/// into the JSON) by `at line L column C`; for a snapshot of the exact message.
+pub fn redact(err: &str) -> String {
+    let err = &redact_tmp(err);
+    match err.rfind(" at line ") {
+        Some(i) if err[i..].trim_end().trim_start_matches(" at line ").split(" column ").all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) => {
+            format!("{} at line L column C{}", &err[..i], if err.ends_with('\n') { "\n" } else { "" })
+        }
+        _ => err.to_string(),
+    }
+}
+
+fn redact_tmp(err: &str) -> String {
+    let tmp = std::env::temp_dir().display().to_string();
+    let mut out = String::new();
+    let mut rest = err;
+    while let Some(i) = rest.find(&format!("{tmp}/.tmp")) {
+        out.push_str(&rest[..i]);
+        out.push_str("[TMP]");
+        let after = &rest[i + tmp.len() + 1..];
+        let end = after.find(['/', ' ', ':', '\'', '"']).unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Pins a message the user reads with an insta snapshot (cvmkit's own output, recorded in
+/// `snapshots/`; review a change with `cargo insta review` or `INSTA_UPDATE=always`). Only
+/// messages about synthetic inputs are pinned: a Debian point release must not break them.
+macro_rules! snapshot {
+    ($err:expr) => {
+        insta::assert_snapshot!(crate::util::redact(&$err))
+    };
+}
