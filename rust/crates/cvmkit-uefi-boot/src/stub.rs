@@ -79,6 +79,10 @@ const SECTIONS_258: &[&str] = &[
     ".pcrpkey", ".profile", ".dtbauto", ".hwids", ".efifw",
 ];
 
+/// The stub versions whose measurements a real boot confirms, event by event (cvmkit-tpm's
+/// `tests/boot.rs`: Debian bookworm's 252 and trixie's 257 under QEMU, OVMF and swtpm).
+pub const BOOT_CONFIRMED: [u32; 2] = [252, 257];
+
 /// The oldest stub version this crate models (the first with PCR 11 and `LoadImage()`).
 pub const MIN_STUB_VERSION: u32 = 252;
 
@@ -146,8 +150,10 @@ impl StubInfo {
     /// A line for the notes of a measurement document, naming the stub the prediction is for
     /// and where its version came from, e.g. `predicted for systemd-stub 257 (detected from the
     /// stub's .sdmagic: "systemd-stub 257.13-1~deb13u1")`.
+    /// For a version no real boot has confirmed, the note says so: a prediction says when it is
+    /// unsure.
     pub fn note(&self) -> String {
-        match &self.loader_info {
+        let mut note = match &self.loader_info {
             Some(info) => format!(
                 "predicted for systemd-stub {} (detected from the stub's .sdmagic: {info:?})",
                 self.version
@@ -156,7 +162,14 @@ impl StubInfo {
                 "predicted for systemd-stub {} (version given, not read from the UKI's .sdmagic)",
                 self.version
             ),
+        };
+        if !BOOT_CONFIRMED.contains(&self.version) {
+            note.push_str(&format!(
+                "; this version is modelled from systemd's sources, not confirmed by a boot (boots confirm {} and {})",
+                BOOT_CONFIRMED[0], BOOT_CONFIRMED[1]
+            ));
         }
+        note
     }
 }
 
@@ -296,6 +309,11 @@ mod tests {
         assert_eq!(
             given.note(),
             "predicted for systemd-stub 252 (version given, not read from the UKI's .sdmagic)"
+        );
+        let unconfirmed = StubInfo { version: 256, loader_info: None };
+        assert_eq!(
+            unconfirmed.note(),
+            "predicted for systemd-stub 256 (version given, not read from the UKI's .sdmagic); this version is modelled from systemd's sources, not confirmed by a boot (boots confirm 252 and 257)"
         );
     }
 
