@@ -290,7 +290,12 @@ fn collateral_checks(report: &mut Report, raw: &[u8], collateral: Option<&dcap_q
     match verifier.verify(raw, collateral, opts.at) {
         Err(e) => {
             let msg = format!("{e:#}");
-            if msg.contains("Revoked") {
+            // dcap-qvl matches the platform's TCB after every signature and date check: a
+            // platform older than every level Intel lists is a TCB verdict, not bad collateral.
+            if msg.contains("No matching TCB level") {
+                report.pass("collateral", format!("TCB info, QE identity and CRLs verify to the pinned root and are current at {}", rfc3339(opts.at)));
+                report.fail("tcb-status", "the platform's TCB is below every level the TCB info lists (out of date)");
+            } else if msg.contains("Revoked") {
                 report.fail("collateral", "collateral verifies, and it says the platform's TCB is revoked".to_string());
                 report.fail("tcb-status", "Revoked");
             } else {
