@@ -48,6 +48,9 @@ enum Command {
     /// Boot an image under QEMU with a local metadata server; --expect checks the workload answers.
     #[command(name = "run-local")]
     RunLocal(cmd::run_local::Args),
+    /// Check attestation evidence (TDX quote, SNP report, vTPM quote, Azure HCL report) offline,
+    /// and against a prediction (exit 0 valid, 1 invalid or mismatch, 2 unusable input).
+    Verify(cmd::verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Measure(args) => cmd::measure::run(args),
         Command::Replay(args) => cmd::replay::run(args),
         Command::RunLocal(args) => cmd::run_local::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,9 +2,9 @@
 //! `cvmkit measure check` and `cvmkit replay --expect`, plus the bindings every kind of evidence
 //! has (report data, nonces).
 
-use cvmkit_measure::{compare as compare_docs, Extra, Measurements};
+use cvmkit_measure::{compare as compare_docs, Bank, Extra, Measurements, Platform, Register};
 
-use crate::{RegisterVerdict, Report};
+use crate::{Error, RegisterVerdict, Report};
 
 /// Every register of the evidence, judged against `expected` when given: predicted registers
 /// MATCH, MISMATCH (with the first differing event where both sides list events) or are
@@ -32,4 +32,40 @@ pub fn report_data_check(report: &mut Report, actual: &[u8; 64], expected: Optio
     } else {
         report.fail(NAME, format!("report data is {}, not the given value", cvmkit_measure::hex(actual)));
     }
+}
+
+/// Which runtime register the workload events go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeRegister {
+    /// TDX RTMR3 (SHA-384).
+    Rtmr3,
+    /// vTPM PCR 15 (SHA-256 bank).
+    Pcr15,
+}
+
+/// The register cvmkit-runtime extends for `manifest` (the base64 metadata value) and the
+/// `hostname` value, one labelled event per workload and one for the hostnames — the events
+/// [`cvmkit_manifest::events`] defines, at the runtime's default base port.
+pub fn workload_register(manifest: &str, hostnames: Option<&str>, which: RuntimeRegister) -> Result<Register, Error> {
+    let manifests = cvmkit_manifest::decode(manifest).map_err(|e| Error::Input(format!("--manifest: {e}")))?;
+    let names = cvmkit_manifest::parse_hostnames(hostnames.unwrap_or("")).map_err(|e| Error::Input(format!("--hostname: {e}")))?;
+    let digests: Vec<_> = manifests.iter().map(|m| m.sha256).collect();
+    let events = cvmkit_manifest::events(&digests, &names, cvmkit_manifest::BASE_PORT);
+    let (name, bank) = match which {
+        RuntimeRegister::Rtmr3 => (format!("RTMR{}", cvmkit_manifest::RTMR), Bank::Sha384),
+        RuntimeRegister::Pcr15 => (format!("PCR{}", cvmkit_manifest::TPM_PCR), Bank::Sha256),
+    };
+    let mut reg = Register::new(name, bank);
+    for e in &events {
+        reg.push(e.clone(), None, &bank.hash(e.as_bytes())).map_err(|e| Error::Input(e.to_string()))?;
+    }
+    Ok(reg)
+}
+
+/// The prediction with the runtime register added (replacing one of the same name and bank).
+pub fn with_register(expected: Option<Measurements>, platform: Platform, reg: Register) -> Measurements {
+    let mut doc = expected.unwrap_or_else(|| Measurements::new(platform));
+    doc.registers.retain(|r| !(r.name == reg.name && r.bank == reg.bank));
+    doc.registers.push(reg);
+    doc
 }

@@ -31,7 +31,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn malformed(what: &'static str, reason: impl ToString) -> Error {
-        Error::Malformed { what, reason: reason.to_string() }
+        // Decoders' messages may span lines; the CLI prints one.
+        let reason = reason.to_string().split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(": ");
+        Error::Malformed { what, reason }
     }
 }
 

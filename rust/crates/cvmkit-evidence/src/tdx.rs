@@ -39,14 +39,14 @@ pub const DEFAULT_ACCEPTED_TCB: &[&str] =
 /// What to check a quote against.
 #[derive(Debug, Clone)]
 pub struct Options<'a> {
-    /// PCCS collateral as JSON (dcap-qvl's `QuoteCollateralV3`).
-    pub collateral: Option<&'a [u8]>,
+    /// PCCS collateral ([`parse_collateral`]).
+    pub collateral: Option<&'a Collateral>,
     /// Unix time at which certificates, CRLs and collateral must be valid.
     pub at: u64,
     /// Expected report_data (at most 64 bytes; shorter is zero-padded).
     pub report_data: Option<&'a [u8]>,
-    /// The CCEL event log of the same boot.
-    pub event_log: Option<&'a [u8]>,
+    /// The CCEL event log of the same boot, replayed ([`parse_ccel`]).
+    pub event_log: Option<&'a Measurements>,
     pub allow_debug: bool,
     /// TCB statuses that pass (names as Intel spells them).
     pub accepted_tcb: &'a [&'a str],
@@ -74,18 +74,6 @@ impl Options<'_> {
 /// Verifies a quote. `Err` only for input that cannot be parsed; every check is in the report.
 pub fn verify(raw: &[u8], opts: &Options) -> Result<Report, Error> {
     let quote = parse(raw)?;
-    let collateral: Option<dcap_qvl::QuoteCollateralV3> = match opts.collateral {
-        Some(c) => Some(serde_json::from_slice(c).map_err(|e| Error::Input(format!("collateral is not PCCS collateral JSON: {e}")))?),
-        None => None,
-    };
-    let log = match opts.event_log {
-        Some(data) => Some(
-            cvmkit_tcg_log::document("CCEL", data, Some(cvmkit_tcg_log::LogKind::Ccel))
-                .map_err(|e| Error::Input(format!("event log: {e}")))?
-                .0,
-        ),
-        None => None,
-    };
     let mut report = Report::new("tdx");
     let td = td_report(&quote);
     claims(&mut report, &quote, td, opts.at);
@@ -95,13 +83,29 @@ pub fn verify(raw: &[u8], opts: &Options) -> Result<Report, Error> {
     signature_check(&mut report, raw, &quote, &auth);
     let pck_leaf = pck_chain_check(&mut report, &quote, opts);
     qe_report_checks(&mut report, pck_leaf.as_ref(), &auth);
-    collateral_checks(&mut report, raw, collateral.as_ref(), opts);
+    collateral_checks(&mut report, raw, opts.collateral, opts);
     attributes_check(&mut report, td, opts.allow_debug);
     crate::expect::report_data_check(&mut report, &td.report_data, opts.report_data);
 
-    let actual = registers(td, log.as_ref(), &mut report);
+    let actual = registers(td, opts.event_log, &mut report);
     report.set_registers(expect::compare(&actual, opts.expect));
     Ok(report)
+}
+
+/// PCCS collateral for one quote: TCB info, QE identity, CRLs and their issuer chains.
+pub type Collateral = dcap_qvl::QuoteCollateralV3;
+
+/// Reads collateral JSON as a PCCS serves it for a quote (the shape of dcap-qvl's
+/// `QuoteCollateralV3`, which `dcap-qvl`'s tools and dstack write).
+pub fn parse_collateral(json: &[u8]) -> Result<Collateral, Error> {
+    serde_json::from_slice(json).map_err(|e| Error::malformed("collateral JSON (dcap-qvl QuoteCollateralV3)", e))
+}
+
+/// Replays a CCEL (`/sys/firmware/acpi/tables/data/CCEL`) into RTMR0-3 with their events.
+pub fn parse_ccel(data: &[u8]) -> Result<Measurements, Error> {
+    cvmkit_tcg_log::document("CCEL", data, Some(cvmkit_tcg_log::LogKind::Ccel))
+        .map(|(doc, _)| doc)
+        .map_err(|e| Error::malformed("CCEL event log", e))
 }
 
 /// Parses a quote, refusing trailing garbage-free but short or unknown input as unusable.

@@ -77,6 +77,59 @@ pub const RTMR: u32 = 3;
 /// The version tag every event starts with; a change to the event format changes it.
 pub const EVENT_VERSION: &str = "cvmkit-runtime/v1";
 
+/// A hostname the runtime refuses to put into the proxy configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("hostname '{name}' is not a DNS name: {reason}")]
+pub struct HostnameError {
+    /// The name as given.
+    pub name: String,
+    /// Why it is refused.
+    pub reason: &'static str,
+}
+
+/// Parses and normalizes a `hostname` value: one DNS name or a comma-separated list; names are
+/// trimmed, a final dot dropped, lower-cased, empty entries skipped, duplicates removed keeping
+/// the first. An invalid name fails the
+/// whole value: dropping it would silently shift every later name onto another workload.
+pub fn parse_hostnames(value: &str) -> Result<Vec<String>, HostnameError> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in value.split(',') {
+        let name = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() {
+            continue;
+        }
+        validate(&name).map_err(|reason| HostnameError { name: raw.trim().to_string(), reason })?;
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+fn validate(name: &str) -> Result<(), &'static str> {
+    if name.len() > 253 {
+        return Err("longer than 253 characters");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("an IP address, not a name");
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err("empty label");
+        }
+        if label.len() > 63 {
+            return Err("a label is longer than 63 characters");
+        }
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err("only letters, digits, '-' and '.' are allowed");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("a label starts or ends with '-'");
+        }
+    }
+    Ok(())
+}
+
 /// The events for `workloads` (app digests in workload order) and `hostnames` (normalized), in
 /// the order they are extended:
 ///

@@ -18,56 +18,9 @@
 //! # Ok::<(), cvmkit_runtime::routes::HostnameError>(())
 //! ```
 
-/// A hostname the runtime refuses to put into the proxy configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("hostname '{name}' is not a DNS name: {reason}")]
-pub struct HostnameError {
-    /// The name as given.
-    pub name: String,
-    /// Why it is refused.
-    pub reason: &'static str,
-}
-
-/// Parses and normalizes a `hostname` value (see the module docs). An invalid name fails the
-/// whole value: dropping it would silently shift every later name onto another workload.
-pub fn parse_hostnames(value: &str) -> Result<Vec<String>, HostnameError> {
-    let mut out: Vec<String> = Vec::new();
-    for raw in value.split(',') {
-        let name = raw.trim().trim_end_matches('.').to_ascii_lowercase();
-        if name.is_empty() {
-            continue;
-        }
-        validate(&name).map_err(|reason| HostnameError { name: raw.trim().to_string(), reason })?;
-        if !out.contains(&name) {
-            out.push(name);
-        }
-    }
-    Ok(out)
-}
-
-fn validate(name: &str) -> Result<(), &'static str> {
-    if name.len() > 253 {
-        return Err("longer than 253 characters");
-    }
-    if name.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err("an IP address, not a name");
-    }
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Err("empty label");
-        }
-        if label.len() > 63 {
-            return Err("a label is longer than 63 characters");
-        }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err("only letters, digits, '-' and '.' are allowed");
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err("a label starts or ends with '-'");
-        }
-    }
-    Ok(())
-}
+/// The hostname value's parser is part of the protocol a verifier shares (the hostnames are
+/// measured): it lives in cvmkit-manifest.
+pub use cvmkit_manifest::{parse_hostnames, HostnameError};
 
 /// Where a hostname's requests go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

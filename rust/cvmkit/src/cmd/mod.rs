@@ -11,3 +11,4 @@ pub mod measure_check;
 pub mod replay;
 pub mod run_local;
 pub mod uki;
+pub mod verify;

@@ -28,5 +28,7 @@ mod run_local;
 mod repro;
 /// One name and one unit per concept across subcommands.
 mod vocabulary;
+/// `cvmkit verify`: real evidence, tampered copies, predictions, unusable input.
+mod verify;
 /// `cvmkit uki` and `cvmkit inspect`, checked with objdump and Authenticode peers.
 mod uki;

@@ -1,0 +1,123 @@
+//! `cvmkit verify` on real evidence (testdata/evidence, see its PROVENANCE.md): exit 0 valid,
+//! 1 invalid or mismatching, 2 unusable input with one line naming the file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::*;
+
+fn evidence(rel: &str) -> PathBuf {
+    fixtures().join(rel)
+}
+
+const COS_QUOTE: &str = "evidence/tdx/go-tdx-guest/cos-113-tdx-quote.dat";
+const COS_CCEL: &str = "go-tdx-guest/ccel/ccel_data.dat";
+/// Inside the validity of the COS quote's PCK certificates.
+const COS_AT: &str = "--at=2025-01-01T00:00:00Z";
+
+fn verify_tdx(dir: &Path, quote: &Path) -> Command {
+    let mut c = cvmkit(dir);
+    c.args(["verify", "tdx"]).arg(quote).arg(COS_AT);
+    c
+}
+
+#[test]
+fn verify_tdx_real_quote_with_its_event_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(verify_tdx(dir.path(), &evidence(COS_QUOTE)).arg("--event-log").arg(evidence(COS_CCEL)), true);
+    // Snapshot of cvmkit's own output (the values in it are the quote's, which go-tdx-guest's
+    // tests assert: testdata/PROVENANCE.md).
+    snapshot!(stdout(&out));
+    let out = run(verify_tdx(dir.path(), &evidence(COS_QUOTE)).arg("--json"), true);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["schema"], "cvmkit.verdict/v1");
+    assert_eq!(v["result"], "valid");
+    assert_eq!(v["claims"]["mr_td"], "dae67181d3d65e073ad8f95b7907d5e927bfe9761c9ff3e9b89734a45d8954dba41394c7717cb2735396c1d04231f94a");
+    let checks = v["checks"].as_array().unwrap();
+    assert!(checks.iter().all(|c| c["status"] != "fail"));
+    assert!(checks.iter().any(|c| c["name"] == "tcb-status" && c["status"] == "skipped" && c["reason"] == "no collateral"));
+}
+
+#[test]
+fn verify_tdx_tampered_quote_exits_1_naming_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = std::fs::read(evidence(COS_QUOTE)).unwrap();
+    raw[48 + 200] ^= 0x80; // inside the TD report
+    let q = dir.path().join("tampered.dat");
+    std::fs::write(&q, &raw).unwrap();
+    let out = output(verify_tdx(dir.path(), &q).arg("--json"));
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["result"], "invalid");
+    let failed: Vec<_> = v["checks"].as_array().unwrap().iter().filter(|c| c["status"] == "fail").map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(failed, ["quote-signature"]);
+    let out = output(&mut verify_tdx(dir.path(), &q));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).ends_with("TDX quote: INVALID\n"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("FAIL     quote-signature"), "{}", stdout(&out));
+}
+
+#[test]
+fn verify_tdx_against_a_prediction() {
+    let dir = tempfile::tempdir().unwrap();
+    // The CCEL replayed by `cvmkit replay` is the prediction: every RTMR it names matches.
+    let out = run(cvmkit(dir.path()).arg("replay").arg(evidence(COS_CCEL)).arg("--json"), true);
+    let pred = dir.path().join("pred.json");
+    std::fs::write(&pred, &out.stdout).unwrap();
+    let out = run(verify_tdx(dir.path(), &evidence(COS_QUOTE)).arg("--event-log").arg(evidence(COS_CCEL)).arg("--expect").arg(&pred).arg("--json"), true);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let status = |n: &str| v["registers"].as_array().unwrap().iter().find(|r| r["name"] == n).unwrap()["status"].clone();
+    assert_eq!(status("RTMR1"), "MATCH");
+    assert_eq!(status("MRTD"), "NOT_PREDICTED");
+
+    // A workload manifest predicts RTMR3, which this quote (a GCE COS VM) left at zero.
+    let manifest = "eyJhcHAiOiAiaHR0cDovLzEwLjAuMi4yOjgwOTAvYXBwcy8wIiwgInNoYTI1NiI6ICJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiIn0=";
+    let out = output(verify_tdx(dir.path(), &evidence(COS_QUOTE)).args(["--manifest", manifest, "--hostname", "app.example"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("MISMATCH      RTMR3"), "{}", stdout(&out));
+}
+
+#[test]
+fn verify_unusable_input_is_one_line_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let truncated = d.join("short.dat");
+    std::fs::write(&truncated, &std::fs::read(evidence(COS_QUOTE)).unwrap()[..600]).unwrap();
+    let notjson = d.join("collateral.json");
+    std::fs::write(&notjson, "{").unwrap();
+    let quote = evidence(COS_QUOTE);
+    let cases: Vec<(Command, &[&str])> = vec![
+        ({ let mut c = verify_tdx(d, &d.join("missing.dat")); c.arg("--json"); c }, &["missing.dat"]),
+        (verify_tdx(d, &truncated), &["short.dat", "not a valid DCAP quote"]),
+        ({ let mut c = verify_tdx(d, &quote); c.arg("--collateral").arg(&notjson); c }, &["collateral.json", "collateral JSON"]),
+        ({ let mut c = verify_tdx(d, &quote); c.arg("--event-log").arg(&notjson); c }, &["collateral.json", "CCEL"]),
+        ({ let mut c = verify_tdx(d, &quote); c.args(["--report-data", "xyz"]); c }, &["--report-data", "hexadecimal"]),
+        ({ let mut c = verify_tdx(d, &quote); c.args(["--report-data", &"00".repeat(65)]); c }, &["--report-data", "65 bytes"]),
+        ({ let mut c = cvmkit(d); c.args(["verify", "tdx"]).arg(&quote).arg("--at=yesterday"); c }, &["--at", "RFC 3339"]),
+        ({ let mut c = verify_tdx(d, &quote); c.args(["--manifest", "not base64!"]); c }, &["--manifest"]),
+        ({ let mut c = verify_tdx(d, &quote); c.arg("--expect").arg(&notjson); c }, &["prediction", "collateral.json"]),
+    ];
+    for (mut c, needles) in cases {
+        let out = output(&mut c);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{c:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{c:?}: {err}");
+        assert!(stdout(&out).is_empty(), "{c:?}");
+        for n in needles {
+            assert!(err.contains(n), "{c:?}: {err:?} lacks {n:?}");
+        }
+    }
+}
+
+#[test]
+fn verify_output_is_the_same_under_tz_locale_and_cwd() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let base = run(verify_tdx(a.path(), &evidence(COS_QUOTE)).arg("--event-log").arg(evidence(COS_CCEL)).arg("--json"), true).stdout;
+    let other = run(
+        verify_tdx(b.path(), &evidence(COS_QUOTE)).arg("--event-log").arg(evidence(COS_CCEL)).arg("--json").env("TZ", "Asia/Kolkata").env("LC_ALL", "de_DE.UTF-8").env("LANG", "de_DE.UTF-8"),
+        true,
+    )
+    .stdout;
+    assert_eq!(base, other);
+}
