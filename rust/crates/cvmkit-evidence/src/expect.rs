@@ -4,17 +4,35 @@
 
 use cvmkit_measure::{compare as compare_docs, Bank, Extra, Measurements, Platform, Register};
 
-use crate::{Error, RegisterVerdict, Report};
+use crate::{Error, RegisterStatus, RegisterVerdict, Report};
 
 /// Every register of the evidence, judged against `expected` when given: predicted registers
 /// MATCH, MISMATCH (with the first differing event where both sides list events) or are
-/// MISSING; registers the prediction does not cover are NOT_PREDICTED — shown, never passed as
-/// matching.
+/// MISSING; registers the prediction says the cloud's firmware sets are CLOUD, and the others
+/// it does not cover NOT_PREDICTED — both shown, never passed as matching.
 pub fn compare(actual: &Measurements, expected: Option<&Measurements>) -> Vec<RegisterVerdict> {
-    match expected {
-        None => actual.registers.iter().map(|r| RegisterVerdict::reported(&r.name, r.bank, r.value.clone())).collect(),
-        Some(e) => compare_docs(e, actual, Extra::Unexpected).iter().map(RegisterVerdict::from_comparison).collect(),
+    let Some(e) = expected else {
+        return actual.registers.iter().map(|r| RegisterVerdict::reported(&r.name, r.bank, r.value.clone())).collect();
+    };
+    let mut out: Vec<RegisterVerdict> = compare_docs(e, actual, Extra::Unexpected).iter().map(RegisterVerdict::from_comparison).collect();
+    for r in out.iter_mut().filter(|r| r.status == RegisterStatus::NotPredicted && e.cloud.contains(&r.name)) {
+        r.status = RegisterStatus::Cloud;
     }
+    out
+}
+
+/// The document of `documents` (one, or an image's `measurements.json` list) for `platform`;
+/// else a replayed event log (`cvmkit replay --json` of a known-good boot), whose registers are
+/// named as the platform's.
+pub fn select(documents: Vec<Measurements>, platform: Platform) -> Result<Measurements, Error> {
+    let found: Vec<&'static str> = documents.iter().map(|d| d.platform.name()).collect();
+    let index = documents
+        .iter()
+        .position(|d| d.platform == platform)
+        .or_else(|| documents.iter().position(|d| d.platform == Platform::Eventlog));
+    index
+        .map(|i| documents.into_iter().nth(i).expect("index from position"))
+        .ok_or_else(|| Error::Input(format!("no {platform} document among the prediction's ({})", found.join(", "))))
 }
 
 /// `report-data`: the evidence's 64-byte report data against the caller's value, zero-padded

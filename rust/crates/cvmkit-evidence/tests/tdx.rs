@@ -292,3 +292,18 @@ fn reports_are_byte_stable() {
     assert_eq!(verify(&raw, &o).to_json(), verify(&raw, &o).to_json());
     let _ = statuses;
 }
+
+/// Registers a prediction assigns to the cloud are reported as the cloud's, not judged.
+#[test]
+fn registers_the_prediction_gives_to_the_cloud_are_reported_as_such() {
+    let raw = data(COS_QUOTE);
+    let mut expected = Measurements::new(cvmkit_measure::Platform::Tdx);
+    expected.cloud = vec!["MRTD".into(), "RTMR0".into()];
+    let o = Options::new(at(COS_AT));
+    let r = verify(&raw, &o_with(&o, &expected));
+    let status = |n: &str| r.registers.iter().find(|x| x.name == n).unwrap().status;
+    assert_eq!(status("MRTD"), RegisterStatus::Cloud);
+    assert_eq!(status("RTMR0"), RegisterStatus::Cloud);
+    assert_eq!(status("RTMR1"), RegisterStatus::NotPredicted);
+    assert!(r.passed());
+}

@@ -93,6 +93,11 @@ pub struct Measurements {
     /// rests on, problems found in a replayed log (`warning: duplicate separator …`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub notes: Vec<String>,
+    /// Registers the target's firmware sets and the image does not choose (a cloud's own
+    /// firmware): not predicted here, and a verifier reports them as the cloud's instead of
+    /// judging them. Names as in `registers` (`MRTD`, `RTMR0`, `PCR0` …).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub cloud: Vec<String>,
 }
 
 /// One input: a file (path + sha256) or a parameter value.
@@ -198,6 +203,8 @@ struct RawDocument {
     registers: Vec<RawRegister>,
     #[serde(default)]
     notes: Vec<String>,
+    #[serde(default)]
+    cloud: Vec<String>,
 }
 
 /// A register as JSON holds it.
@@ -249,7 +256,7 @@ impl TryFrom<RawRegister> for Register {
 impl Measurements {
     /// An empty document for `platform`.
     pub fn new(platform: Platform) -> Measurements {
-        Measurements { schema: SCHEMA.to_string(), platform, inputs: BTreeMap::new(), registers: Vec::new(), notes: Vec::new() }
+        Measurements { schema: SCHEMA.to_string(), platform, inputs: BTreeMap::new(), registers: Vec::new(), notes: Vec::new(), cloud: Vec::new() }
     }
 
     /// Reads a document, refusing other schemas and digests that do not fit their bank.
@@ -277,6 +284,7 @@ impl Measurements {
             inputs: raw.inputs,
             registers: raw.registers.into_iter().map(Register::try_from).collect::<Result<_, _>>()?,
             notes: raw.notes,
+            cloud: raw.cloud,
         })
     }
 

@@ -113,7 +113,7 @@ fn at(c: &Common) -> Result<u64> {
 /// The prediction: `--expect`, with the runtime register of `--manifest` added.
 fn expectation(c: &Common, platform: Platform, runtime: RuntimeRegister) -> Result<Option<Measurements>> {
     let doc = match &c.expect {
-        Some(p) => Some(read_prediction(p)?),
+        Some(p) => Some(read_prediction(p, platform)?),
         None => None,
     };
     Ok(match &c.manifest {
@@ -122,9 +122,14 @@ fn expectation(c: &Common, platform: Platform, runtime: RuntimeRegister) -> Resu
     })
 }
 
-fn read_prediction(path: &Path) -> Result<Measurements> {
+/// One document, or the one for `platform` among an image's `measurements.json`.
+fn read_prediction(path: &Path, platform: Platform) -> Result<Measurements> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read prediction {}", path.display()))?;
-    Measurements::from_json(&text).map_err(|e| anyhow::anyhow!("prediction {}: {e}", path.display()))
+    let docs = Measurements::list_from_json(&text).map_err(|(i, e)| match i {
+        Some(i) => anyhow::anyhow!("prediction {}: document {i}: {e}", path.display()),
+        None => anyhow::anyhow!("prediction {}: {e}", path.display()),
+    })?;
+    Ok(expect::select(docs, platform).with_context(|| format!("prediction {}", path.display()))?)
 }
 
 fn finish(report: &Report, what: &str, json: bool) -> Result<ExitCode> {

@@ -86,6 +86,8 @@ fn verify_unusable_input_is_one_line_exit_2() {
     let notjson = d.join("collateral.json");
     std::fs::write(&notjson, "{").unwrap();
     let quote = evidence(COS_QUOTE);
+    let tpm_doc = d.join("tpm.json");
+    std::fs::write(&tpm_doc, r#"[{"schema": "cvmkit.measurements/v1", "platform": "tpm", "inputs": {}, "registers": []}]"#).unwrap();
     let cases: Vec<(Command, &[&str])> = vec![
         ({ let mut c = verify_tdx(d, &d.join("missing.dat")); c.arg("--json"); c }, &["missing.dat"]),
         (verify_tdx(d, &truncated), &["short.dat", "not a valid DCAP quote"]),
@@ -96,6 +98,7 @@ fn verify_unusable_input_is_one_line_exit_2() {
         ({ let mut c = cvmkit(d); c.args(["verify", "tdx"]).arg(&quote).arg("--at=yesterday"); c }, &["--at", "RFC 3339"]),
         ({ let mut c = verify_tdx(d, &quote); c.args(["--manifest", "not base64!"]); c }, &["--manifest"]),
         ({ let mut c = verify_tdx(d, &quote); c.arg("--expect").arg(&notjson); c }, &["prediction", "collateral.json"]),
+        ({ let mut c = verify_tdx(d, &quote); c.arg("--expect").arg(&tpm_doc); c }, &["prediction", "tpm.json", "no tdx document among the prediction's (tpm)"]),
     ];
     for (mut c, needles) in cases {
         let out = output(&mut c);
