@@ -45,10 +45,12 @@ $sudo apt-get install -y -q --no-install-recommends "${qemu_release[@]}" qemu-sy
 $sudo apt-get install -y -q --no-install-recommends "${debs[@]}" >/dev/null
 
 venv=$repo/.cache/venv
-if [ ! -x "$venv/bin/sev-snp-measure" ] || [ ! -f "$venv/.cvmkit-peers" ]; then
+# The marker holds the requirements' hash, so a new peer is installed into an existing venv.
+peers_sum=$(sha256sum "$repo/scripts/peers-requirements.txt" | cut -d' ' -f1)
+if [ ! -x "$venv/bin/sev-snp-measure" ] || [ "$(cat "$venv/.cvmkit-peers" 2>/dev/null)" != "$peers_sum" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$repo/scripts/peers-requirements.txt"
-  touch "$venv/.cvmkit-peers"
+  echo "$peers_sum" > "$venv/.cvmkit-peers"
 fi
 
 "$repo/scripts/fetch-inputs.sh" >/dev/null

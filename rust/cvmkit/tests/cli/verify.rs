@@ -124,3 +124,57 @@ fn verify_output_is_the_same_under_tz_locale_and_cwd() {
     .stdout;
     assert_eq!(base, other);
 }
+
+/// The quote signature as Python `cryptography` sees it, and the TCB status as dcap-qvl's
+/// Python build gives it (scripts/oracles/tdx_quote.py), on real quotes and tampered copies.
+#[test]
+fn verify_tdx_agrees_with_independent_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = venv_tool("python");
+    let oracle = repo_root().join("scripts/oracles/tdx_quote.py");
+    let peer = |args: &[&Path]| -> serde_json::Value {
+        let out = run(Command::new(&python).arg(&oracle).args(args), true);
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let ours = |quote: &Path, extra: &[&str]| -> serde_json::Value {
+        let out = output(cvmkit(dir.path()).args(["verify", "tdx", "--json"]).arg(quote).args(extra));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let check = |v: &serde_json::Value, name: &str| v["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["status"].clone();
+
+    let mut n = 0;
+    for q in ["evidence/tdx/go-tdx-guest/cos-113-tdx-quote.dat", "evidence/tdx/go-tdx-guest/quote_v5_sample.dat", "evidence/tdx/dcap-qvl/tdx_quote_td15ex"] {
+        let raw = std::fs::read(evidence(q)).unwrap();
+        for flip in [None, Some(10), Some(48 + 7), Some(48 + 500), Some(640)] {
+            let mut t = raw.clone();
+            if let Some(i) = flip {
+                t[i] ^= 0x04;
+            }
+            let p = dir.path().join(format!("q{n}.dat"));
+            n += 1;
+            std::fs::write(&p, &t).unwrap();
+            let Ok(_) = dcap_parse_ok(&t) else { continue };
+            let want = if peer(&[&p])["quote_signature"] == true { "pass" } else { "fail" };
+            assert_eq!(check(&ours(&p, &["--at=2026-10-20T00:00:00Z"]), "quote-signature"), want, "{q} flip {flip:?}");
+        }
+    }
+    // Collateral windows: read from each collateral (TCB info / QE identity / CRL dates).
+    for (q, when, secs) in [("tdx_quote", "2025-07-01T00:00:00Z", "1751328000"), ("tdx_quote_td15ex", "2026-10-20T00:00:00Z", "1792454400"), ("tdx_quote_outdated", "2026-03-01T00:00:00Z", "1772323200")] {
+        let quote = evidence(&format!("evidence/tdx/dcap-qvl/{q}"));
+        let coll = evidence(&format!("evidence/tdx/dcap-qvl/{q}_collateral.json"));
+        let p = peer(&[&quote, &coll, Path::new(secs)]);
+        let v = ours(&quote, &["--collateral", coll.to_str().unwrap(), &format!("--at={when}")]);
+        match p.get("tcb_status") {
+            Some(status) => assert_eq!(&v["claims"]["tcb_status"], status, "{q}"),
+            None => {
+                assert!(p["error"].as_str().unwrap().contains("No matching TCB level"), "{q}: {p}");
+                assert_eq!(check(&v, "tcb-status"), "fail", "{q}");
+            }
+        }
+    }
+}
+
+/// Whether the quote still parses (a flipped length makes it unusable input, exit 2).
+fn dcap_parse_ok(raw: &[u8]) -> Result<(), ()> {
+    cvmkit_evidence::tdx::parse(raw).map(|_| ()).map_err(|_| ())
+}
