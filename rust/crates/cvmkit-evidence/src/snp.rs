@@ -710,10 +710,13 @@ fn tcb_checks(report: &mut Report, ar: &AttestationReport, leaf: Option<&Cert>, 
             format!("the report says it comes from a {} processor, and it is certified by AMD's {} chain", r.name(), c.name()),
         ),
         (Some(r), Some(_)) => report.pass("product", format!("{} processor, certified by AMD's {} chain", r.name(), r.name())),
-        (None, Some(c)) => report.pass(
-            "product",
-            format!("certified by AMD's {} chain (a version {} report does not name its processor)", c.name(), ar.version),
-        ),
+        (None, Some(c)) => {
+            let why = match (ar.cpuid_fam_id, ar.cpuid_mod_id) {
+                (Some(f), Some(m)) if f != 0 => format!("its CPUID family {f:#x} model {m:#x} is not a generation known here"),
+                _ => format!("a version {} report does not name its processor", ar.version),
+            };
+            report.pass("product", format!("certified by AMD's {} chain ({why})", c.name()))
+        }
     }
     let turin = reported_gen.or(chain) == Some(Generation::Turin);
     let tcb = ar.tcb(ar.reported_tcb, turin);

@@ -437,6 +437,39 @@ fn unusable_input_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn corrupted_certificate_table_never_panics() {
+    // The virtee report with its VCEK in an extended report's table; every 5th byte of the
+    // table and the certificate set to 0xff and to 0x00 in turn: a verdict or an error, and
+    // never a pass with a changed certificate.
+    let raw = snp::parse(&data("virtee-sev/report_milan.hex")).unwrap().raw;
+    let vcek = data("virtee-sev/vcek_milan.der");
+    let mut ext = raw.clone();
+    ext.extend_from_slice(&snp::GUID_VCEK);
+    ext.extend_from_slice(&48u32.to_le_bytes());
+    ext.extend_from_slice(&(vcek.len() as u32).to_le_bytes());
+    ext.extend_from_slice(&[0u8; 24]);
+    ext.extend_from_slice(&vcek);
+    let at = time(VIRTEE_AT);
+    for i in (raw.len()..ext.len()).step_by(5) {
+        for v in [0xFF, 0x00] {
+            let mut b = ext.clone();
+            if b[i] == v {
+                continue;
+            }
+            b[i] = v;
+            if let Ok(r) = snp::verify(&b, &Options::new(at)) {
+                let _ = r.to_json();
+                if r.passed() {
+                    // Only a change outside the certificate (its GUID) can leave it passing.
+                    let ar = snp::parse(&b).unwrap();
+                    assert!(ar.cert_table.iter().any(|(_, c)| *c == vcek), "byte {i} = {v:#x} passed:\n{}", r.to_json());
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn pinned_roots_have_their_recorded_fingerprints() {
     use sha2::Digest;
     let sha = |d: &[u8]| cvmkit_measure::hex(&sha2::Sha256::digest(d));
