@@ -489,3 +489,36 @@ fn pinned_roots_have_their_recorded_fingerprints() {
         assert_eq!(ders[0], cvmkit_evidence::roots::AMD_SEV_KEYS[i], "{f}");
     }
 }
+
+// ---- a self-made root ----
+
+fn forged(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/snp-forged").join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn self_made_root_fails_chain_only() {
+    // tests/data/snp-forged/make.sh: an attacker's own ARK-Milan → SEV-Milan → SEV-VCEK, the
+    // VCEK carrying virtee's TCB and chip ID, signing virtee's report with report_data
+    // "forged". Everything but the root is consistent.
+    let c = vec![("forged/vcek.pem".to_string(), forged("vcek.pem")), ("forged/chain.pem".to_string(), forged("chain.pem"))];
+    let report = forged("forged-report.bin");
+    let r = run(&report, &c, "2030-01-01T00:00:00Z", |o| o.report_data = Some(b"forged"));
+    assert_fails(&r, "cert-chain");
+    assert_eq!(r.failed(), vec!["cert-chain"], "{}", r.to_json());
+    assert_eq!(r.status("report-signature"), Some(Status::Pass));
+    assert_eq!(r.status("tcb"), Some(Status::Pass));
+    assert_eq!(r.status("chip-id"), Some(Status::Pass));
+    assert!(r.notes.iter().any(|n| n.contains("forged/chain.pem") && n.contains("not one of the pinned")), "{}", r.to_json());
+    // Only because the root is not pinned: with the forged ARK as the trusted root, it passes.
+    let ark: Vec<u8> = rustls_pki_types::pem::PemObject::from_pem_slice(&forged("ark.pem")[..])
+        .map(|c: rustls_pki_types::CertificateDer| c.to_vec())
+        .unwrap();
+    let roots: &[&[u8]] = &[&ark];
+    let r = run(&report, &c, "2030-01-01T00:00:00Z", |o| {
+        o.report_data = Some(b"forged");
+        o.roots = roots;
+    });
+    assert_valid(&r);
+}
