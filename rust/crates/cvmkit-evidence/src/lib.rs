@@ -12,6 +12,7 @@
 
 pub mod expect;
 pub mod roots;
+pub mod snp;
 pub mod tdx;
 pub mod verdict;
 
