@@ -13,6 +13,7 @@
 pub mod expect;
 pub mod roots;
 pub mod tdx;
+pub mod tpm;
 pub mod verdict;
 
 pub use verdict::{Check, Report, RegisterStatus, RegisterVerdict, Status, SCHEMA};
