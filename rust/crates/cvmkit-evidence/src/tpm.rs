@@ -486,6 +486,27 @@ impl TpmtSignature {
         Ok(out)
     }
 
+    /// The structure's bytes: for evidence that gives a bare signature (Azure's vTPM quote is
+    /// an RSASSA-SHA256 signature without its TPMT_SIGNATURE header) to go through
+    /// [`verify_quotes`].
+    pub fn encode(&self) -> Vec<u8> {
+        let tpm2b = |out: &mut Vec<u8>, b: &[u8]| {
+            out.extend_from_slice(&u16::try_from(b.len()).unwrap_or(u16::MAX).to_be_bytes());
+            out.extend_from_slice(&b[..b.len().min(u16::MAX as usize)]);
+        };
+        let mut out = Vec::new();
+        out.extend_from_slice(&self.scheme().to_be_bytes());
+        out.extend_from_slice(&self.hash().to_be_bytes());
+        match self {
+            TpmtSignature::Rsa { sig, .. } => tpm2b(&mut out, sig),
+            TpmtSignature::Ecdsa { r, s, .. } => {
+                tpm2b(&mut out, r);
+                tpm2b(&mut out, s);
+            }
+        }
+        out
+    }
+
     /// The signature scheme (`sigAlg`).
     pub fn scheme(&self) -> u16 {
         match self {

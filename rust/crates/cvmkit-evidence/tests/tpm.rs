@@ -299,3 +299,61 @@ fn unreadable_input_is_an_error() {
         assert!(TpmtSignature::parse(&att.quotes[0].raw_sig[..n]).is_err());
     }
 }
+
+/// The piece the Azure verifier reuses, on real Azure evidence: trustee's
+/// `az-snp-vtpm/tpm-quote-v1.json` (TPMS_ATTEST, bare RSASSA signature, SHA-256 PCR0-23) and the
+/// AK in its HCL report's runtime claims (JWK `HCLAkPub`). trustee's tests
+/// (`deps/verifier/src/az_snp_vtpm/mod.rs`) verify it with the nonce `challenge`;
+/// azure-cvm-tooling's reject a reversed signature and the nonce `[1, 2, 3, 4]`.
+#[test]
+fn verify_quotes_with_an_azure_hcl_ak() {
+    let hcl = read("evidence/azure/trustee/az-snp-vtpm/hcl-report.bin");
+    let start = hcl.windows(7).position(|w| w == b"{\"keys\"").expect("runtime claims");
+    let claims: serde_json::Value = serde_json::Deserializer::from_slice(&hcl[start..]).into_iter().next().unwrap().unwrap();
+    let jwk = claims["keys"].as_array().unwrap().iter().find(|k| k["kid"] == "HCLAkPub").unwrap();
+    let ak = AkPublic::rsa(&b64url(jwk["n"].as_str().unwrap()), &b64url(jwk["e"].as_str().unwrap()));
+    assert_eq!(ak.describe(), "RSA-2048");
+
+    let q: serde_json::Value = serde_json::from_slice(&read("evidence/azure/trustee/az-snp-vtpm/tpm-quote-v1.json")).unwrap();
+    let sig = hex(q["signature"].as_str().unwrap());
+    let pcrs = q["pcrs"].as_array().unwrap().iter().enumerate().map(|(i, v)| (i as u32, hex(v.as_str().unwrap()))).collect();
+    let quote = |sig: &[u8]| tpm::Quote {
+        attest: hex(q["message"].as_str().unwrap()),
+        signature: TpmtSignature::Rsa { scheme: tpm::alg::RSASSA, hash: tpm::alg::SHA256, sig: sig.to_vec() }.encode(),
+        bank: tpm::alg::SHA256,
+        pcrs: std::collections::BTreeMap::clone(&pcrs),
+    };
+
+    let mut r = Report::new("azure");
+    let ok = tpm::verify_quotes(&mut r, &ak, &[quote(&sig)], Some(b"challenge"));
+    assert!(r.passed(), "{}", r.to_json());
+    assert_eq!(r.failed(), Vec::<&str>::new());
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0].bank, Bank::Sha256);
+
+    let mut r = Report::new("azure");
+    tpm::verify_quotes(&mut r, &ak, &[quote(&sig)], Some(&[1, 2, 3, 4]));
+    assert_eq!(r.failed(), ["nonce"], "{}", r.to_json());
+
+    let reversed: Vec<u8> = sig.iter().rev().copied().collect();
+    let mut r = Report::new("azure");
+    assert!(tpm::verify_quotes(&mut r, &ak, &[quote(&reversed)], Some(b"challenge")).is_empty());
+    assert_eq!(r.failed(), ["quote-signature"], "{}", r.to_json());
+}
+
+/// Base64url without padding (RFC 4648 §5), as JWKs write `n` and `e`.
+fn b64url(s: &str) -> Vec<u8> {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        acc = acc << 6 | ABC.iter().position(|&a| a == c).expect("base64url") as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
