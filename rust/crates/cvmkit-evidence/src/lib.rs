@@ -14,6 +14,7 @@ pub mod expect;
 pub mod roots;
 pub mod snp;
 pub mod tdx;
+pub mod tpm;
 pub mod verdict;
 
 pub use verdict::{Check, Report, RegisterStatus, RegisterVerdict, Status, SCHEMA};
