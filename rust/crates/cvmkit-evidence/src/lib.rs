@@ -10,6 +10,7 @@
 //! file that is not JSON, an argument in the wrong shape): the CLI exits 2 for them. Evidence
 //! that parses but fails a check is a [`Report`] whose [`Report::passed`] is false.
 
+pub mod azure;
 pub mod expect;
 pub mod roots;
 pub mod snp;
