@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use cvmkit_evidence::expect::{self, RuntimeRegister};
-use cvmkit_evidence::{tdx, Report, Status};
+use cvmkit_evidence::{azure, snp, tdx, tpm, RegisterStatus, Report, Status};
 use cvmkit_measure::{Measurements, Platform};
 
 use crate::output::read_input;
@@ -23,6 +23,13 @@ pub struct Args {
 enum Kind {
     /// An Intel TDX DCAP quote (v4 or v5), optionally with PCCS collateral and the CCEL.
     Tdx(TdxArgs),
+    /// An AMD SEV-SNP attestation report (v2, v3, v5; raw, hex, or with its certificate table).
+    Snp(SnpArgs),
+    /// A vTPM attestation: go-tpm-tools' Attestation protobuf (`gotpm attest` on GCE).
+    Tpm(TpmArgs),
+    /// Azure CVM evidence: the paravisor's HCL report (or trustee's az-snp-vtpm/az-tdx-vtpm
+    /// evidence JSON) with its vTPM quote.
+    Azure(AzureArgs),
 }
 
 /// Options every kind of evidence takes.
@@ -73,10 +80,150 @@ struct TdxArgs {
     common: Common,
 }
 
+#[derive(clap::Args)]
+struct SnpArgs {
+    /// The report: 1184 bytes raw (/dev/sev-guest, configfs-tsm outblob), optionally followed by
+    /// the certificate table of an extended report, or the same as hex.
+    report: PathBuf,
+    /// A certificate (VCEK, VLEK, ASK, ASVK; PEM or DER, a PEM file may hold several),
+    /// recognised by its subject. ARKs are pinned: a given one is used only if it is AMD's.
+    #[arg(long, value_name = "FILE")]
+    cert: Vec<PathBuf>,
+    /// Expected report data, hex (at most 64 bytes; shorter values are zero-padded).
+    #[arg(long, value_name = "HEX")]
+    report_data: Option<String>,
+    /// Accept a guest whose policy allows debugging.
+    #[arg(long)]
+    allow_debug: bool,
+    /// Accept a guest whose policy allows a migration agent (which can read its memory).
+    #[arg(long)]
+    allow_migration_agent: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(clap::Args)]
+struct TpmArgs {
+    /// The attestation (binary protobuf `attest.Attestation`, as `gotpm attest` writes it).
+    attestation: PathBuf,
+    /// The nonce given to `gotpm attest --nonce`, hex: each quote's extraData must equal it.
+    #[arg(long, value_name = "HEX")]
+    nonce: Option<String>,
+    /// Pin the attestation key: a PEM or DER public key, or a TPMT_PUBLIC.
+    #[arg(long, value_name = "FILE")]
+    ak: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(clap::Args)]
+struct AzureArgs {
+    /// The HCL report (vTPM NV index 0x01400001), or trustee's Azure evidence JSON.
+    evidence: PathBuf,
+    /// The vTPM quote JSON ({"signature", "message", "pcrs"}), when the evidence holds none.
+    #[arg(long, value_name = "FILE")]
+    quote: Option<PathBuf>,
+    /// SNP: a certificate (VCEK, ASK; PEM or DER) besides the evidence's.
+    #[arg(long, value_name = "FILE")]
+    cert: Vec<PathBuf>,
+    /// TDX: the TD quote (from the IMDS), when the evidence holds none.
+    #[arg(long, value_name = "FILE")]
+    td_quote: Option<PathBuf>,
+    /// TDX: PCCS collateral for the TD quote.
+    #[arg(long, value_name = "FILE")]
+    collateral: Option<PathBuf>,
+    /// The nonce of the vTPM quote (its extraData), hex.
+    #[arg(long, value_name = "HEX")]
+    nonce: Option<String>,
+    /// Expected user-data of the runtime claims, hex (at most 64 bytes).
+    #[arg(long, value_name = "HEX")]
+    report_data: Option<String>,
+    /// Accept a debug guest.
+    #[arg(long)]
+    allow_debug: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.kind {
         Kind::Tdx(a) => run_tdx(a),
+        Kind::Snp(a) => run_snp(a),
+        Kind::Tpm(a) => run_tpm(a),
+        Kind::Azure(a) => run_azure(a),
     }
+}
+
+fn hex_option(name: &str, value: &Option<String>) -> Result<Option<Vec<u8>>> {
+    Ok(value.as_deref().map(|h| cvmkit_evidence::parse_hex_option(name, h, 64)).transpose()?)
+}
+
+fn read_certs(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>> {
+    paths.iter().map(|p| Ok((p.display().to_string(), read_input(p, "certificate")?))).collect()
+}
+
+fn run_snp(a: SnpArgs) -> Result<ExitCode> {
+    let raw = read_input(&a.report, "report")?;
+    let certs = read_certs(&a.cert)?;
+    let report_data = hex_option("--report-data", &a.report_data)?;
+    let expected = expectation(&a.common, Platform::Snp, None)?;
+    let mut o = snp::Options::new(at(&a.common)?);
+    o.certs = &certs;
+    o.report_data = report_data.as_deref();
+    o.allow_debug = a.allow_debug;
+    o.allow_migration_agent = a.allow_migration_agent;
+    o.expect = expected.as_ref();
+    let report = snp::verify(&raw, &o).with_context(|| format!("report {}", a.report.display()))?;
+    finish(&report, "SEV-SNP report", a.common.json)
+}
+
+fn run_tpm(a: TpmArgs) -> Result<ExitCode> {
+    let raw = read_input(&a.attestation, "attestation")?;
+    let nonce = a.nonce.as_deref().map(|h| cvmkit_evidence::parse_hex_option("--nonce", h, 1024)).transpose()?;
+    let ak = match &a.ak {
+        Some(p) => {
+            let bytes = read_input(p, "attestation key")?;
+            tpm::AkPublic::from_file(&bytes).with_context(|| format!("attestation key {}", p.display()))?;
+            Some(bytes)
+        }
+        None => None,
+    };
+    let expected = expectation(&a.common, Platform::Tpm, Some(RuntimeRegister::Pcr15))?;
+    let mut o = tpm::Options::new(at(&a.common)?);
+    o.nonce = nonce.as_deref();
+    o.ak = ak.as_deref();
+    o.expect = expected.as_ref();
+    let report = tpm::verify(&raw, &o).with_context(|| format!("attestation {}", a.attestation.display()))?;
+    finish(&report, "vTPM attestation", a.common.json)
+}
+
+fn run_azure(a: AzureArgs) -> Result<ExitCode> {
+    let raw = read_input(&a.evidence, "evidence")?;
+    let evidence = azure::parse_evidence(&raw).with_context(|| format!("evidence {}", a.evidence.display()))?;
+    let quote = match &a.quote {
+        Some(p) => Some(azure::parse_tpm_quote(&read_input(p, "quote")?).with_context(|| format!("quote {}", p.display()))?),
+        None => None,
+    };
+    let td_quote = a.td_quote.as_ref().map(|p| read_input(p, "TD quote")).transpose()?;
+    let collateral = match &a.collateral {
+        Some(p) => Some(tdx::parse_collateral(&read_input(p, "collateral")?).with_context(|| format!("collateral {}", p.display()))?),
+        None => None,
+    };
+    let certs = read_certs(&a.cert)?;
+    let nonce = a.nonce.as_deref().map(|h| cvmkit_evidence::parse_hex_option("--nonce", h, 1024)).transpose()?;
+    let user_data = hex_option("--report-data", &a.report_data)?;
+    let expected = expectation(&a.common, Platform::Tpm, Some(RuntimeRegister::Pcr15))?;
+    let mut o = azure::Options::new(at(&a.common)?);
+    o.certs = &certs;
+    o.tpm_quote = quote.as_ref();
+    o.td_quote = td_quote.as_deref();
+    o.collateral = collateral.as_ref();
+    o.nonce = nonce.as_deref();
+    o.user_data = user_data.as_deref();
+    o.allow_debug = a.allow_debug;
+    o.expect = expected.as_ref();
+    let report = azure::verify(&evidence, &o).with_context(|| format!("evidence {}", a.evidence.display()))?;
+    finish(&report, "Azure evidence", a.common.json)
 }
 
 fn run_tdx(a: TdxArgs) -> Result<ExitCode> {
@@ -90,7 +237,7 @@ fn run_tdx(a: TdxArgs) -> Result<ExitCode> {
         None => None,
     };
     let report_data = a.report_data.as_deref().map(|h| cvmkit_evidence::parse_hex_option("--report-data", h, 64)).transpose()?;
-    let expected = expectation(&a.common, Platform::Tdx, RuntimeRegister::Rtmr3)?;
+    let expected = expectation(&a.common, Platform::Tdx, Some(RuntimeRegister::Rtmr3))?;
     let accepted: Vec<&str> = a.accept_tcb.iter().map(String::as_str).collect();
     let mut o = tdx::Options::new(at(&a.common)?);
     o.collateral = collateral.as_ref();
@@ -111,14 +258,15 @@ fn at(c: &Common) -> Result<u64> {
 }
 
 /// The prediction: `--expect`, with the runtime register of `--manifest` added.
-fn expectation(c: &Common, platform: Platform, runtime: RuntimeRegister) -> Result<Option<Measurements>> {
+fn expectation(c: &Common, platform: Platform, runtime: Option<RuntimeRegister>) -> Result<Option<Measurements>> {
     let doc = match &c.expect {
         Some(p) => Some(read_prediction(p, platform)?),
         None => None,
     };
-    Ok(match &c.manifest {
-        None => doc,
-        Some(m) => Some(expect::with_register(doc, platform, expect::workload_register(m, c.hostname.as_deref(), runtime)?)),
+    Ok(match (&c.manifest, runtime) {
+        (None, _) => doc,
+        (Some(m), Some(runtime)) => Some(expect::with_register(doc, platform, expect::workload_register(m, c.hostname.as_deref(), runtime)?)),
+        (Some(_), None) => anyhow::bail!("--manifest: the runtime measures workloads into RTMR3 or PCR 15, which {platform} evidence does not have"),
     })
 }
 
@@ -152,11 +300,18 @@ fn print_table(r: &Report, what: &str) {
         };
         println!("{word:<8} {:<width$}  {}", c.name, c.reason);
     }
-    let name_width = r.registers.iter().map(|x| x.name.len()).max().unwrap_or(0);
-    for x in &r.registers {
+    // Unjudged registers are listed when few (a quote's MRTD/RTMRs); a vTPM's 24 PCRs in three
+    // banks would bury the verdict, so they are counted instead (--json lists every one).
+    let unjudged = r.registers.iter().filter(|x| x.status == RegisterStatus::NotPredicted).count();
+    let shown: Vec<_> = r.registers.iter().filter(|x| unjudged <= 8 || x.status != RegisterStatus::NotPredicted).collect();
+    let name_width = shown.iter().map(|x| x.name.len()).max().unwrap_or(0);
+    if unjudged > 8 {
+        println!("{:<13} {unjudged} registers without a prediction (--expect DOC judges them; --json lists them)", RegisterStatus::NotPredicted.word());
+    }
+    for x in shown {
         let actual = x.actual.as_ref().map(|d| d.to_hex()).unwrap_or_else(|| "-".into());
         println!("{:<13} {:<name_width$} {:<6} {actual}", x.status.word(), x.name, x.bank.name());
-        if let (Some(e), true) = (&x.expected, x.status != cvmkit_evidence::RegisterStatus::Match) {
+        if let (Some(e), true) = (&x.expected, x.status != RegisterStatus::Match) {
             println!("{:<13} {:<name_width$} {:<6} expected {}", "", "", "", e.to_hex());
         }
         if let Some(d) = &x.first_difference {

@@ -178,3 +178,96 @@ fn verify_tdx_agrees_with_independent_checks() {
 fn dcap_parse_ok(raw: &[u8]) -> Result<(), ()> {
     cvmkit_evidence::tdx::parse(raw).map(|_| ()).map_err(|_| ())
 }
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+fn failed_checks(v: &serde_json::Value) -> Vec<String> {
+    v["checks"].as_array().unwrap().iter().filter(|c| c["status"] == "fail").map(|c| c["name"].as_str().unwrap().to_string()).collect()
+}
+
+/// Every kind of evidence end to end: a real one verifies (exit 0), a copy with one flipped
+/// bit fails naming the check (exit 1). Times are inside each certificate's validity.
+#[test]
+fn verify_snp_tpm_and_azure_real_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let flip = |src: &str, offset: usize, name: &str| -> PathBuf {
+        let mut raw = std::fs::read(evidence(src)).unwrap();
+        raw[offset] ^= 0x01;
+        let p = d.join(name);
+        std::fs::write(&p, raw).unwrap();
+        p
+    };
+    // SNP: trustee's VLEK-signed report (valid 2024-12-10 … 2025-12-10).
+    let vlek = evidence("evidence/sev-snp/trustee/test-vlek.der");
+    let snp = |report: &Path| {
+        let mut c = cvmkit(d);
+        c.args(["verify", "snp", "--json", "--at=2025-06-01T00:00:00Z"]).arg(report).arg("--cert").arg(&vlek);
+        c
+    };
+    let out = run(&mut snp(&evidence("evidence/sev-snp/trustee/test-vlek-report.bin")), true);
+    assert_eq!(json_of(&out)["evidence"], "snp");
+    let out = output(&mut snp(&flip("evidence/sev-snp/trustee/test-vlek-report.bin", 0x90, "snp.bin")));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(failed_checks(&json_of(&out)), ["report-signature"]);
+
+    // vTPM: go-tpm-tools' GCE attestation made with nonce 0x9009 (server/verify_test.go).
+    let tpm = |att: &Path, nonce: &str| {
+        let mut c = cvmkit(d);
+        c.args(["verify", "tpm", "--json", "--at=2025-06-01T00:00:00Z", "--nonce", nonce]).arg(att);
+        c
+    };
+    let att = evidence("evidence/gce-vtpm/go-tpm-tools/attestations/gce-cos-85-nonce9009.pb");
+    run(&mut tpm(&att, "9009"), true);
+    let out = output(&mut tpm(&att, "9010"));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(failed_checks(&json_of(&out)), ["nonce"]);
+
+    // Azure: trustee's az-snp-vtpm evidence (nonce "challenge").
+    let az = |ev: &Path| {
+        let mut c = cvmkit(d);
+        c.args(["verify", "azure", "--json", "--at=2025-06-01T00:00:00Z", "--nonce", "6368616c6c656e6765"]).arg(ev);
+        c
+    };
+    let out = run(&mut az(&evidence("evidence/azure/trustee/az-snp-vtpm/evidence-v1.json")), true);
+    let v = json_of(&out);
+    assert_eq!(v["registers"][0]["name"], "PCR0");
+    assert_eq!(v["registers"][0]["actual"], "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced");
+    let hcl = d.join("hcl.bin");
+    let mut raw = std::fs::read(evidence("evidence/azure/trustee/az-snp-vtpm/hcl-report.bin")).unwrap();
+    raw[0x6e0] = raw[0x6e0].wrapping_add(1); // inside the runtime claims (trustee's offset)
+    std::fs::write(&hcl, raw).unwrap();
+    let out = output(az(&hcl).arg("--quote").arg(evidence("evidence/azure/trustee/az-snp-vtpm/tpm-quote-v1.json")).arg("--cert").arg(evidence("evidence/azure/trustee/az-snp-vtpm/vcek.pem")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(failed_checks(&json_of(&out)).contains(&"hcl-report-data".to_string()));
+}
+
+#[test]
+fn verify_snp_tpm_and_azure_unusable_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let junk = d.join("junk.bin");
+    std::fs::write(&junk, b"junk").unwrap();
+    let report = evidence("evidence/sev-snp/trustee/test-vlek-report.bin");
+    let cases: Vec<(Vec<std::ffi::OsString>, &[&str])> = vec![
+        (vec!["snp".into(), junk.clone().into()], &["junk.bin"]),
+        (vec!["snp".into(), report.clone().into(), "--cert".into(), junk.clone().into()], &["junk.bin"]),
+        (vec!["snp".into(), report.clone().into(), "--manifest".into(), "e30=".into()], &["--manifest", "snp"]),
+        (vec!["tpm".into(), junk.clone().into()], &["junk.bin", "Attestation"]),
+        (vec!["tpm".into(), evidence("evidence/gce-vtpm/go-tpm-tools/attestations/gce-cos-85-nonce9009.pb").into(), "--ak".into(), junk.clone().into()], &["attestation key", "junk.bin"]),
+        (vec!["tpm".into(), junk.clone().into(), "--nonce".into(), "nothex".into()], &["--nonce"]),
+        (vec!["azure".into(), junk.clone().into()], &["junk.bin", "Azure"]),
+        (vec!["azure".into(), evidence("evidence/azure/trustee/az-snp-vtpm/hcl-report.bin").into(), "--quote".into(), junk.clone().into()], &["junk.bin", "quote"]),
+    ];
+    for (args, needles) in cases {
+        let out = output(cvmkit(d).arg("verify").args(&args));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
+        }
+    }
+}
