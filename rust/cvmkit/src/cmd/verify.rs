@@ -277,7 +277,7 @@ fn read_prediction(path: &Path, platform: Platform) -> Result<Measurements> {
         Some(i) => anyhow::anyhow!("prediction {}: document {i}: {e}", path.display()),
         None => anyhow::anyhow!("prediction {}: {e}", path.display()),
     })?;
-    Ok(expect::select(docs, platform).with_context(|| format!("prediction {}", path.display()))?)
+    expect::select(docs, platform).with_context(|| format!("prediction {}", path.display()))
 }
 
 fn finish(report: &Report, what: &str, json: bool) -> Result<ExitCode> {
