@@ -101,6 +101,77 @@ pub fn parse_collateral(json: &[u8]) -> Result<Collateral, Error> {
     serde_json::from_slice(json).map_err(|e| Error::malformed("collateral JSON (dcap-qvl QuoteCollateralV3)", e))
 }
 
+/// Reads a quote: binary, hex text, or dstack's quote JSON (`{"quote": HEX, "event_log": …}`,
+/// what dstack's guest agent returns), whose event log comes back too.
+pub fn read_quote(data: &[u8]) -> Result<(Vec<u8>, Option<Measurements>), Error> {
+    let text = std::str::from_utf8(data).ok().map(str::trim);
+    match text {
+        Some(t) if t.starts_with('{') => {
+            let v: serde_json::Value = serde_json::from_str(t).map_err(|e| Error::malformed("quote JSON", e))?;
+            let quote = v
+                .get("quote")
+                .and_then(|q| q.as_str())
+                .and_then(|q| cvmkit_measure::unhex(q.trim_start_matches("0x")))
+                .ok_or_else(|| Error::malformed("quote JSON", "no hex \"quote\""))?;
+            let log = v.get("event_log").map(dstack_event_log).transpose()?;
+            Ok((quote, log))
+        }
+        Some(t) if !t.is_empty() && t.len() % 2 == 0 && t.bytes().all(|b| b.is_ascii_hexdigit()) => Ok((cvmkit_measure::unhex(t).expect("checked hex"), None)),
+        _ => Ok((data.to_vec(), None)),
+    }
+}
+
+/// Reads an event log: a binary CCEL ([`parse_ccel`]), or dstack's JSON event log (a list of
+/// `{imr, event_type, digest, event, event_payload}`, or an object with such an `event_log`).
+pub fn parse_event_log(data: &[u8]) -> Result<Measurements, Error> {
+    let first = data.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, Some(b'[') | Some(b'{')) {
+        let v: serde_json::Value = serde_json::from_slice(data).map_err(|e| Error::malformed("dstack event log JSON", e))?;
+        return dstack_event_log(v.get("event_log").unwrap_or(&v));
+    }
+    parse_ccel(data)
+}
+
+/// dstack's runtime events (RTMR3): `event_type` 0x08000001, digest
+/// SHA-384(event_type as u32 LE ‖ ":" ‖ event ‖ ":" ‖ payload) — recomputed where a "lite" log
+/// leaves it empty.
+const DSTACK_RUNTIME_EVENT: u64 = 0x0800_0001;
+
+fn dstack_event_log(v: &serde_json::Value) -> Result<Measurements, Error> {
+    const WHAT: &str = "dstack event log";
+    let parsed;
+    let list = match v {
+        serde_json::Value::String(s) => {
+            parsed = serde_json::from_str::<serde_json::Value>(s).map_err(|e| Error::malformed(WHAT, e))?;
+            &parsed
+        }
+        other => other,
+    };
+    let list = list.as_array().ok_or_else(|| Error::malformed(WHAT, "not a list of events"))?;
+    let mut doc = Measurements::new(Platform::Eventlog);
+    let mut regs: Vec<Register> = (0..4).map(|i| Register::new(format!("RTMR{i}"), Bank::Sha384)).collect();
+    for (i, e) in list.iter().enumerate() {
+        let bad = |what: &str| Error::malformed(WHAT, format!("event {i}: {what}"));
+        let imr = e.get("imr").and_then(|x| x.as_u64()).ok_or_else(|| bad("no numeric imr"))?;
+        let reg = regs.get_mut(imr as usize).ok_or_else(|| bad("imr is not 0-3"))?;
+        let event_type = e.get("event_type").and_then(|x| x.as_u64()).ok_or_else(|| bad("no numeric event_type"))?;
+        let name = e.get("event").and_then(|x| x.as_str()).unwrap_or("");
+        let payload = e.get("event_payload").and_then(|x| x.as_str()).and_then(cvmkit_measure::unhex).ok_or_else(|| bad("event_payload is not hex"))?;
+        let digest = match e.get("digest").and_then(|x| x.as_str()) {
+            Some("") if event_type == DSTACK_RUNTIME_EVENT => {
+                Bank::Sha384.hash(&[&(event_type as u32).to_le_bytes()[..], b":", name.as_bytes(), b":", &payload].concat())
+            }
+            Some(h) => cvmkit_measure::unhex(h).filter(|d| d.len() == 48).ok_or_else(|| bad("digest is not 48 bytes of hex"))?,
+            None => return Err(bad("no digest")),
+        };
+        let type_name = cvmkit_measure::EventType(event_type as u32).name();
+        let label = if name.is_empty() { type_name.unwrap_or("event").to_string() } else { name.to_string() };
+        reg.push(label, type_name, &digest).map_err(|e| bad(&e.to_string()))?;
+    }
+    doc.registers = regs.into_iter().filter(|r| !r.events.is_empty()).collect();
+    Ok(doc)
+}
+
 /// Replays a CCEL (`/sys/firmware/acpi/tables/data/CCEL`) into RTMR0-3 with their events.
 pub fn parse_ccel(data: &[u8]) -> Result<Measurements, Error> {
     cvmkit_tcg_log::document("CCEL", data, Some(cvmkit_tcg_log::LogKind::Ccel))
@@ -350,8 +421,8 @@ fn registers(td: &TDReport10, log: Option<&Measurements>, report: &mut Report) -
     }
     match log {
         None => report.skip("event-log", "no event log (--event-log CCEL): registers compared by value only"),
-        Some(_) if differ.is_empty() => report.pass("event-log", "the CCEL replays to RTMR0-3 of the quote"),
-        Some(_) => report.fail("event-log", format!("the CCEL does not replay to the quote's {}", differ.join(", "))),
+        Some(_) if differ.is_empty() => report.pass("event-log", "the event log replays to RTMR0-3 of the quote"),
+        Some(_) => report.fail("event-log", format!("the event log does not replay to the quote's {}", differ.join(", "))),
     }
     doc
 }

@@ -307,3 +307,34 @@ fn registers_the_prediction_gives_to_the_cloud_are_reported_as_such() {
     assert_eq!(status("RTMR1"), RegisterStatus::NotPredicted);
     assert!(r.passed());
 }
+
+/// dstack's real quotes with their JSON event logs (testdata/dstack, PROVENANCE there): the
+/// quote JSON as dstack's guest agent returns it, the log replayed (its "lite" RTMR3 digests
+/// recomputed as dstack defines them) to all four RTMRs.
+#[test]
+fn dstack_quotes_with_their_event_logs() {
+    let expected: serde_json::Value = serde_json::from_slice(&data("dstack/expected-values.derived.json")).unwrap();
+    for file in ["quote-report.json", "tdx-lite-getquote.json"] {
+        let (quote, log) = tdx::read_quote(&data(&format!("dstack/{file}"))).unwrap();
+        let log = log.expect("the JSON carries its event log");
+        assert_eq!(log.registers.len(), 4, "{file}");
+        let json: serde_json::Value = serde_json::from_slice(&data(&format!("dstack/{file}"))).unwrap();
+        let rd = cvmkit_measure::unhex(json["report_data"].as_str().unwrap()).unwrap();
+        // After both quotes' PCK certificates were issued (2025-09-16 and 2026-04-15, read from
+        // them).
+        let mut o = Options::new(at("2026-06-01T00:00:00Z"));
+        o.event_log = Some(&log);
+        o.report_data = Some(&rd);
+        let r = verify(&quote, &o);
+        assert!(r.passed(), "{file}: {}", r.to_json());
+        assert_eq!(r.status("event-log"), Some(Status::Pass));
+        assert_eq!(r.status("report-data"), Some(Status::Pass));
+        if let Some(td) = expected[file].get("quote_td_report") {
+            assert_eq!(r.claims["mr_td"], td["mr_td"], "{file}");
+            assert_eq!(r.claims["rtmr3"], td["rt_mr3"], "{file}");
+        }
+        // The JSON log is read the same whether given alone or inside the quote JSON.
+        let alone = tdx::parse_event_log(json["event_log"].as_str().unwrap().as_bytes()).unwrap();
+        assert_eq!(alone, log);
+    }
+}

@@ -57,7 +57,8 @@ struct Common {
 
 #[derive(clap::Args)]
 struct TdxArgs {
-    /// The quote (binary, as /sys/kernel/config/tsm/report/*/outblob or a DCAP library writes it).
+    /// The quote: binary (configfs-tsm outblob, a DCAP library's output), hex, or dstack's quote
+    /// JSON (`{"quote": HEX, "event_log": …}`, whose event log is then used).
     quote: PathBuf,
     /// PCCS collateral for the quote (JSON, dcap-qvl's QuoteCollateralV3 shape): TCB status and
     /// revocation are evaluated only with it.
@@ -66,8 +67,8 @@ struct TdxArgs {
     /// Expected report data, hex (at most 64 bytes; shorter values are zero-padded).
     #[arg(long, value_name = "HEX")]
     report_data: Option<String>,
-    /// The CCEL of the same boot (/sys/firmware/acpi/tables/data/CCEL): replayed to RTMR0-3 and
-    /// compared event by event with the prediction.
+    /// The event log of the same boot: the CCEL (/sys/firmware/acpi/tables/data/CCEL) or dstack's
+    /// JSON event log; replayed to RTMR0-3 and compared event by event with the prediction.
     #[arg(long, value_name = "CCEL")]
     event_log: Option<PathBuf>,
     /// Accept a debug TD (whose memory the host can read).
@@ -227,14 +228,14 @@ fn run_azure(a: AzureArgs) -> Result<ExitCode> {
 }
 
 fn run_tdx(a: TdxArgs) -> Result<ExitCode> {
-    let raw = read_input(&a.quote, "quote")?;
+    let (raw, quote_log) = tdx::read_quote(&read_input(&a.quote, "quote")?).with_context(|| format!("quote {}", a.quote.display()))?;
     let collateral = match &a.collateral {
         Some(p) => Some(tdx::parse_collateral(&read_input(p, "collateral")?).with_context(|| format!("collateral {}", p.display()))?),
         None => None,
     };
     let log = match &a.event_log {
-        Some(p) => Some(tdx::parse_ccel(&read_input(p, "event log")?).with_context(|| format!("event log {}", p.display()))?),
-        None => None,
+        Some(p) => Some(tdx::parse_event_log(&read_input(p, "event log")?).with_context(|| format!("event log {}", p.display()))?),
+        None => quote_log,
     };
     let report_data = a.report_data.as_deref().map(|h| cvmkit_evidence::parse_hex_option("--report-data", h, 64)).transpose()?;
     let expected = expectation(&a.common, Platform::Tdx, Some(RuntimeRegister::Rtmr3))?;

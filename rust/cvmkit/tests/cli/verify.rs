@@ -271,3 +271,13 @@ fn verify_snp_tpm_and_azure_unusable_input() {
         }
     }
 }
+
+/// dstack's quote JSON as its guest agent returns it: quote and event log in one file.
+#[test]
+fn verify_tdx_dstack_quote_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(cvmkit(dir.path()).args(["verify", "tdx", "--json", "--at=2026-06-01T00:00:00Z"]).arg(fixtures().join("dstack/quote-report.json")), true);
+    let v = json_of(&out);
+    let ev = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "event-log").unwrap().clone();
+    assert_eq!(ev["status"], "pass");
+}
