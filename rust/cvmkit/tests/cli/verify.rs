@@ -92,7 +92,7 @@ fn verify_unusable_input_is_one_line_exit_2() {
         ({ let mut c = verify_tdx(d, &d.join("missing.dat")); c.arg("--json"); c }, &["missing.dat"]),
         (verify_tdx(d, &truncated), &["short.dat", "not a valid DCAP quote"]),
         ({ let mut c = verify_tdx(d, &quote); c.arg("--collateral").arg(&notjson); c }, &["collateral.json", "collateral JSON"]),
-        ({ let mut c = verify_tdx(d, &quote); c.arg("--event-log").arg(&notjson); c }, &["collateral.json", "CCEL"]),
+        ({ let mut c = verify_tdx(d, &quote); c.arg("--event-log").arg(&notjson); c }, &["collateral.json", "event log"]),
         ({ let mut c = verify_tdx(d, &quote); c.args(["--report-data", "xyz"]); c }, &["--report-data", "hexadecimal"]),
         ({ let mut c = verify_tdx(d, &quote); c.args(["--report-data", &"00".repeat(65)]); c }, &["--report-data", "65 bytes"]),
         ({ let mut c = cvmkit(d); c.args(["verify", "tdx"]).arg(&quote).arg("--at=yesterday"); c }, &["--at", "RFC 3339"]),
