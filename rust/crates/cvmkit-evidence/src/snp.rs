@@ -98,6 +98,8 @@ pub struct Options<'a> {
     pub allow_debug: bool,
     /// Accept a guest whose policy allows a migration agent.
     pub allow_migration_agent: bool,
+    /// Refuse a host with SMT enabled.
+    pub deny_smt: bool,
     /// Unix time at which the certificates must be valid.
     pub at: u64,
     /// A prediction to compare `LAUNCH_DIGEST` with.
@@ -116,6 +118,7 @@ impl Options<'_> {
             report_data: None,
             allow_debug: false,
             allow_migration_agent: false,
+            deny_smt: false,
             at,
             expect: None,
             roots: crate::roots::AMD_ARKS,
@@ -286,6 +289,16 @@ impl AttestationReport {
     pub fn migrate_ma_allowed(&self) -> bool {
         self.policy & (1 << 18) != 0
     }
+
+    /// POLICY bit 16: the guest may run on a host with SMT enabled.
+    pub fn smt_allowed(&self) -> bool {
+        self.policy & (1 << 16) != 0
+    }
+
+    /// PLATFORM_INFO bit 0: SMT is enabled on the host.
+    pub fn platform_smt_enabled(&self) -> bool {
+        self.platform_info & 1 != 0
+    }
 }
 
 /// Parses a report (or an extended report, or either as hex text). `Err` only when no
@@ -447,6 +460,7 @@ pub fn verify(raw: &[u8], opts: &Options) -> Result<Report, Error> {
     };
     tcb_checks(&mut report, &ar, leaf, generation);
     policy_check(&mut report, &ar, opts.allow_debug, opts.allow_migration_agent);
+    smt_check(&mut report, &ar, opts.deny_smt);
     expect::report_data_check(&mut report, &ar.report_data, opts.report_data);
     report.set_registers(expect::compare(&registers(&ar), opts.expect));
     Ok(report)
@@ -765,6 +779,22 @@ fn tcb_checks(report: &mut Report, ar: &AttestationReport, leaf: Option<&Cert>, 
 }
 
 /// The guest policy: debug and migration agent (see the module's documentation).
+/// `smt`: the host's SMT state (PLATFORM_INFO) against the guest policy, and against
+/// `deny_smt` (sibling hyperthreads share caches with other tenants' code).
+pub fn smt_check(report: &mut Report, ar: &AttestationReport, deny_smt: bool) {
+    let on = ar.platform_smt_enabled();
+    let outcome = if on && !ar.smt_allowed() {
+        Err("SMT is enabled on the host although the guest policy forbids it: the firmware should have refused this launch".to_string())
+    } else if on && deny_smt {
+        Err("SMT is enabled on the host (--deny-smt)".to_string())
+    } else if on {
+        Ok("SMT is enabled on the host, which the policy allows (--deny-smt refuses it)".to_string())
+    } else {
+        Ok("SMT is disabled on the host".to_string())
+    };
+    report.check("smt", outcome);
+}
+
 pub fn policy_check(report: &mut Report, ar: &AttestationReport, allow_debug: bool, allow_migration_agent: bool) {
     let mut problems = Vec::new();
     let mut allowed = Vec::new();

@@ -522,3 +522,22 @@ fn self_made_root_fails_chain_only() {
     });
     assert_valid(&r);
 }
+
+/// `smt`: shown for every real report; `deny_smt` refuses a host with SMT on. Which reports come
+/// from such hosts is read from their PLATFORM_INFO, not assumed.
+#[test]
+fn smt_is_shown_and_can_be_refused() {
+    let mut on = 0;
+    for f in ["sev-snp/trustee/test-vlek-report.bin", "sev-snp/teekit/sev-gcp.bin", "sev-snp/go-sev-guest/attestation.bin", "sev-snp/trustee/test-report.bin"] {
+        let raw = std::fs::read(format!("{}/../../../testdata/evidence/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let ar = snp::parse(&raw).unwrap();
+        let mut r = cvmkit_evidence::Report::new("snp");
+        snp::smt_check(&mut r, &ar, false);
+        assert_eq!(r.status("smt"), Some(cvmkit_evidence::Status::Pass), "{f}: {}", r.to_json());
+        let mut r = cvmkit_evidence::Report::new("snp");
+        snp::smt_check(&mut r, &ar, true);
+        let expect = if ar.platform_smt_enabled() { on += 1; Some(cvmkit_evidence::Status::Fail) } else { Some(cvmkit_evidence::Status::Pass) };
+        assert_eq!(r.status("smt"), expect, "{f}");
+    }
+    assert!(on > 0, "no real report from an SMT host: the refusal was never exercised");
+}

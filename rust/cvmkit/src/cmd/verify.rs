@@ -99,6 +99,9 @@ struct SnpArgs {
     /// Accept a guest whose policy allows a migration agent (which can read its memory).
     #[arg(long)]
     allow_migration_agent: bool,
+    /// Refuse a report from a host with SMT enabled.
+    #[arg(long)]
+    deny_smt: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -173,6 +176,7 @@ fn run_snp(a: SnpArgs) -> Result<ExitCode> {
     o.report_data = report_data.as_deref();
     o.allow_debug = a.allow_debug;
     o.allow_migration_agent = a.allow_migration_agent;
+    o.deny_smt = a.deny_smt;
     o.expect = expected.as_ref();
     let report = snp::verify(&raw, &o).with_context(|| format!("report {}", a.report.display()))?;
     finish(&report, "SEV-SNP report", a.common.json)
