@@ -7,7 +7,7 @@ use cvmkit_measure::Measurements;
 
 use crate::error::{bail, read_input, Context as _, Result};
 use crate::predict::{Snp, Tdx, TdxBoot, Tpm, Vcpu};
-use crate::spec::{defaults, MeasureSpec, Platform, Spec};
+use crate::spec::{defaults, MeasureSpec, Platform, Spec, Target};
 
 /// What [`build`] wrote.
 #[derive(Debug)]
@@ -177,6 +177,10 @@ fn predict(
             .clone()
             .with_context(|| format!("image {name}: measure {} needs \"firmware\"", m.platform))
     };
+    let target = m.target.unwrap_or_default();
+    if target != Target::Qemu {
+        return cloud_document(spec, m, target, uki, uki_path, gpt_disk);
+    }
     match m.platform {
         Platform::Tpm => {
             let mut t = Tpm::new(uki_path);
@@ -241,4 +245,72 @@ fn predict(
             Ok(doc)
         }
     }
+}
+
+/// The document of one `measure` item for a cloud: only what the image decides is predicted;
+/// what the cloud's firmware sets is named under `cloud`, with a note on where its values come
+/// from. Nothing here reads the build's firmware: the cloud does not boot it.
+fn cloud_document(
+    spec: &Spec,
+    m: &MeasureSpec,
+    target: Target,
+    uki: &[u8],
+    uki_path: &Path,
+    gpt_disk: Option<&[u8]>,
+) -> Result<Measurements> {
+    let name = &spec.name;
+    let ctx = || format!("image {name}: measure.{} (target {target})", m.platform);
+    let mut doc = match (m.platform, target) {
+        (Platform::Tpm, _) => {
+            let mut t = Tpm::new(uki_path);
+            t.failed_boot_attempts = m.failed_boot_attempts.unwrap_or(0);
+            let mut doc = t.document(uki).with_context(ctx)?;
+            // PCR 11 is systemd-stub's, the same under any firmware. PCR 0-7 are the firmware's:
+            // OVMF's boot manager puts the GPT into PCR 5 and the UKI into PCR 4, but Google's
+            // firmware measures both into PCR 2 (dstack's GCE log, testdata/dstack/
+            // tpm_eventlog.bin), and no Azure log shows Hyper-V UEFI's placement.
+            doc.registers.retain(|r| r.name == "PCR11");
+            doc.cloud = (0..8).map(|i| format!("PCR{i}")).collect();
+            doc.notes.push(match target {
+                Target::Gcp => "PCR 0-7 are Google's firmware's: it measures the GPT and this UKI's Authenticode digest into PCR 2 (not PCR 4/5 as OVMF does; seen in a real GCE log), so they are not predicted here; PCR 11 (systemd-stub: the UKI's sections) is the image's".into(),
+                _ => "PCR 0-7 are Hyper-V UEFI's (Azure's firmware, not this build's): not predicted; PCR 11 (systemd-stub: the UKI's sections) is the image's".into(),
+            });
+            doc
+        }
+        (Platform::Tdx, Target::Gcp) => {
+            let disk = gpt_disk.with_context(|| format!("image {name}: measure tdx predicts a disk boot and needs a \"disk\""))?;
+            let gpt = cvmkit_tdx::uefi_gpt_data(disk, 512, None).with_context(ctx)?;
+            let mut boot = cvmkit_tdx::UkiBoot::new(uki, gpt);
+            boot.failed_boot_attempts = m.failed_boot_attempts.unwrap_or(0);
+            let ovmf = match m.ovmf_profile.unwrap_or_default() {
+                crate::spec::OvmfProfile::Edk2_202411 => cvmkit_tdx::OvmfProfile::EDK2_202411,
+                crate::spec::OvmfProfile::Edk2Before202411 => cvmkit_tdx::OvmfProfile::EDK2_BEFORE_202411,
+                crate::spec::OvmfProfile::NoCc => cvmkit_tdx::OvmfProfile::NO_CC_MEASUREMENT,
+            };
+            let stub = match m.kernel_measures.unwrap_or_default() {
+                crate::spec::KernelMeasures::Cc => cvmkit_tdx::LinuxStubMeasurement::CcMeasurement,
+                crate::spec::KernelMeasures::None => cvmkit_tdx::LinuxStubMeasurement::None,
+            };
+            let mut doc = cvmkit_tdx::cloud_disk_boot_document(&boot, &ovmf, stub, &uki_path.display().to_string()).with_context(ctx)?;
+            doc.notes.push("MRTD and RTMR0 are Google's firmware's: MRTD per firmware release and RAM size (Google signs endorsements of it), RTMR0 per machine type and firmware release (capture it from a VM of the same shape); references, not predictions. RTMR1 and RTMR2 follow from this image booted as \\EFI\\BOOT\\BOOTX64.EFI from its disk".into());
+            doc
+        }
+        (Platform::Tdx, _) => {
+            let mut doc = Measurements::new(cvmkit_measure::Platform::Tdx);
+            doc.cloud = ["MRTD", "RTMR0", "RTMR1", "RTMR2", "RTMR3"].map(String::from).to_vec();
+            doc.notes.push("on Azure the TD is the paravisor: MRTD and the RTMRs are Microsoft's, not this image's; the image is judged by the vTPM's PCRs (the tpm document)".into());
+            doc
+        }
+        (Platform::Snp, _) => {
+            let mut doc = Measurements::new(cvmkit_measure::Platform::Snp);
+            doc.cloud = vec!["LAUNCH_DIGEST".into()];
+            doc.notes.push(match target {
+                Target::Gcp => "the launch digest is Google's firmware's and the vCPUs' (Google signs endorsements of it per vCPU count); GCE boots the disk, not a direct kernel, so the image is judged by the vTPM's PCRs (the tpm document)".into(),
+                _ => "on Azure the launch digest is the paravisor's (Microsoft's firmware), not this image's; the image is judged by the vTPM's PCRs (the tpm document)".into(),
+            });
+            doc
+        }
+    };
+    doc.add_value("target", target);
+    Ok(doc)
 }

@@ -122,6 +122,10 @@ pub struct DiskSpec {
 #[serde(deny_unknown_fields)]
 pub struct MeasureSpec {
     pub platform: Platform,
+    /// Where the image runs (default qemu). On a cloud, registers its own firmware sets are
+    /// not predicted from the build's firmware: the document lists them under `cloud`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
     /// TDX, SNP: the firmware (OVMF).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware: Option<PathBuf>,
@@ -269,6 +273,22 @@ string_enum! {
         Tdx = "tdx",
         /// AMD SEV-SNP launch digest.
         Snp = "snp",
+    }
+}
+
+string_enum! {
+    /// Where an image runs: which firmware boots it, and so which registers a build can predict.
+    #[derive(Default)]
+    pub enum Target {
+        /// QEMU with the build's firmware: every register is predicted.
+        #[default]
+        Qemu = "qemu",
+        /// Google Compute Engine: Google's firmware (MRTD, RTMR0, the SNP launch digest and the
+        /// vTPM's firmware PCRs are Google's).
+        Gcp = "gcp",
+        /// Microsoft Azure: a paravisor (launch measurement and RTMRs are Microsoft's; the
+        /// image is judged by vTPM PCRs).
+        Azure = "azure",
     }
 }
 

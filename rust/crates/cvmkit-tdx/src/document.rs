@@ -90,3 +90,27 @@ pub fn document(
     }
     Ok(doc)
 }
+
+/// The document of a UKI booted from disk by firmware that is not the build's (a cloud's):
+/// RTMR1 and RTMR2, which follow from the image and the disk ([`crate::uki_rtmr1`],
+/// [`crate::uki_rtmr2`]), and MRTD and RTMR0 named under `cloud` — the firmware's and its
+/// configuration's, which references give (a cloud's endorsements, values captured on a VM of
+/// the same shape), never a computation from another firmware. `ovmf` is the firmware's
+/// measurement behaviour (GCE's follows edk2-stable202411's separators, checked against GCE's
+/// logs in the tests).
+pub fn cloud_disk_boot_document(
+    boot: &crate::UkiBoot<'_>,
+    ovmf: &crate::OvmfProfile,
+    linux_stub: crate::LinuxStubMeasurement,
+    uki_name: &str,
+) -> Result<Measurements, TdxError> {
+    let mut doc = Measurements::new(Platform::Tdx);
+    doc.inputs.insert("uki".into(), cvmkit_measure::Input::file(uki_name, boot.uki));
+    doc.add_value("ovmf_profile", ovmf.name());
+    doc.add_value("kernel_measures", linux_stub.name());
+    doc.notes.push(boot.stub_note()?);
+    doc.registers.push(register("RTMR1", &Register::from_events(crate::uki_rtmr1(boot, ovmf)?))?);
+    doc.registers.push(register("RTMR2", &Register::from_events(crate::uki_rtmr2(boot, linux_stub)?))?);
+    doc.cloud = vec!["MRTD".into(), "RTMR0".into()];
+    Ok(doc)
+}

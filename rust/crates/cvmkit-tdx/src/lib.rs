@@ -81,7 +81,7 @@ use cvmkit_ovmf::Firmware;
 
 #[cfg(feature = "captured")]
 pub use captured::Captured;
-pub use document::{document, Sources};
+pub use document::{cloud_disk_boot_document, document, Sources};
 pub use names::{QemuVersion, UnknownName};
 pub use direct::{
     direct_boot_rtmr1, direct_boot_rtmr2, kernel_digest, load_options, patch_setup_header,

@@ -206,3 +206,55 @@ fn build_schema_enums_and_qcow2() {
     let disk = std::fs::read(tmp.path().join("out/disk.qcow2")).unwrap();
     assert_eq!(&disk[..4], b"QFI\xfb");
 }
+
+/// On a cloud, a document predicts only what the image decides and names the rest under
+/// `cloud`: nothing is computed from the build's firmware (none is given: the cloud does not
+/// boot it). What it does predict equals the QEMU prediction of the same image: RTMR1/RTMR2
+/// (the UKI from the disk, as the GCE logs show: tests of cvmkit-tdx) and PCR 11 (systemd-stub).
+#[test]
+fn build_spec_cloud_targets_predict_only_the_image() {
+    let inputs = inputs();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = stage_example_root(tmp.path(), &inputs);
+    let spec = write_spec(tmp.path(), &root, &inputs, "");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
+    v["disk"] = serde_json::json!({"format": "raw", "seed": "s1"});
+    v["measure"] = serde_json::json!([
+        {"platform": "tpm"},
+        {"platform": "tdx", "firmware": inputs.ovmf},
+        {"platform": "tpm", "target": "gcp"},
+        {"platform": "tdx", "target": "gcp"},
+        {"platform": "snp", "target": "gcp", "kernel_hashes": true},
+        {"platform": "tpm", "target": "azure"},
+        {"platform": "tdx", "target": "azure"},
+        {"platform": "snp", "target": "azure"}
+    ]);
+    std::fs::write(&spec, v.to_string()).unwrap();
+    run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "out"]), true);
+    let docs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/measurements.json")).unwrap()).unwrap();
+    let docs = docs.as_array().unwrap();
+    let names = |d: &serde_json::Value| d["registers"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let reg = |d: &serde_json::Value, n: &str| d["registers"].as_array().unwrap().iter().find(|r| r["name"] == n && r["bank"] != "sha1").cloned().unwrap();
+    let (qemu_tpm, qemu_tdx) = (&docs[0], &docs[1]);
+    for d in &docs[2..] {
+        assert!(d["inputs"].get("firmware").is_none(), "a cloud document names no firmware: {d}");
+        assert!(!d["cloud"].as_array().unwrap().is_empty(), "{d}");
+        assert_eq!(d["inputs"]["target"]["value"].as_str().map(|t| t != "qemu"), Some(true));
+        assert!(!d["notes"].as_array().unwrap().is_empty());
+    }
+    // GCP TPM and Azure TPM: PCR 11 only, equal to QEMU's; PCR 0-7 the cloud's.
+    for d in [&docs[2], &docs[5]] {
+        assert!(names(d).iter().all(|n| n == "PCR11"), "{d}");
+        assert_eq!(reg(d, "PCR11"), reg(qemu_tpm, "PCR11"));
+        assert_eq!(d["cloud"], serde_json::json!(["PCR0", "PCR1", "PCR2", "PCR3", "PCR4", "PCR5", "PCR6", "PCR7"]));
+    }
+    // GCP TDX: RTMR1/RTMR2 as QEMU's prediction of the same disk boot; MRTD/RTMR0 the cloud's.
+    assert_eq!(names(&docs[3]), ["RTMR1", "RTMR2"]);
+    assert_eq!(reg(&docs[3], "RTMR1"), reg(qemu_tdx, "RTMR1"));
+    assert_eq!(reg(&docs[3], "RTMR2"), reg(qemu_tdx, "RTMR2"));
+    assert_eq!(docs[3]["cloud"], serde_json::json!(["MRTD", "RTMR0"]));
+    // SNP anywhere but QEMU, TDX on Azure: nothing of the image in the launch measurement.
+    for d in [&docs[4], &docs[6], &docs[7]] {
+        assert!(names(d).is_empty(), "{d}");
+    }
+}
