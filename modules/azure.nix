@@ -15,6 +15,9 @@
   ];
   disk.format = "vhd";
   network.default = "dhcp";
+  # The cloud's own firmware boots the image: measurements.json predicts only the image's
+  # registers and names the firmware's under `cloud` (README, "What cvmkit predicts where").
+  measure.target = "azure";
   # The runtime (modules/runtime.nix) asks this cloud's metadata service only.
   runtime.settings.sources = "azure";
 }

@@ -142,6 +142,10 @@ rec {
       let
         withNotes = item: notes: item // (if notes == [ ] then { } else { inherit notes; });
         hasRuntime = config.files ? "/usr/bin/cvmkit-runtime";
+        # `measure.target` (modules/gcp.nix, modules/azure.nix): which firmware boots the image,
+        # so which registers the build can predict; every document of the image gets it.
+        onCloud = (config.measure.target or "qemu") != "qemu";
+        targetOf = if config.measure ? target then { inherit (config.measure) target; } else { };
         runtimeNote =
           register:
           "cvmkit-runtime extends ${register} at boot, before any workload runs, with one event per workload (cvmkit-runtime/v1 workload=N port=P sha256=<hex>) and then the hostnames; the expected value is `cvmkit-runtime events --manifest <the base64 manifest you deployed> [--hostname <list>]`, and the runtime runs only apps whose sha256 equals the manifest's";
@@ -156,9 +160,12 @@ rec {
           else
             [ "the launch digest pins the image and with it cvmkit-runtime, which runs only apps whose sha256 equals the manifest's; SEV-SNP has no runtime register: with a vTPM, see the tpm document's PCR 15" ];
       in
-      [ (withNotes { platform = "tpm"; } (notesFor "tpm")) ]
+      [ (withNotes ({ platform = "tpm"; } // targetOf) (notesFor "tpm")) ]
       ++ (
-        if config.platform != null && config.firmware != null then
+        if config.platform != null && onCloud then
+          # A cloud boots its own firmware: the build's is not an input of the prediction.
+          [ (withNotes ({ inherit (config) platform; } // config.measure) (notesFor config.platform)) ]
+        else if config.platform != null && config.firmware != null then
           [
             (withNotes (
               { inherit (config) platform; firmware = toInput "firmware" config.firmware; } // config.measure

@@ -68,7 +68,7 @@ rec {
     | `initrd.extra` | `[ path ]` | concatenate | further initrds appended in the UKI (microcode, …) |
     | `initrd.specFiles` | `[ path ]` | concatenate | more gen_init_cpio spec files, applied after the generated one (their `file` locations must be absolute store paths) |
     | `disk.format` | `"raw" \| "gcp" \| "vhd" \| "qcow2"` | later wins | disk image format (the `disk` spec key, with `specExtensions.disk`) |
-    | `measure` | attrs | merge | settings of the platform's item of `cvmkit build`'s `measure` spec key (`memory`, `qemu_version`, `vcpus`, `vcpu_type`, `kernel_hashes` (snp: direct boot with QEMU's kernel hashes; `modules/snp.nix` sets it), …) |
+    | `measure` | attrs | merge | settings of the platform's item of `cvmkit build`'s `measure` spec key (`memory`, `qemu_version`, `vcpus`, `vcpu_type`, `kernel_hashes` (snp: direct boot with QEMU's kernel hashes; `modules/snp.nix` sets it), `target` (`"qemu"`, `"gcp"`, `"azure"`: whose firmware boots the image; the cloud modules set it, and then every document predicts only the image's registers, without the firmware), …) |
     | `runtime.package` | package with `bin/cvmkit-runtime`, a binary, or null | later wins | the static in-image runtime (modules/runtime.nix; default: mkImage's `runtime`) |
     | `runtime.settings.<name>` | string, int or list | later wins (lists concatenate) | lines of /etc/cvmkit/runtime.conf (modules/runtime.nix; the cloud profiles set `sources`) |
     | `runtime.nginx` | null or a static nginx binary | later wins | installed as /usr/sbin/nginx and run by the runtime for the HTTPS mapping |

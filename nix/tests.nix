@@ -495,7 +495,7 @@ let
     )
     (eq "schema check: an unknown key inside a measure item (from a module's `measure`) fails"
       (L.specErrors (measured { modules = [ L.modules.tdx { measure.qemu = "9.2"; } ]; }).spec)
-      [ "spec.measure[1]: unknown key \"qemu\" (not in the schema; known: failed_boot_attempts, firmware, guest_features, kernel_hashes, kernel_measures, memory, notes, ovmf_profile, platform, qemu_version, rtmr0_captured, vcpu_type, vcpus, vmm_type)" ]
+      [ "spec.measure[1]: unknown key \"qemu\" (not in the schema; known: failed_boot_attempts, firmware, guest_features, kernel_hashes, kernel_measures, memory, notes, ovmf_profile, platform, qemu_version, rtmr0_captured, target, vcpu_type, vcpus, vmm_type)" ]
     )
     (eq "schema check: a wrong enum value or type fails"
       (map (spec: L.specErrors spec) [
@@ -810,6 +810,22 @@ let
           firmware = fw "ovmf-amdsev";
           kernel_hashes = true;
         }
+      ]
+    )
+    (eq "cloud targets: gcp and azure images are predicted without the build's firmware, and every item names the target"
+      (map (mods: map (i: [ (i.target or null) (i ? firmware) ]) (measured { modules = mods; }).spec.measure) [
+        [ L.modules.gcp L.modules.tdx ]
+        [ L.modules.gcp L.modules.snp ]
+        [ L.modules.azure L.modules.tdx ]
+        [ L.modules.azure L.modules.snp ]
+        [ L.modules.qemu L.modules.tdx ]
+      ])
+      [
+        [ [ "gcp" false ] [ "gcp" false ] ]
+        [ [ "gcp" false ] [ "gcp" false ] ]
+        [ [ "azure" false ] [ "azure" false ] ]
+        [ [ "azure" false ] [ "azure" false ] ]
+        [ [ null false ] [ null true ] ]
       ]
     )
     (eq "firmware: a module's firmware wins over the platform's, and over mkImage's argument"
