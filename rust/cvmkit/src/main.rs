@@ -51,6 +51,8 @@ enum Command {
     /// Check attestation evidence (TDX quote, SNP report, vTPM quote, Azure HCL report) offline,
     /// and against a prediction (exit 0 valid, 1 invalid or mismatch, 2 unusable input).
     Verify(cmd::verify::Args),
+    /// Reference values for the registers a cloud's firmware sets (from a real VM's log and quote).
+    Reference(cmd::reference::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::replay::run(args),
         Command::RunLocal(args) => cmd::run_local::run(args),
         Command::Verify(args) => cmd::verify::run(args),
+        Command::Reference(args) => cmd::reference::run(args),
     };
     match result {
         Ok(code) => code,

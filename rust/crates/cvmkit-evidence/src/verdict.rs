@@ -86,6 +86,9 @@ pub struct RegisterVerdict {
     /// differs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_difference: Option<EventComparison>,
+    /// Where `expected` comes from when a reference judged the register.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl RegisterVerdict {
@@ -98,6 +101,7 @@ impl RegisterVerdict {
             actual: Some(value),
             expected: None,
             first_difference: None,
+            source: None,
         }
     }
 
@@ -116,6 +120,7 @@ impl RegisterVerdict {
             actual: c.actual.clone(),
             expected: c.expected.clone(),
             first_difference: c.first_difference().cloned(),
+            source: None,
         }
     }
 }

@@ -50,6 +50,10 @@ struct Common {
     /// check old evidence offline.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
+    /// Reference values for the registers the prediction leaves to the cloud (`cvmkit reference
+    /// capture`, endorsements); several values of one register are alternatives. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    reference: Vec<PathBuf>,
     /// Print the verdict document (cvmkit.verdict/v1).
     #[arg(long)]
     json: bool,
@@ -179,7 +183,7 @@ fn run_snp(a: SnpArgs) -> Result<ExitCode> {
     o.deny_smt = a.deny_smt;
     o.expect = expected.as_ref();
     let report = snp::verify(&raw, &o).with_context(|| format!("report {}", a.report.display()))?;
-    finish(&report, "SEV-SNP report", a.common.json)
+    finish(report, "SEV-SNP report", &a.common)
 }
 
 fn run_tpm(a: TpmArgs) -> Result<ExitCode> {
@@ -199,7 +203,7 @@ fn run_tpm(a: TpmArgs) -> Result<ExitCode> {
     o.ak = ak.as_deref();
     o.expect = expected.as_ref();
     let report = tpm::verify(&raw, &o).with_context(|| format!("attestation {}", a.attestation.display()))?;
-    finish(&report, "vTPM attestation", a.common.json)
+    finish(report, "vTPM attestation", &a.common)
 }
 
 fn run_azure(a: AzureArgs) -> Result<ExitCode> {
@@ -228,7 +232,7 @@ fn run_azure(a: AzureArgs) -> Result<ExitCode> {
     o.allow_debug = a.allow_debug;
     o.expect = expected.as_ref();
     let report = azure::verify(&evidence, &o).with_context(|| format!("evidence {}", a.evidence.display()))?;
-    finish(&report, "Azure evidence", a.common.json)
+    finish(report, "Azure evidence", &a.common)
 }
 
 fn run_tdx(a: TdxArgs) -> Result<ExitCode> {
@@ -252,7 +256,7 @@ fn run_tdx(a: TdxArgs) -> Result<ExitCode> {
     o.accepted_tcb = &accepted;
     o.expect = expected.as_ref();
     let report = tdx::verify(&raw, &o).with_context(|| format!("quote {}", a.quote.display()))?;
-    finish(&report, "TDX quote", a.common.json)
+    finish(report, "TDX quote", &a.common)
 }
 
 fn at(c: &Common) -> Result<u64> {
@@ -285,8 +289,21 @@ fn read_prediction(path: &Path, platform: Platform) -> Result<Measurements> {
     expect::select(docs, platform).with_context(|| format!("prediction {}", path.display()))
 }
 
-fn finish(report: &Report, what: &str, json: bool) -> Result<ExitCode> {
-    if json {
+fn finish(mut report: Report, what: &str, common: &Common) -> Result<ExitCode> {
+    let mut references = Vec::new();
+    for p in &common.reference {
+        let text = std::fs::read_to_string(p).with_context(|| format!("cannot read reference {}", p.display()))?;
+        let docs = Measurements::list_from_json(&text).map_err(|(i, e)| match i {
+            Some(i) => anyhow::anyhow!("reference {}: document {i}: {e}", p.display()),
+            None => anyhow::anyhow!("reference {}: {e}", p.display()),
+        })?;
+        references.extend(docs);
+    }
+    if !references.is_empty() {
+        cvmkit_evidence::reference::apply(&mut report, &references);
+    }
+    let report = &report;
+    if common.json {
         crate::output::print_json(report)?;
     } else {
         print_table(report, what);
@@ -318,6 +335,9 @@ fn print_table(r: &Report, what: &str) {
         println!("{:<13} {:<name_width$} {:<6} {actual}", x.status.word(), x.name, x.bank.name());
         if let (Some(e), true) = (&x.expected, x.status != RegisterStatus::Match) {
             println!("{:<13} {:<name_width$} {:<6} expected {}", "", "", "", e.to_hex());
+        }
+        if let Some(s) = &x.source {
+            println!("{:<13} source: {s}", "");
         }
         if let Some(d) = &x.first_difference {
             println!("{:<13} first difference: event {} {} ({})", "", d.index, d.label, d.verdict.word());

@@ -20,6 +20,8 @@ mod errors;
 mod initrd;
 /// `cvmkit measure` against peers, `cvmkit replay` against real event logs and quotes.
 mod measure;
+/// `cvmkit reference capture` on real GCE logs; `cvmkit verify --reference`.
+mod reference;
 /// The QEMU 10.2 boundary: the TDX kernel measured as patched before, as the file from then on.
 mod qemu_boundary;
 /// `cvmkit run-local`: a UKI boots under QEMU with a local metadata server; errors; the relay.
