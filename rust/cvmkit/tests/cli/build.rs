@@ -258,3 +258,23 @@ fn build_spec_cloud_targets_predict_only_the_image() {
         assert!(names(d).is_empty(), "{d}");
     }
 }
+
+/// The GCP vTPM profile rests on a real GCE boot of a systemd-stub UKI (dstack's
+/// "GCE Virtual Firmware v2" log, testdata/dstack/tpm_eventlog.bin): Google's firmware puts the
+/// GPT and the UKI's (and the kernel's) Authenticode into PCR 2, not PCR 4/5 as OVMF does, so
+/// PCR 0-7 are the cloud's; PCR 11 holds systemd-stub's section events, the image's.
+#[test]
+fn gcp_vtpm_profile_matches_a_real_gce_uki_boot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(cvmkit(tmp.path()).args(["replay", "--json"]).arg(fixtures().join("dstack/tpm_eventlog.bin")), true);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let types = |pcr: &str| -> Vec<String> {
+        let r = v["registers"].as_array().unwrap().iter().find(|r| r["name"] == pcr && r["bank"] == "sha256").unwrap();
+        r["events"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap_or("").to_string()).collect()
+    };
+    assert_eq!(types("PCR2"), ["EV_SEPARATOR", "EV_EFI_GPT_EVENT", "EV_EFI_BOOT_SERVICES_APPLICATION", "EV_EFI_BOOT_SERVICES_APPLICATION"]);
+    assert_eq!(types("PCR4"), ["EV_EFI_ACTION", "EV_SEPARATOR"]);
+    assert!(!types("PCR5").iter().any(|t| t == "EV_EFI_GPT_EVENT"));
+    let pcr11 = types("PCR11");
+    assert!(!pcr11.is_empty() && pcr11.iter().all(|t| t == "EV_IPL"), "{pcr11:?}");
+}
