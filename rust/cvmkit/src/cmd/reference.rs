@@ -51,10 +51,7 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
     let log = read_input(&a.log, "event log")?;
     let quote = a.quote.as_ref().map(|p| read_input(p, "quote")).transpose()?;
     let log_name = a.log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let at = match &a.at {
-        Some(t) => cvmkit_evidence::tdx::parse_time(t)?,
-        None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-    };
+    let at = super::verify::at_or_now(a.at.as_deref())?;
     let c = Capture { log: &log, log_name: &log_name, quote: quote.as_deref(), machine_type: a.machine_type.as_deref(), at };
     let what = match &a.quote {
         Some(q) => format!("event log {} with quote {}", a.log.display(), q.display()),

@@ -260,7 +260,12 @@ fn run_tdx(a: TdxArgs) -> Result<ExitCode> {
 }
 
 fn at(c: &Common) -> Result<u64> {
-    Ok(match &c.at {
+    at_or_now(c.at.as_deref())
+}
+
+/// `--at` (RFC 3339) as Unix seconds; now when not given.
+pub fn at_or_now(at: Option<&str>) -> Result<u64> {
+    Ok(match at {
         Some(t) => tdx::parse_time(t)?,
         None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
     })
