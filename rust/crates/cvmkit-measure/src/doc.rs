@@ -136,12 +136,15 @@ pub struct Register {
     pub value: Digest,
     /// Ordered events; for extend-style registers folding their digests from zeros gives `value`.
     pub events: Vec<Event>,
+    /// Where the value comes from when it is not computed here (a vendor's signed endorsement).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<String>,
 }
 
 impl Register {
     /// An extend-style register at its reset value (all zeros).
     pub fn new(name: impl Into<String>, bank: Bank) -> Register {
-        Register { name: name.into(), bank, value: Digest::new(bank.alg(), bank.zero()), events: Vec::new() }
+        Register { name: name.into(), bank, value: Digest::new(bank.alg(), bank.zero()), events: Vec::new(), source: None }
     }
 
     /// A register with a given value: not an extend chain (SNP launch digest, MRTD), or one
@@ -149,7 +152,7 @@ impl Register {
     pub fn with_value(name: impl Into<String>, bank: Bank, value: &[u8]) -> Result<Register, DocumentError> {
         let name = name.into();
         let value = Register::digest_of(&name, bank, "value", value)?;
-        Ok(Register { name, bank, value, events: Vec::new() })
+        Ok(Register { name, bank, value, events: Vec::new(), source: None })
     }
 
     fn digest_of(name: &str, bank: Bank, what: &str, bytes: &[u8]) -> Result<Digest, DocumentError> {
@@ -215,6 +218,8 @@ struct RawRegister {
     bank: Bank,
     value: String,
     events: Vec<RawEvent>,
+    #[serde(default)]
+    source: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -249,7 +254,7 @@ impl TryFrom<RawRegister> for Register {
                 Ok(Event { label: e.label.clone(), event_type: e.event_type.clone(), digest: parse(format!("event {i}"), &e.digest)? })
             })
             .collect::<Result<_, DocumentError>>()?;
-        Ok(Register { name: raw.name, bank: raw.bank, value, events })
+        Ok(Register { name: raw.name, bank: raw.bank, value, events, source: raw.source })
     }
 }
 
