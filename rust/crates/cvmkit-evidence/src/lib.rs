@@ -12,6 +12,7 @@
 
 pub mod azure;
 pub mod expect;
+pub mod gcp;
 pub mod roots;
 pub mod snp;
 pub mod tdx;
