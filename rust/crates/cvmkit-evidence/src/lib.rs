@@ -12,6 +12,7 @@
 
 pub mod azure;
 pub mod expect;
+pub mod gcp;
 pub mod reference;
 pub mod roots;
 pub mod snp;
