@@ -90,3 +90,38 @@ fn verify_judges_cloud_registers_by_references() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(status(&out, "RTMR0"), "CLOUD");
 }
+
+/// A GCE launch endorsement signed with gce-tcb-verifier's committed dev key (testdata/evidence/
+/// gcp, PROVENANCE there): written as references against its root, refused against another root
+/// or with one flipped bit; the MRTD is gce-tcb-verifier's `CleanTdxExampleMeasurement`.
+#[test]
+fn reference_gcp_endorsement() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let e = fixtures().join("evidence/gcp/devkeys-clean-example.binarypb");
+    let root = fixtures().join("evidence/gcp/devkeys-root.crt");
+    run(cvmkit(d).args(["reference", "gcp", "-o", "refs.json", "--root"]).arg(&root).arg(&e), true);
+    let docs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("refs.json")).unwrap()).unwrap();
+    let tdx = docs.as_array().unwrap().iter().find(|x| x["platform"] == "tdx").unwrap();
+    assert!(tdx["registers"][0]["value"].as_str().unwrap().starts_with("6e540be4"));
+    assert!(tdx["registers"][0]["source"].as_str().unwrap().contains("endorsement"));
+
+    let foreign = fixtures().join("evidence/tdx/foreign-root.der");
+    let out = output(cvmkit(d).args(["reference", "gcp", "-o", "x.json", "--root"]).arg(&foreign).arg(&e));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("endorsement-chain"), "{}", stderr(&out));
+    let mut raw = std::fs::read(&e).unwrap();
+    let n = raw.len();
+    raw[n / 3] ^= 0x01;
+    std::fs::write(d.join("t.binarypb"), raw).unwrap();
+    let out = output(cvmkit(d).args(["reference", "gcp", "-o", "x.json", "--root"]).arg(&root).arg(d.join("t.binarypb")));
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!d.join("x.json").exists());
+    // The references judge a quote's MRTD: this COS VM ran other firmware than the example's.
+    std::fs::write(d.join("pred.json"), r#"{"schema": "cvmkit.measurements/v1", "platform": "tdx", "inputs": {}, "registers": [], "cloud": ["MRTD", "RTMR0"]}"#).unwrap();
+    let out = output(cvmkit(d).args(["verify", "tdx", "--json", "--at=2025-01-01T00:00:00Z", "--expect", "pred.json", "--reference", "refs.json"]).arg(fixtures().join("evidence/tdx/go-tdx-guest/cos-113-tdx-quote.dat")));
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let mrtd = v["registers"].as_array().unwrap().iter().find(|r| r["name"] == "MRTD").unwrap().clone();
+    assert_eq!(mrtd["status"], "MISMATCH");
+}
