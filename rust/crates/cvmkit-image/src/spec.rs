@@ -530,8 +530,23 @@ impl Spec {
 /// The JSON Schema of [`Spec`] as committed at nix/cvmkit.image.v1.schema.json: pretty JSON
 /// ending in a newline.
 pub fn schema_json() -> String {
-    let schema = schemars::schema_for!(Spec);
-    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    let schema = serde_json::to_value(schemars::schema_for!(Spec)).expect("a schema serializes");
+    let mut text = serde_json::to_string_pretty(&sorted(schema)).expect("a schema serializes");
     text.push('\n');
     text
+}
+
+/// `v` with every object's keys in sorted order. serde_json keeps insertion order instead when
+/// any crate of the build enables its `preserve_order` feature (dcap-qvl does), so the committed
+/// schema must not depend on which crates are linked.
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
