@@ -57,12 +57,12 @@ pub struct Capture<'a> {
 /// PCR 0-7 of every bank of a vTPM log. Returns the document and the quote's verdict.
 pub fn capture(c: &Capture) -> Result<(Measurements, Option<Report>), Error> {
     let shape = c.machine_type.map(|m| format!(", machine type {m}")).unwrap_or_default();
-    let looks_tpm = cvmkit_tcg_log::document(c.log_name, c.log, None).map(|(d, _)| d.registers.iter().any(|r| r.name.starts_with("PCR"))).unwrap_or(false);
-    if looks_tpm {
+    // One replay decides the kind and, for a vTPM log, is the capture.
+    let tpm_log = cvmkit_tcg_log::document(c.log_name, c.log, None).ok().map(|(d, _)| d).filter(|d| d.registers.iter().any(|r| r.name.starts_with("PCR")));
+    if let Some(log) = tpm_log {
         if c.quote.is_some() {
             return Err(Error::Input("--quote is for a TDX CCEL; a vTPM log is captured alone".into()));
         }
-        let (log, _) = cvmkit_tcg_log::document(c.log_name, c.log, None).map_err(|e| Error::malformed("event log", e))?;
         let mut doc = Measurements::new(Platform::Tpm);
         for mut r in log.registers.into_iter().filter(|r| pcr_index(&r.name).is_some_and(|i| i < 8)) {
             r.source = Some(format!("captured from the vTPM log {}{shape}", c.log_name));

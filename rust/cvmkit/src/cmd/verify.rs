@@ -287,22 +287,23 @@ fn expectation(c: &Common, platform: Platform, runtime: Option<RuntimeRegister>)
 /// One document, or the one for `platform` among an image's `measurements.json`.
 fn read_prediction(path: &Path, platform: Platform) -> Result<Measurements> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read prediction {}", path.display()))?;
-    let docs = Measurements::list_from_json(&text).map_err(|(i, e)| match i {
-        Some(i) => anyhow::anyhow!("prediction {}: document {i}: {e}", path.display()),
-        None => anyhow::anyhow!("prediction {}: {e}", path.display()),
-    })?;
+    let docs = documents(&text, "prediction", path)?;
     expect::select(docs, platform).with_context(|| format!("prediction {}", path.display()))
+}
+
+/// One document, or an image's `measurements.json` list, naming the file and item on error.
+fn documents(text: &str, what: &str, path: &Path) -> Result<Vec<Measurements>> {
+    Measurements::list_from_json(text).map_err(|(i, e)| match i {
+        Some(i) => anyhow::anyhow!("{what} {}: document {i}: {e}", path.display()),
+        None => anyhow::anyhow!("{what} {}: {e}", path.display()),
+    })
 }
 
 fn finish(mut report: Report, what: &str, common: &Common) -> Result<ExitCode> {
     let mut references = Vec::new();
     for p in &common.reference {
         let text = std::fs::read_to_string(p).with_context(|| format!("cannot read reference {}", p.display()))?;
-        let docs = Measurements::list_from_json(&text).map_err(|(i, e)| match i {
-            Some(i) => anyhow::anyhow!("reference {}: document {i}: {e}", p.display()),
-            None => anyhow::anyhow!("reference {}: {e}", p.display()),
-        })?;
-        references.extend(docs);
+        references.extend(documents(&text, "reference", p)?);
     }
     if !references.is_empty() {
         cvmkit_evidence::reference::apply(&mut report, &references);
