@@ -7,7 +7,8 @@ use cvmkit_measure::Measurements;
 
 use crate::error::{bail, read_input, Context as _, Result};
 use crate::predict::{Snp, Tdx, TdxBoot, Tpm, Vcpu};
-use crate::spec::{defaults, MeasureSpec, Platform, Spec, Target};
+use crate::spec::{defaults, MeasureSpec, Platform, Spec, Target, Tee};
+use cvmkit_tpm::Firmware;
 
 /// What [`build`] wrote.
 #[derive(Debug)]
@@ -178,6 +179,9 @@ fn predict(
             .with_context(|| format!("image {name}: measure {} needs \"firmware\"", m.platform))
     };
     let target = m.target.unwrap_or_default();
+    if m.tee.is_some() && !(m.platform == Platform::Tpm && target == Target::Gcp) {
+        bail!("image {name}: measure {}: \"tee\" is for a tpm item with target gcp", m.platform);
+    }
     if target != Target::Qemu {
         return cloud_document(spec, m, target, uki, uki_path, gpt_disk);
     }
@@ -261,20 +265,46 @@ fn cloud_document(
     let name = &spec.name;
     let ctx = || format!("image {name}: measure.{} (target {target})", m.platform);
     let mut doc = match (m.platform, target) {
+        (Platform::Tpm, Target::Gcp) => {
+            // Google's firmware logs the GPT and the images it starts into PCR 5/4 as OVMF does,
+            // except in a TD, where both go into PCR 2 (real GCE logs: cvmkit-tpm's tests/gce.rs).
+            let tee = match m.tee {
+                Some(tee) => tee,
+                None => {
+                    let has = |p: Platform| spec.measure.iter().flat_map(|m| m.as_slice()).any(|i| i.platform == p);
+                    match (has(Platform::Tdx), has(Platform::Snp)) {
+                        (true, true) => bail!("image {name}: measure.tpm (target gcp) needs \"tee\" (tdx, snp or none): the image measures both tdx and snp"),
+                        (true, false) => Tee::Tdx,
+                        (false, true) => Tee::Snp,
+                        (false, false) => Tee::None,
+                    }
+                }
+            };
+            let mut t = Tpm::new(uki_path);
+            t.failed_boot_attempts = m.failed_boot_attempts.unwrap_or(0);
+            t.firmware = if tee == Tee::Tdx { Firmware::GceTd } else { Firmware::Gce };
+            t.gpt = gpt_disk.map(|d| cvmkit_tdx::uefi_gpt_data(d, 512, None)).transpose().with_context(ctx)?;
+            let mut doc = t.document(uki).with_context(ctx)?;
+            let predicted: Vec<String> = doc.registers.iter().map(|r| r.name.clone()).collect();
+            doc.cloud = (0..8).map(|i| format!("PCR{i}")).filter(|n| !predicted.contains(n)).collect();
+            doc.add_value("tee", tee);
+            doc.notes.push(format!(
+                "{} are Google's firmware's (its version, ACPI tables, boot variables, Secure Boot keys): references, not predictions; {} follow from this image ({}), PCR 11 from systemd-stub",
+                doc.cloud.iter().map(|n| n.replacen("PCR", "PCR ", 1)).collect::<Vec<_>>().join(", "),
+                predicted.iter().filter(|n| *n != "PCR11").map(|n| n.replacen("PCR", "PCR ", 1)).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", "),
+                if tee == Tee::Tdx { "in a TD Google's firmware logs the GPT and the images it starts into PCR 2" } else { "the GPT into PCR 5, the UKI and its .linux into PCR 4" },
+            ));
+            doc
+        }
         (Platform::Tpm, _) => {
             let mut t = Tpm::new(uki_path);
             t.failed_boot_attempts = m.failed_boot_attempts.unwrap_or(0);
             let mut doc = t.document(uki).with_context(ctx)?;
-            // PCR 11 is systemd-stub's, the same under any firmware. PCR 0-7 are the firmware's:
-            // OVMF's boot manager puts the GPT into PCR 5 and the UKI into PCR 4, but Google's
-            // firmware measures both into PCR 2 (dstack's GCE log, testdata/dstack/
-            // tpm_eventlog.bin), and no Azure log shows Hyper-V UEFI's placement.
+            // PCR 11 is systemd-stub's, the same under any firmware. PCR 0-7 are the firmware's,
+            // and no Azure log here shows where Hyper-V UEFI places the GPT and the UKI.
             doc.registers.retain(|r| r.name == "PCR11");
             doc.cloud = (0..8).map(|i| format!("PCR{i}")).collect();
-            doc.notes.push(match target {
-                Target::Gcp => "PCR 0-7 are Google's firmware's: it measures the GPT and this UKI's Authenticode digest into PCR 2 (not PCR 4/5 as OVMF does; seen in a real GCE log), so they are not predicted here; PCR 11 (systemd-stub: the UKI's sections) is the image's".into(),
-                _ => "PCR 0-7 are Hyper-V UEFI's (Azure's firmware, not this build's): not predicted; PCR 11 (systemd-stub: the UKI's sections) is the image's".into(),
-            });
+            doc.notes.push("PCR 0-7 are Hyper-V UEFI's (Azure's firmware, not this build's): not predicted; PCR 11 (systemd-stub: the UKI's sections) is the image's".into());
             doc
         }
         (Platform::Tdx, Target::Gcp) => {

@@ -23,7 +23,8 @@ fn parse_hex_u64(text: &str, what: &str) -> Result<u64> {
         .with_context(|| format!("{what} {text:?} is not a hexadecimal number"))
 }
 
-/// A TPM prediction: PCR 4 and PCR 11 for OVMF booting a UKI from an ESP.
+/// A TPM prediction: PCR 4 and PCR 11 for OVMF booting a UKI from an ESP (more PCRs for a GCE
+/// firmware model, see `cvmkit_tpm::Firmware`).
 #[derive(Debug, Clone)]
 pub struct Tpm {
     /// The UKI (named in the document).
@@ -34,6 +35,10 @@ pub struct Tpm {
     pub failed_boot_attempts: u32,
     pub secure_boot: bool,
     pub stub_version: Option<u32>,
+    /// Whose firmware boots the UKI (where it logs the GPT and the images).
+    pub firmware: cvmkit_tpm::Firmware,
+    /// The boot disk's `UEFI_GPT_DATA`: a GCE firmware model then predicts the PCR holding it.
+    pub gpt: Option<Vec<u8>>,
 }
 
 impl Tpm {
@@ -46,6 +51,8 @@ impl Tpm {
             failed_boot_attempts: 0,
             secure_boot: false,
             stub_version: None,
+            firmware: cvmkit_tpm::Firmware::Ovmf,
+            gpt: None,
         }
     }
 
@@ -64,7 +71,9 @@ impl Tpm {
             .with_phases(self.phases.iter().filter(|p| !p.is_empty()).cloned())
             .with_failed_boot_attempts(self.failed_boot_attempts)
             .with_secure_boot(self.secure_boot)
-            .with_stub_version(self.stub_version);
+            .with_stub_version(self.stub_version)
+            .with_firmware(self.firmware)
+            .with_gpt_data(self.gpt.clone());
         cvmkit_tpm::document(&self.uki.display().to_string(), uki, &opts)
             .with_context(|| format!("UKI {}", self.uki.display()))
     }
@@ -166,7 +175,9 @@ impl Tdx {
         };
 
         // RTMR0: computed from ACPI blobs, captured, or unknown (a note then, never zeros).
-        let mut acpi: Option<(Vec<u8>, std::collections::BTreeMap<String, Vec<u8>>)> = None;
+        // QEMU's table-loader script and the fw_cfg files it names.
+        type AcpiBlobs = (Vec<u8>, std::collections::BTreeMap<String, Vec<u8>>);
+        let mut acpi: Option<AcpiBlobs> = None;
         if let Rtmr0::AcpiDir(dir) = &self.rtmr0 {
             let loader = read_input(&dir.join("etc/table-loader"), "ACPI table loader")?;
             let mut files = std::collections::BTreeMap::new();

@@ -126,6 +126,11 @@ pub struct MeasureSpec {
     /// not predicted from the build's firmware: the document lists them under `cloud`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// TPM on GCP: the VM's confidential platform, which decides where Google's firmware logs
+    /// the GPT and the UKI (PCR 2 in a TD, PCR 5/4 otherwise). Default: the image's `tdx` or
+    /// `snp` item, `none` without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tee: Option<Tee>,
     /// TDX, SNP: the firmware (OVMF).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware: Option<PathBuf>,
@@ -289,6 +294,18 @@ string_enum! {
         /// Microsoft Azure: a paravisor (launch measurement and RTMRs are Microsoft's; the
         /// image is judged by vTPM PCRs).
         Azure = "azure",
+    }
+}
+
+string_enum! {
+    /// The confidential platform of a VM whose vTPM a `tpm` item predicts.
+    pub enum Tee {
+        /// An Intel TDX trust domain.
+        Tdx = "tdx",
+        /// An AMD SEV-SNP guest.
+        Snp = "snp",
+        /// No confidential platform (a Shielded VM).
+        None = "none",
     }
 }
 

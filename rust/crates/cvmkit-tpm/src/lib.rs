@@ -33,7 +33,14 @@
 //!
 //! Booting from the removable-media path (`\EFI\BOOT\BOOTX64.EFI`) and from a `Boot####`
 //! entry that points at the UKI give the same PCR 4; they differ in PCRs 1 and 5, which this
-//! crate does not predict.
+//! crate does not predict for OVMF.
+//!
+//! **Google's firmware** ([`Firmware::Gce`], [`Firmware::GceTd`], with the boot disk's GPT in
+//! [`TpmOptions::gpt_data`]): without TDX it places these events as OVMF does, and PCR 5 —
+//! separator, GPT, the two ExitBootServices actions — is predicted too; in a TD it logs the GPT
+//! and the images it starts into PCR 2, leaving PCR 4 with the action and its separator.
+//! `tests/gce.rs` checks both against real GCE logs (values of the registers without an image
+//! digest, events of the others).
 //!
 //! ```
 //! use cvmkit_tpm::{predict, Bank, Error, TpmOptions, PHASES_BOOTED};
@@ -75,7 +82,9 @@
 
 mod error;
 
-use cvmkit_uefi_boot::{BootManager, Origin, Uki};
+use std::borrow::Cow;
+
+use cvmkit_uefi_boot::{BootEvent, BootManager, Origin, Uki};
 
 pub use cvmkit_measure::{Bank, EventType, UnknownBank};
 pub use cvmkit_uefi_boot::{authenticode, pcr11_sections, stub, BootError, StubInfo};
@@ -114,6 +123,50 @@ pub enum BootPath {
     },
 }
 
+/// Whose firmware starts the UKI: it decides which PCRs the boot manager's events land in.
+///
+/// Real logs (testdata/): every GCE vTPM log of a VM without TDX — COS 85 to 121 on SEV, the
+/// 2025 confidential GKE node, RHEL 8 and Ubuntu Shielded VMs, "GCE Virtual Firmware" v1 and v2 —
+/// puts the GPT into PCR 5 and the images started into PCR 4, as OVMF does; the log of a GCE
+/// **TDX** VM (dstack's, "GCE Virtual Firmware v2", c3 machines) has both in **PCR 2**, with
+/// PCR 4 holding only the action and its separator. PCR 2 is the CC-measurement index of RTMR1,
+/// where a TD's firmware records PCR 2-6: Google's firmware in a TD logs the boot manager's
+/// `LoadImage()` and GPT measurements to the vTPM under that index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Firmware {
+    /// OVMF (QEMU, cvmkit run-local): PCR 4 only is predicted from the boot manager. Default.
+    #[default]
+    Ovmf,
+    /// Google's firmware in a VM without TDX (SEV, SEV-SNP, Shielded VM): PCR 4 (action,
+    /// separator, the UKI, `.linux`) and, given the disk's GPT, PCR 5 (separator, GPT,
+    /// ExitBootServices).
+    Gce,
+    /// Google's firmware in a TDX VM: PCR 2 (separator, GPT, the UKI, `.linux`; needs the
+    /// disk's GPT), PCR 4 (action, separator) and PCR 5 (separator, ExitBootServices).
+    GceTd,
+}
+
+impl Firmware {
+    /// The PCR the boot manager's `LoadImage()` events and the GPT event land in, and the one
+    /// the GPT lands in.
+    fn placement(self) -> (u32, u32) {
+        match self {
+            Firmware::Ovmf | Firmware::Gce => (PCR_BOOT_LOADER_CODE, 5),
+            Firmware::GceTd => (2, 2),
+        }
+    }
+
+    /// How documents name it (`inputs.firmware_model`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Firmware::Ovmf => "ovmf",
+            Firmware::Gce => "gce",
+            Firmware::GceTd => "gce-td",
+        }
+    }
+}
+
 /// What to predict; start from `TpmOptions::default()` and the `with_` methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -139,6 +192,11 @@ pub struct TpmOptions {
     /// The UKI profile the stub boots (systemd-stub ≥ 257, multi-profile UKIs). `None` means
     /// what the stub does without an `@N` argument: profile 0 if the UKI has profiles.
     pub profile: Option<u32>,
+    /// Whose firmware boots the UKI ([`Firmware`]). Default: OVMF.
+    pub firmware: Firmware,
+    /// The boot disk's `UEFI_GPT_DATA` (the firmware's GPT event): with a GCE firmware the PCR
+    /// holding it (5, or 2 in a TD) is predicted too. Default: none.
+    pub gpt_data: Option<Vec<u8>>,
 }
 
 impl Default for TpmOptions {
@@ -151,6 +209,8 @@ impl Default for TpmOptions {
             phases: Vec::new(),
             failed_boot_attempts: 0,
             profile: None,
+            firmware: Firmware::Ovmf,
+            gpt_data: None,
         }
     }
 }
@@ -195,6 +255,18 @@ impl TpmOptions {
     /// Sets [`TpmOptions::profile`].
     pub fn with_profile(mut self, profile: Option<u32>) -> Self {
         self.profile = profile;
+        self
+    }
+
+    /// Sets [`TpmOptions::firmware`].
+    pub fn with_firmware(mut self, firmware: Firmware) -> Self {
+        self.firmware = firmware;
+        self
+    }
+
+    /// Sets [`TpmOptions::gpt_data`].
+    pub fn with_gpt_data(mut self, gpt: Option<Vec<u8>>) -> Self {
+        self.gpt_data = gpt;
         self
     }
 }
@@ -245,7 +317,8 @@ pub struct RegisterPrediction {
 pub struct TpmPrediction {
     /// The stub the prediction assumes.
     pub stub: StubInfo,
-    /// PCR 4 then PCR 11, each in the order of [`TpmOptions::banks`].
+    /// By PCR index (2, 4, 5, 11: those [`TpmOptions::firmware`] predicts), each in the order of
+    /// [`TpmOptions::banks`].
     pub registers: Vec<RegisterPrediction>,
 }
 
@@ -278,17 +351,17 @@ pub fn predict(uki: &[u8], opts: &TpmOptions) -> Result<TpmPrediction, Error> {
     };
     let manager = BootManager {
         failed_boot_attempts: opts.failed_boot_attempts,
-        gpt_data: None,
+        gpt_data: opts.gpt_data.as_deref().map(Cow::Borrowed),
         loaders,
         secure_boot: opts.secure_boot,
         uki_name: None,
     };
-    let pcr4: Vec<_> = uki.boot_manager_events(&manager)?.into_iter().filter(|e| e.pcr == PCR_BOOT_LOADER_CODE).collect();
-    let pcr11 = uki.section_events();
+    let mut layout = place(uki.boot_manager_events(&manager)?, opts.firmware, opts.gpt_data.is_some());
+    layout.push((PCR_KERNEL_BOOT, uki.section_events()));
 
     // Each bank hashes the whole UKI about twice (Authenticode, then the sections): the banks are
-    // independent, so they run on their own threads; the output order stays PCR 4 then PCR 11.
-    let project = |bank: Bank, pcr: u32, events: &[cvmkit_uefi_boot::BootEvent<'_>], phases: &[String]| {
+    // independent, so they run on their own threads; the output stays in PCR order.
+    let project = |bank: Bank, pcr: u32, events: &[BootEvent<'_>]| {
         let mut out: Vec<PredictedEvent> = events
             .iter()
             .map(|e| PredictedEvent {
@@ -301,34 +374,71 @@ pub fn predict(uki: &[u8], opts: &TpmOptions) -> Result<TpmPrediction, Error> {
                 },
             })
             .collect();
-        for phase in phases {
-            out.push(PredictedEvent {
-                label: format!("phase {phase}"),
-                event_type: EVENT_TYPE_USERSPACE,
-                digest: bank.hash(phase.as_bytes()),
-                origin: EventOrigin::Userspace,
-            });
+        if pcr == PCR_KERNEL_BOOT {
+            for phase in &opts.phases {
+                out.push(PredictedEvent {
+                    label: format!("phase {phase}"),
+                    event_type: EVENT_TYPE_USERSPACE,
+                    digest: bank.hash(phase.as_bytes()),
+                    origin: EventOrigin::Userspace,
+                });
+            }
         }
         register(pcr, bank, out)
     };
-    let per_bank: Vec<(RegisterPrediction, RegisterPrediction)> = std::thread::scope(|scope| {
+    let per_bank: Vec<Vec<RegisterPrediction>> = std::thread::scope(|scope| {
         let handles: Vec<_> = banks
             .iter()
             .map(|&bank| {
-                let (pcr4, pcr11, project) = (&pcr4, &pcr11, &project);
-                scope.spawn(move || {
-                    (
-                        project(bank, PCR_BOOT_LOADER_CODE, pcr4, &[]),
-                        project(bank, PCR_KERNEL_BOOT, pcr11, &opts.phases),
-                    )
-                })
+                let (layout, project) = (&layout, &project);
+                scope.spawn(move || layout.iter().map(|(pcr, events)| project(bank, *pcr, events)).collect())
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("hashing does not panic")).collect()
     });
-    let (pcr4s, pcr11s): (Vec<_>, Vec<_>) = per_bank.into_iter().unzip();
-    let registers = pcr4s.into_iter().chain(pcr11s).collect();
+    let mut registers = Vec::with_capacity(layout.len() * banks.len());
+    for i in 0..layout.len() {
+        registers.extend(per_bank.iter().map(|regs| regs[i].clone()));
+    }
     Ok(TpmPrediction { stub: uki.stub, registers })
+}
+
+/// The boot manager's events (OVMF's placement: PCR 4 and 5) grouped into the PCRs `firmware`
+/// puts them in, in PCR order, each keeping the log's order. Only the PCRs the firmware model
+/// knows completely are returned: PCR 4 for OVMF (PCR 5 of QEMU is not modelled); for GCE also
+/// the PCR holding the GPT when `has_gpt`, and PCR 5 in a TD (no GPT there).
+fn place<'a>(events: Vec<BootEvent<'a>>, firmware: Firmware, has_gpt: bool) -> Vec<(u32, Vec<BootEvent<'a>>)> {
+    let (images, gpt) = firmware.placement();
+    let mut pcrs: Vec<u32> = match firmware {
+        Firmware::Ovmf => vec![PCR_BOOT_LOADER_CODE],
+        Firmware::Gce if has_gpt => vec![PCR_BOOT_LOADER_CODE, 5],
+        Firmware::Gce => vec![PCR_BOOT_LOADER_CODE],
+        Firmware::GceTd if has_gpt => vec![2, PCR_BOOT_LOADER_CODE, 5],
+        Firmware::GceTd => vec![PCR_BOOT_LOADER_CODE, 5],
+    };
+    pcrs.sort_unstable();
+    let mut out: Vec<(u32, Vec<BootEvent<'a>>)> = pcrs.iter().map(|&p| (p, Vec::new())).collect();
+    let mut push = |pcr: u32, e: BootEvent<'a>| {
+        if let Some((_, list)) = out.iter_mut().find(|(p, _)| *p == pcr) {
+            list.push(BootEvent { pcr, ..e });
+        }
+    };
+    for e in events {
+        if e.is_separator() {
+            // ReadyToBoot closes PCR 0-7 with one separator each, before the GPT and images.
+            for &p in &pcrs {
+                push(p, e.clone());
+            }
+            continue;
+        }
+        let pcr = match e.event_type {
+            EventType::EV_EFI_GPT_EVENT => gpt,
+            EventType::EV_EFI_BOOT_SERVICES_APPLICATION => images,
+            _ => e.pcr,
+        };
+        push(pcr, e);
+    }
+    out
 }
 
 /// Builds a register from its events.
@@ -356,11 +466,25 @@ pub fn document(uki_path: &str, uki: &[u8], opts: &TpmOptions) -> Result<cvmkit_
     if !opts.phases.is_empty() {
         doc.add_value("phases", opts.phases.join(","));
     }
+    let firmware = match opts.firmware {
+        Firmware::Ovmf => "OVMF",
+        Firmware::Gce => "Google's GCE firmware (a VM without TDX: PCR 4 and 5 as OVMF places them)",
+        Firmware::GceTd => "Google's GCE firmware in a TDX VM (the GPT and the images started in PCR 2)",
+    };
+    if opts.firmware != Firmware::Ovmf {
+        doc.add_value("firmware_model", opts.firmware.name());
+    }
     doc.notes.push(format!(
-        "assumes OVMF starting the UKI from the ESP's removable-media path, systemd-stub {}{}",
+        "assumes {firmware} starting the UKI from the ESP's removable-media path, systemd-stub {}{}",
         p.stub.version,
         p.stub.loader_info.as_deref().map(|i| format!(" ({i})")).unwrap_or_default()
     ));
+    if opts.firmware != Firmware::Ovmf && opts.gpt_data.is_some() {
+        doc.notes.push(format!(
+            "PCR {} holds the boot disk's GPT as built (primary header and entries): a tool that rewrites the partition table in the VM changes it for the next boot",
+            opts.firmware.placement().1
+        ));
+    }
     for r in &p.registers {
         let mut reg = Register::with_value(format!("PCR{}", r.pcr), r.bank, &r.value)?;
         for e in &r.events {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use cvmkit_image::predict::{self, Rtmr0, TdxBoot, Vcpu};
 use cvmkit_image::{KernelMeasures, OvmfProfile, PageOrder, SevMode, TpmBank, VmmType};
@@ -119,12 +119,27 @@ pub struct TpmArgs {
     /// The systemd-stub major version, if the UKI's .sdmagic does not say it.
     #[arg(long)]
     pub stub_version: Option<u32>,
+    /// Whose firmware boots the UKI: ovmf (PCR 4, 11), gce (Google's, no TDX: also PCR 5 with
+    /// --disk) or gce-td (Google's in a TD: PCR 4, 5, and PCR 2 with --disk).
+    #[arg(long, value_enum, default_value = "ovmf")]
+    pub firmware_model: FirmwareModel,
+    /// The boot disk holding the UKI: its GPT is measured (with a gce firmware model).
+    #[arg(long)]
+    pub disk: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
     /// Also write the JSON document to this file (atomically), e.g. a Nix derivation's $out.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+}
+
+/// `cvmkit_tpm::Firmware` as a flag value.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum FirmwareModel {
+    Ovmf,
+    Gce,
+    GceTd,
 }
 
 #[derive(clap::Args)]
@@ -238,6 +253,24 @@ fn snp(a: SnpArgs) -> Result<ExitCode> {
 
 fn tpm(a: TpmArgs) -> Result<ExitCode> {
     let uki = read_input(&a.uki, "UKI")?;
+    let firmware = match a.firmware_model {
+        FirmwareModel::Ovmf => cvmkit_tpm::Firmware::Ovmf,
+        FirmwareModel::Gce => cvmkit_tpm::Firmware::Gce,
+        FirmwareModel::GceTd => cvmkit_tpm::Firmware::GceTd,
+    };
+    let gpt = match &a.disk {
+        Some(disk_path) => {
+            let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
+            Some(
+                cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
+                    .with_context(|| format!("disk {}", disk_path.display()))?,
+            )
+        }
+        None => None,
+    };
+    if gpt.is_some() && matches!(a.firmware_model, FirmwareModel::Ovmf) {
+        bail!("--disk is for --firmware-model gce or gce-td (OVMF's PCR 5 is not predicted)");
+    }
     let request = predict::Tpm {
         uki: a.uki,
         banks: a.banks,
@@ -245,6 +278,8 @@ fn tpm(a: TpmArgs) -> Result<ExitCode> {
         failed_boot_attempts: a.failed_boot_attempts,
         secure_boot: a.secure_boot,
         stub_version: a.stub_version,
+        firmware,
+        gpt,
     };
     emit(&request.document(&uki)?, a.json, a.output.as_deref())?;
     Ok(ExitCode::SUCCESS)

@@ -167,6 +167,8 @@ fn build_spec_snp_kernel_hashes_equals_sev_snp_measure() {
     for (item, want) in [
         (serde_json::json!({"platform": "snp", "firmware": inputs.ovmf, "kernel_hashes": true}), "SNP_KERNEL_HASHES"),
         (serde_json::json!({"platform": "tdx", "firmware": inputs.ovmf, "kernel_hashes": true}), "is for snp only"),
+        (serde_json::json!({"platform": "tpm", "tee": "tdx"}), "is for a tpm item with target gcp"),
+        (serde_json::json!([{"platform": "tpm", "target": "gcp"}, {"platform": "tdx", "target": "gcp"}, {"platform": "snp", "target": "gcp"}]), "needs \"tee\""),
     ] {
         v["measure"] = item;
         std::fs::write(&spec, v.to_string()).unwrap();
@@ -209,8 +211,10 @@ fn build_schema_enums_and_qcow2() {
 
 /// On a cloud, a document predicts only what the image decides and names the rest under
 /// `cloud`: nothing is computed from the build's firmware (none is given: the cloud does not
-/// boot it). What it does predict equals the QEMU prediction of the same image: RTMR1/RTMR2
-/// (the UKI from the disk, as the GCE logs show: tests of cvmkit-tdx) and PCR 11 (systemd-stub).
+/// boot it). What it does predict equals the QEMU prediction of the same image where the boot
+/// path is the same: RTMR1/RTMR2 (the UKI from the disk, as the GCE logs show: tests of
+/// cvmkit-tdx), PCR 11 (systemd-stub), PCR 4 on GCE without TDX; in a GCE TD the UKI's event
+/// moves to PCR 2 (cvmkit-tpm's tests/gce.rs against real GCE logs).
 #[test]
 fn build_spec_cloud_targets_predict_only_the_image() {
     let inputs = inputs();
@@ -222,18 +226,23 @@ fn build_spec_cloud_targets_predict_only_the_image() {
     v["measure"] = serde_json::json!([
         {"platform": "tpm"},
         {"platform": "tdx", "firmware": inputs.ovmf},
-        {"platform": "tpm", "target": "gcp"},
+        {"platform": "tpm", "target": "gcp", "tee": "tdx"},
         {"platform": "tdx", "target": "gcp"},
         {"platform": "snp", "target": "gcp", "kernel_hashes": true},
         {"platform": "tpm", "target": "azure"},
         {"platform": "tdx", "target": "azure"},
-        {"platform": "snp", "target": "azure"}
+        {"platform": "snp", "target": "azure"},
+        {"platform": "tpm", "target": "gcp", "tee": "snp"}
     ]);
     std::fs::write(&spec, v.to_string()).unwrap();
     run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "out"]), true);
     let docs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/measurements.json")).unwrap()).unwrap();
     let docs = docs.as_array().unwrap();
-    let names = |d: &serde_json::Value| d["registers"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let names = |d: &serde_json::Value| {
+        let mut n = d["registers"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        n.dedup();
+        n
+    };
     let reg = |d: &serde_json::Value, n: &str| d["registers"].as_array().unwrap().iter().find(|r| r["name"] == n && r["bank"] != "sha1").cloned().unwrap();
     let (qemu_tpm, qemu_tdx) = (&docs[0], &docs[1]);
     for d in &docs[2..] {
@@ -242,12 +251,34 @@ fn build_spec_cloud_targets_predict_only_the_image() {
         assert_eq!(d["inputs"]["target"]["value"].as_str().map(|t| t != "qemu"), Some(true));
         assert!(!d["notes"].as_array().unwrap().is_empty());
     }
-    // GCP TPM and Azure TPM: PCR 11 only, equal to QEMU's; PCR 0-7 the cloud's.
-    for d in [&docs[2], &docs[5]] {
-        assert!(names(d).iter().all(|n| n == "PCR11"), "{d}");
+    // Azure TPM: PCR 11 only, equal to QEMU's; PCR 0-7 the cloud's.
+    assert_eq!(names(&docs[5]), ["PCR11"]);
+    assert_eq!(reg(&docs[5], "PCR11"), reg(qemu_tpm, "PCR11"));
+    assert_eq!(docs[5]["cloud"], serde_json::json!(["PCR0", "PCR1", "PCR2", "PCR3", "PCR4", "PCR5", "PCR6", "PCR7"]));
+    // GCP TPM in a TD: PCR 2 (GPT, UKI, .linux), PCR 4 and 5 (fixed), PCR 11; without TDX PCR 4
+    // is QEMU's (no failed boot option in either), PCR 5 holds the GPT.
+    let (td, vm) = (&docs[2], &docs[8]);
+    assert_eq!(names(td), ["PCR2", "PCR4", "PCR5", "PCR11"]);
+    assert_eq!(td["cloud"], serde_json::json!(["PCR0", "PCR1", "PCR3", "PCR6", "PCR7"]));
+    assert_eq!(names(vm), ["PCR4", "PCR5", "PCR11"]);
+    assert_eq!(vm["cloud"], serde_json::json!(["PCR0", "PCR1", "PCR2", "PCR3", "PCR6", "PCR7"]));
+    assert_eq!(reg(vm, "PCR4"), reg(qemu_tpm, "PCR4"));
+    let events = |r: serde_json::Value| r["events"].as_array().unwrap().iter().map(|e| e["digest"].clone()).collect::<Vec<_>>();
+    assert_eq!(events(reg(td, "PCR2"))[2..], events(reg(qemu_tpm, "PCR4"))[2..], "the UKI and .linux, moved to PCR 2");
+    assert_eq!(events(reg(td, "PCR2"))[1], events(reg(vm, "PCR5"))[1], "the GPT");
+    assert_eq!(events(reg(td, "PCR4")).len(), 2);
+    for d in [td, vm] {
         assert_eq!(reg(d, "PCR11"), reg(qemu_tpm, "PCR11"));
-        assert_eq!(d["cloud"], serde_json::json!(["PCR0", "PCR1", "PCR2", "PCR3", "PCR4", "PCR5", "PCR6", "PCR7"]));
     }
+    // `cvmkit measure tpm --firmware-model … --disk` gives the same registers.
+    for (model, doc) in [("gce-td", td), ("gce", vm)] {
+        let out = run(cvmkit(tmp.path()).args(["measure", "tpm", "--json", "--uki", "out/uki.efi", "--disk", "out/disk.raw", "--firmware-model", model]), true);
+        let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(cli["registers"], doc["registers"], "{model}");
+    }
+    let out = run(cvmkit(tmp.path()).args(["measure", "tpm", "--uki", "out/uki.efi", "--disk", "out/disk.raw"]), false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--disk is for --firmware-model gce"), "{}", stderr(&out));
     // GCP TDX: RTMR1/RTMR2 as QEMU's prediction of the same disk boot; MRTD/RTMR0 the cloud's.
     assert_eq!(names(&docs[3]), ["RTMR1", "RTMR2"]);
     assert_eq!(reg(&docs[3], "RTMR1"), reg(qemu_tdx, "RTMR1"));
@@ -259,10 +290,11 @@ fn build_spec_cloud_targets_predict_only_the_image() {
     }
 }
 
-/// The GCP vTPM profile rests on a real GCE boot of a systemd-stub UKI (dstack's
-/// "GCE Virtual Firmware v2" log, testdata/dstack/tpm_eventlog.bin): Google's firmware puts the
-/// GPT and the UKI's (and the kernel's) Authenticode into PCR 2, not PCR 4/5 as OVMF does, so
-/// PCR 0-7 are the cloud's; PCR 11 holds systemd-stub's section events, the image's.
+/// The GCP TD vTPM profile rests on a real GCE TDX boot of a systemd-stub UKI (dstack's
+/// "GCE Virtual Firmware v2" log, testdata/dstack/tpm_eventlog.bin): Google's firmware in a TD
+/// puts the GPT and the UKI's (and the kernel's) Authenticode into PCR 2, not PCR 4/5 as OVMF
+/// does (and as it does itself without TDX: cvmkit-tpm's tests/gce.rs); PCR 11 holds
+/// systemd-stub's section events.
 #[test]
 fn gcp_vtpm_profile_matches_a_real_gce_uki_boot() {
     let tmp = tempfile::tempdir().unwrap();
