@@ -2,13 +2,14 @@
 
 use crate::output::{write_atomically, write_bytes};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cvmkit_measure::Measurements;
 
 use crate::error::{bail, read_input, Context as _, Result};
 use crate::predict::{Snp, Tdx, TdxBoot, Tpm, Vcpu};
 use crate::spec::{defaults, MeasureSpec, Platform, Spec, Target, Tee};
-use cvmkit_tpm::Firmware;
+use cvmkit_tpm::{DigestCache, Firmware};
 
 /// What [`build`] wrote.
 #[derive(Debug)]
@@ -117,6 +118,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
     let mut documents = Vec::new();
     let mut measurements = None;
     if let Some(m) = &spec.measure {
+        let digests = shared_digests(m.as_slice(), &uki);
         for item in m.as_slice() {
             let mut doc = predict(
                 spec,
@@ -125,6 +127,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                 &uki_path,
                 gpt_disk.as_deref(),
                 &initrd_path,
+                digests.as_ref(),
             )?;
             doc.notes.extend(item.notes.iter().cloned());
             // Outputs are named relative to the output directory: its path (a Nix store path,
@@ -157,6 +160,28 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
 }
 
 /// The document of one `measure` item.
+/// One pass over the UKI for every document: the digests the items' platforms will ask for
+/// (the TPM's banks, TDX's SHA-384 — the same as the TPM's SHA-384 bank — and the initrd the
+/// kernel measures), computed once on all cores and shared. `None` when no item reads the UKI
+/// or it does not open (each prediction then reports why).
+fn shared_digests(items: &[MeasureSpec], uki: &[u8]) -> Option<Arc<DigestCache>> {
+    use cvmkit_measure::Bank;
+    let (mut banks, mut initrd) = (Vec::new(), Vec::new());
+    for m in items {
+        match (m.platform, m.target.unwrap_or_default()) {
+            (Platform::Tpm, _) => banks.extend([Bank::Sha1, Bank::Sha256, Bank::Sha384]),
+            (Platform::Tdx, Target::Qemu | Target::Gcp) => {
+                banks.push(Bank::Sha384);
+                if m.kernel_measures.unwrap_or_default() == crate::spec::KernelMeasures::Cc {
+                    initrd.push(Bank::Sha384);
+                }
+            }
+            _ => {}
+        }
+    }
+    crate::predict::shared_digests(uki, &banks, &initrd)
+}
+
 fn predict(
     spec: &Spec,
     m: &MeasureSpec,
@@ -164,6 +189,7 @@ fn predict(
     uki_path: &Path,
     gpt_disk: Option<&[u8]>,
     initrd_path: &Path,
+    digests: Option<&Arc<DigestCache>>,
 ) -> Result<Measurements> {
     let name = &spec.name;
     let ctx = || format!("image {name}: measure.{}", m.platform);
@@ -183,12 +209,13 @@ fn predict(
         bail!("image {name}: measure {}: \"tee\" is for a tpm item with target gcp", m.platform);
     }
     if target != Target::Qemu {
-        return cloud_document(spec, m, target, uki, uki_path, gpt_disk);
+        return cloud_document(spec, m, target, uki, uki_path, gpt_disk, digests);
     }
     match m.platform {
         Platform::Tpm => {
             let mut t = Tpm::new(uki_path);
             t.failed_boot_attempts = m.failed_boot_attempts.unwrap_or(0);
+            t.digests = digests.cloned();
             t.document(uki).with_context(ctx)
         }
         Platform::Tdx => {
@@ -215,7 +242,7 @@ fn predict(
             if let Some(p) = &m.rtmr0_captured {
                 t.rtmr0 = crate::predict::Rtmr0::Captured(p.clone());
             }
-            t.document().with_context(ctx)
+            t.document_with(Some(uki), digests.cloned()).with_context(ctx)
         }
         Platform::Snp => {
             let extra = spec.uki.extra_initrds.len();
@@ -261,6 +288,7 @@ fn cloud_document(
     uki: &[u8],
     uki_path: &Path,
     gpt_disk: Option<&[u8]>,
+    digests: Option<&Arc<DigestCache>>,
 ) -> Result<Measurements> {
     let name = &spec.name;
     let ctx = || format!("image {name}: measure.{} (target {target})", m.platform);
@@ -282,6 +310,7 @@ fn cloud_document(
             };
             let mut t = Tpm::new(uki_path);
             t.failed_boot_attempts = m.failed_boot_attempts.unwrap_or(0);
+            t.digests = digests.cloned();
             t.firmware = if tee == Tee::Tdx { Firmware::GceTd } else { Firmware::Gce };
             t.gpt = gpt_disk.map(|d| cvmkit_tdx::uefi_gpt_data(d, 512, None)).transpose().with_context(ctx)?;
             let mut doc = t.document(uki).with_context(ctx)?;
@@ -299,6 +328,7 @@ fn cloud_document(
         (Platform::Tpm, _) => {
             let mut t = Tpm::new(uki_path);
             t.failed_boot_attempts = m.failed_boot_attempts.unwrap_or(0);
+            t.digests = digests.cloned();
             let mut doc = t.document(uki).with_context(ctx)?;
             // PCR 11 is systemd-stub's, the same under any firmware. PCR 0-7 are the firmware's,
             // and no Azure log here shows where Hyper-V UEFI places the GPT and the UKI.
@@ -311,6 +341,7 @@ fn cloud_document(
             let disk = gpt_disk.with_context(|| format!("image {name}: measure tdx predicts a disk boot and needs a \"disk\""))?;
             let gpt = cvmkit_tdx::uefi_gpt_data(disk, 512, None).with_context(ctx)?;
             let mut boot = cvmkit_tdx::UkiBoot::new(uki, gpt);
+            boot.digests = digests.cloned();
             boot.failed_boot_attempts = m.failed_boot_attempts.unwrap_or(0);
             let ovmf = match m.ovmf_profile.unwrap_or_default() {
                 crate::spec::OvmfProfile::Edk2_202411 => cvmkit_tdx::OvmfProfile::EDK2_202411,

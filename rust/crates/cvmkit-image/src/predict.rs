@@ -5,6 +5,9 @@
 //! spec's names onto their knobs.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use cvmkit_uefi_boot::DigestCache;
 
 use cvmkit_measure::Measurements;
 
@@ -23,6 +26,20 @@ fn parse_hex_u64(text: &str, what: &str) -> Result<u64> {
         .with_context(|| format!("{what} {text:?} is not a hexadecimal number"))
 }
 
+/// The digests of `uki` that predictions in `banks` (and of the kernel's initrd measurement in
+/// `initrd_banks`) will ask for, computed in one parallel pass and shared through the returned
+/// cache: give it to [`Tpm::digests`] and [`Tdx::document_with`] with the same bytes. `None`
+/// when `banks` is empty or the UKI does not open (each prediction then reports why).
+pub fn shared_digests(uki: &[u8], banks: &[cvmkit_measure::Bank], initrd_banks: &[cvmkit_measure::Bank]) -> Option<Arc<DigestCache>> {
+    if banks.is_empty() && initrd_banks.is_empty() {
+        return None;
+    }
+    let cache = Arc::new(DigestCache::new());
+    let opened = cvmkit_uefi_boot::Uki::open(uki, None, None).ok()?.with_cache(Some(cache.clone()));
+    opened.prefetch(banks, initrd_banks);
+    Some(cache)
+}
+
 /// A TPM prediction: PCR 4 and PCR 11 for OVMF booting a UKI from an ESP (more PCRs for a GCE
 /// firmware model, see `cvmkit_tpm::Firmware`).
 #[derive(Debug, Clone)]
@@ -35,6 +52,8 @@ pub struct Tpm {
     pub failed_boot_attempts: u32,
     pub secure_boot: bool,
     pub stub_version: Option<u32>,
+    /// Digests shared with other predictions from the same UKI bytes.
+    pub digests: Option<Arc<DigestCache>>,
     /// Whose firmware boots the UKI (where it logs the GPT and the images).
     pub firmware: cvmkit_tpm::Firmware,
     /// The boot disk's `UEFI_GPT_DATA`: a GCE firmware model then predicts the PCR holding it.
@@ -53,6 +72,7 @@ impl Tpm {
             stub_version: None,
             firmware: cvmkit_tpm::Firmware::Ovmf,
             gpt: None,
+            digests: None,
         }
     }
 
@@ -74,7 +94,7 @@ impl Tpm {
             .with_stub_version(self.stub_version)
             .with_firmware(self.firmware)
             .with_gpt_data(self.gpt.clone());
-        cvmkit_tpm::document(&self.uki.display().to_string(), uki, &opts)
+        cvmkit_tpm::document_with(&self.uki.display().to_string(), uki, &opts, self.digests.clone())
             .with_context(|| format!("UKI {}", self.uki.display()))
     }
 }
@@ -144,6 +164,12 @@ impl Tdx {
 
     /// The document.
     pub fn document(&self) -> Result<Measurements> {
+        self.document_with(None, None)
+    }
+
+    /// [`Tdx::document`] with the UKI's bytes already read (`uki`, the file at the boot's
+    /// `uki` path) and digests shared with other predictions from them (`digests`).
+    pub fn document_with(&self, uki: Option<&[u8]>, digests: Option<Arc<DigestCache>>) -> Result<Measurements> {
         use cvmkit_tdx::cvmkit_ovmf::Firmware;
         use cvmkit_tdx::{
             acpi_blobs, Boot, Captured, DirectBoot, LinuxStubMeasurement, OvmfProfile as Profile,
@@ -210,15 +236,19 @@ impl Tdx {
 
         let name = |p: &PathBuf| p.display().to_string();
         let (mut uki_name, mut disk_name, mut kernel_name, mut initrd_name) = (None, None, None, None);
-        let (kernel, initrd, uki);
+        let (kernel, initrd, uki_bytes);
         let boot = match &self.boot {
             TdxBoot::Uki { uki: uki_path, gpt, disk, failed_boot_attempts, stub_version } => {
-                uki = read_input(uki_path, "UKI")?;
+                uki_bytes = match uki {
+                    Some(b) => std::borrow::Cow::Borrowed(b),
+                    None => std::borrow::Cow::Owned(read_input(uki_path, "UKI")?),
+                };
                 uki_name = Some(name(uki_path));
                 disk_name = disk.as_ref().map(name);
-                let mut u = UkiBoot::new(&uki, gpt.clone());
+                let mut u = UkiBoot::new(&uki_bytes, gpt.clone());
                 u.failed_boot_attempts = *failed_boot_attempts;
                 u.stub_version = *stub_version;
+                u.digests = digests;
                 Boot::Uki(u)
             }
             TdxBoot::Direct { kernel: kp, initrd: ip, cmdline } => {

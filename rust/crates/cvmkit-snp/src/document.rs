@@ -4,7 +4,7 @@
 use cvmkit_measure::{Bank, Input, Measurements, Platform, Register};
 use cvmkit_ovmf::Firmware;
 
-use crate::{launch_digest, snp_launch_measure, SevMode, SnpArgs, SnpError};
+use crate::{launch_digest, snp_launch_measure_hashed, SevHashes, SevMode, SnpArgs, SnpError};
 
 /// The paths the document records for the inputs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,13 +34,17 @@ pub fn document(
         SevMode::SevEs => Platform::Seves,
         SevMode::Sev => Platform::Sev,
     });
-    let mut files: Vec<(&str, &str, &[u8])> = vec![("firmware", sources.firmware, firmware.data())];
-    if let Some(k) = args.kernel {
-        files.push(("kernel", sources.kernel.unwrap_or("kernel"), k));
+    // The kernel hashes are the SHA-256 of the kernel and initrd files: computed once, for the
+    // launch digest and for the inputs.
+    let hashes = args.sev_hashes()?;
+    let file = |path: &str, sha256: &[u8; 32]| Input { path: Some(path.into()), sha256: Some(cvmkit_measure::hex(sha256)), value: None };
+    if let (Some(h), Some(_)) = (&hashes, args.kernel) {
+        doc.inputs.insert("kernel".into(), file(sources.kernel.unwrap_or("kernel"), &h.kernel));
+        if args.initrd.is_some() {
+            doc.inputs.insert("initrd".into(), file(sources.initrd.unwrap_or("initrd"), &h.initrd));
+        }
     }
-    if let Some(i) = args.initrd {
-        files.push(("initrd", sources.initrd.unwrap_or("initrd"), i));
-    }
+    let files: Vec<(&str, &str, &[u8])> = vec![("firmware", sources.firmware, firmware.data())];
     if let Some(ap) = args.append {
         doc.add_value("append", ap);
     }
@@ -55,7 +59,7 @@ pub fn document(
         let hashing = scope.spawn(|| {
             files.iter().map(|(n, p, d)| (n.to_string(), Input::file(*p, d))).collect::<Vec<_>>()
         });
-        let register = launch_register(mode, firmware, args);
+        let register = launch_register(mode, firmware, args, hashes);
         (hashing.join().expect("hashing does not panic"), register)
     });
     doc.inputs.extend(file_inputs);
@@ -63,10 +67,10 @@ pub fn document(
     Ok(doc)
 }
 
-fn launch_register(mode: SevMode, firmware: &Firmware<'_>, args: &SnpArgs<'_>) -> Result<Register, SnpError> {
+fn launch_register(mode: SevMode, firmware: &Firmware<'_>, args: &SnpArgs<'_>, hashes: Option<SevHashes>) -> Result<Register, SnpError> {
     Ok(match mode {
         SevMode::Snp => {
-            let m = snp_launch_measure(firmware, args)?;
+            let m = snp_launch_measure_hashed(firmware, args, hashes)?;
             let mut r = Register::with_value("LAUNCH_DIGEST", Bank::Sha384, &m.digest)?;
             for s in &m.steps {
                 let label =

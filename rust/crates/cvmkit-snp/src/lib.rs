@@ -274,7 +274,7 @@ pub fn snp_launch_digest(
     firmware: &Firmware<'_>,
     args: &SnpArgs<'_>,
 ) -> Result<[u8; LD_SIZE], SnpError> {
-    snp_measure_inner(firmware, args, None)
+    snp_measure_inner(firmware, args, None, args.sev_hashes()?)
 }
 
 /// [`snp_launch_digest`] with the ordered list of measured steps.
@@ -282,8 +282,18 @@ pub fn snp_launch_measure(
     firmware: &Firmware<'_>,
     args: &SnpArgs<'_>,
 ) -> Result<SnpMeasurement, SnpError> {
+    snp_launch_measure_hashed(firmware, args, args.sev_hashes()?)
+}
+
+/// [`snp_launch_measure`] with the kernel hashes already computed (`args.sev_hashes()`), so
+/// that a caller recording the kernel's and initrd's SHA-256 does not hash them twice.
+pub fn snp_launch_measure_hashed(
+    firmware: &Firmware<'_>,
+    args: &SnpArgs<'_>,
+    hashes: Option<SevHashes>,
+) -> Result<SnpMeasurement, SnpError> {
     let mut steps = Vec::new();
-    let digest = snp_measure_inner(firmware, args, Some(&mut steps))?;
+    let digest = snp_measure_inner(firmware, args, Some(&mut steps), hashes)?;
     Ok(SnpMeasurement { digest, steps })
 }
 
@@ -339,6 +349,7 @@ fn snp_measure_inner(
     firmware: &Firmware<'_>,
     args: &SnpArgs<'_>,
     steps: Option<&mut Vec<MeasuredStep>>,
+    hashes: Option<SevHashes>,
 ) -> Result<[u8; LD_SIZE], SnpError> {
     let file = || firmware.name().map(str::to_owned);
     if args.vcpus == 0 {
@@ -361,7 +372,6 @@ fn snp_measure_inner(
     {
         return Err(SnpError::NoKernelHashesSection { file: file() });
     }
-    let hashes = args.sev_hashes()?;
     let ap_eip = firmware.sev_es_reset_eip()?;
     if args.vcpus > 1 && ap_eip == 0 {
         return Err(SnpError::NoApResetEip {

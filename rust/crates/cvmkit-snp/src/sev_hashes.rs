@@ -60,11 +60,13 @@ pub struct SevHashes {
 impl SevHashes {
     /// Hashes `kernel`, `initrd` (absent = empty) and `append` (absent or empty = just the NUL).
     pub fn new(kernel: &[u8], initrd: Option<&[u8]>, append: Option<&str>) -> SevHashes {
-        SevHashes {
-            cmdline: cmdline_hash(append),
-            initrd: Sha256::digest(initrd.unwrap_or_default()).into(),
-            kernel: Sha256::digest(kernel).into(),
-        }
+        // Two independent digests of large files: one core each.
+        let (kernel, initrd) = std::thread::scope(|scope| {
+            let initrd = scope.spawn(|| Sha256::digest(initrd.unwrap_or_default()).into());
+            let kernel: [u8; 32] = Sha256::digest(kernel).into();
+            (kernel, initrd.join().expect("hashing does not panic"))
+        });
+        SevHashes { cmdline: cmdline_hash(append), initrd, kernel }
     }
 
     /// Like [`new`](Self::new) but reads the kernel and initrd from streams (e.g. files),

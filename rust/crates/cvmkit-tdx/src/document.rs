@@ -54,7 +54,7 @@ pub fn document(
     doc.add_value("page_order", format!("{:?}", config.qemu.page_order));
     match boot {
         Boot::Uki(u) => {
-            doc.inputs.insert("uki".into(), cvmkit_measure::Input::file(sources.uki.unwrap_or("uki"), u.uki));
+            doc.inputs.insert("uki".into(), uki_input(sources.uki.unwrap_or("uki"), u));
             if let Some(disk) = sources.disk {
                 doc.inputs.insert("disk".into(), cvmkit_measure::Input { path: Some(disk.into()), ..Default::default() });
             }
@@ -105,7 +105,7 @@ pub fn cloud_disk_boot_document(
     uki_name: &str,
 ) -> Result<Measurements, TdxError> {
     let mut doc = Measurements::new(Platform::Tdx);
-    doc.inputs.insert("uki".into(), cvmkit_measure::Input::file(uki_name, boot.uki));
+    doc.inputs.insert("uki".into(), uki_input(uki_name, boot));
     doc.add_value("ovmf_profile", ovmf.name());
     doc.add_value("kernel_measures", linux_stub.name());
     doc.notes.push(boot.stub_note()?);
@@ -113,4 +113,13 @@ pub fn cloud_disk_boot_document(
     doc.registers.push(register("RTMR2", &Register::from_events(crate::uki_rtmr2(boot, linux_stub)?))?);
     doc.cloud = vec!["MRTD".into(), "RTMR0".into()];
     Ok(doc)
+}
+
+/// The UKI as a document input, its SHA-256 shared with the other documents of the same bytes.
+fn uki_input(name: &str, boot: &crate::UkiBoot<'_>) -> cvmkit_measure::Input {
+    let sha256 = match &boot.digests {
+        Some(c) => c.file_sha256(boot.uki),
+        None => cvmkit_measure::Bank::Sha256.hash(boot.uki),
+    };
+    cvmkit_measure::Input { path: Some(name.into()), sha256: Some(cvmkit_measure::hex(&sha256)), value: None }
 }

@@ -45,7 +45,7 @@
 use std::borrow::Cow;
 
 use cvmkit_measure::Bank;
-use cvmkit_uefi_boot::{BootEvent, BootManager, StubInfo, Uki};
+use cvmkit_uefi_boot::{BootEvent, BootManager, DigestCache, StubInfo, Uki};
 
 use crate::error::{label, TdxError};
 use crate::event::Event;
@@ -67,18 +67,23 @@ pub struct UkiBoot<'a> {
     pub stub_version: Option<u32>,
     /// Boot options that failed before this one (each adds "Returning from …" and "Calling …").
     pub failed_boot_attempts: u32,
+    /// Digests shared with other predictions from the same UKI bytes (e.g. the TPM's SHA-384
+    /// bank), see [`Uki::prefetch`].
+    pub digests: Option<std::sync::Arc<DigestCache>>,
 }
 
 impl<'a> UkiBoot<'a> {
     /// A UKI with its disk's GPT data, the stub version read from the UKI, no boot loader, no
     /// failed boot attempts.
     pub fn new(uki: &'a [u8], gpt_data: Vec<u8>) -> UkiBoot<'a> {
-        UkiBoot { uki, name: None, gpt_data, boot_loader: None, stub_version: None, failed_boot_attempts: 0 }
+        UkiBoot { uki, name: None, gpt_data, boot_loader: None, stub_version: None, failed_boot_attempts: 0, digests: None }
     }
 
     /// The UKI with its stub and measured sections (cvmkit-uefi-boot).
     pub fn open(&self) -> Result<Uki<'a>, TdxError> {
-        Uki::open(self.uki, self.stub_version, None).map_err(|source| TdxError::Boot { file: label(self.name), source })
+        Uki::open(self.uki, self.stub_version, None)
+            .map(|u| u.with_cache(self.digests.clone()))
+            .map_err(|source| TdxError::Boot { file: label(self.name), source })
     }
 
     /// The stub: [`UkiBoot::stub_version`] if set, else `.sdmagic`.

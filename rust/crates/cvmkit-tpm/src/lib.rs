@@ -84,10 +84,12 @@ mod error;
 
 use std::borrow::Cow;
 
+use std::sync::Arc;
+
 use cvmkit_uefi_boot::{BootEvent, BootManager, Origin, Uki};
 
 pub use cvmkit_measure::{Bank, EventType, UnknownBank};
-pub use cvmkit_uefi_boot::{authenticode, pcr11_sections, stub, BootError, StubInfo};
+pub use cvmkit_uefi_boot::{authenticode, pcr11_sections, stub, BootError, DigestCache, StubInfo};
 pub use error::Error;
 
 /// Not a TCG event type: a measurement made from userspace (`systemd-pcrphase`), which is
@@ -335,6 +337,12 @@ impl TpmPrediction {
 ///
 /// Never panics on malformed input; a UKI the stub or the firmware would refuse gives an error.
 pub fn predict(uki: &[u8], opts: &TpmOptions) -> Result<TpmPrediction, Error> {
+    predict_with(uki, opts, None)
+}
+
+/// [`predict`], looking digests up in (and adding them to) `digests`, shared with other
+/// predictions from the same UKI bytes ([`cvmkit_uefi_boot::Uki::prefetch`]).
+pub fn predict_with(uki: &[u8], opts: &TpmOptions, digests: Option<Arc<DigestCache>>) -> Result<TpmPrediction, Error> {
     let mut banks: Vec<Bank> = Vec::with_capacity(opts.banks.len());
     for b in &opts.banks {
         if !banks.contains(b) {
@@ -344,7 +352,7 @@ pub fn predict(uki: &[u8], opts: &TpmOptions) -> Result<TpmPrediction, Error> {
     if banks.is_empty() {
         return Err(Error::NoBanks);
     }
-    let uki = Uki::open(uki, opts.stub_version, opts.profile)?;
+    let uki = Uki::open(uki, opts.stub_version, opts.profile)?.with_cache(digests);
     let loaders: Vec<&[u8]> = match &opts.boot_path {
         BootPath::RemovableMedia | BootPath::BootEntry => Vec::new(),
         BootPath::ChainLoaded { loaders } => loaders.iter().map(Vec::as_slice).collect(),
@@ -457,10 +465,24 @@ fn register(pcr: u32, bank: Bank, events: Vec<PredictedEvent>) -> RegisterPredic
 /// [`predict`] as a measurement document (`cvmkit.measurements/v1`): PCR 4 and PCR 11 in each
 /// bank with their events, the inputs (`uki_path` names the UKI) and the assumptions.
 pub fn document(uki_path: &str, uki: &[u8], opts: &TpmOptions) -> Result<cvmkit_measure::Measurements, Error> {
+    document_with(uki_path, uki, opts, None)
+}
+
+/// [`document`] with shared digests ([`predict_with`]).
+pub fn document_with(
+    uki_path: &str,
+    uki: &[u8],
+    opts: &TpmOptions,
+    digests: Option<Arc<DigestCache>>,
+) -> Result<cvmkit_measure::Measurements, Error> {
     use cvmkit_measure::{Input, Measurements, Platform, Register};
-    let p = predict(uki, opts)?;
+    let p = predict_with(uki, opts, digests.clone())?;
     let mut doc = Measurements::new(Platform::Tpm);
-    doc.inputs.insert("uki".into(), Input::file(uki_path, uki));
+    let sha256 = match &digests {
+        Some(c) => c.file_sha256(uki),
+        None => Bank::Sha256.hash(uki),
+    };
+    doc.inputs.insert("uki".into(), Input { path: Some(uki_path.into()), sha256: Some(cvmkit_measure::hex(&sha256)), value: None });
     doc.add_value("failed_boot_attempts", opts.failed_boot_attempts);
     doc.add_value("secure_boot", opts.secure_boot);
     if !opts.phases.is_empty() {

@@ -22,15 +22,18 @@
 #![deny(missing_docs)]
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use cvmkit_measure::{Bank, EventType, Hasher};
 use cvmkit_pe::pe::{IMAGE_FILE_MACHINE_AMD64, IMAGE_FILE_MACHINE_I386};
 use cvmkit_pe::PeFile;
 
+mod cache;
 mod error;
 mod sections;
 pub mod stub;
 
+pub use cache::DigestCache;
 pub use error::BootError;
 pub use sections::{Located, MAX_ZERO_FILL};
 pub use stub::{mangle_stub_cmdline, pcr11_sections, StubBehaviour, StubInfo, MIN_STUB_VERSION};
@@ -48,6 +51,17 @@ pub const EXIT_BOOT_SERVICES_SUCCEEDED: &str = "Exit Boot Services Returned with
 /// on the hardware: not modelled for the kernel's initrd measurement.
 const UNMODELLED_FOR_INITRD: [&str; 4] = [".profile", ".dtbauto", ".hwids", ".efifw"];
 
+/// Which image an Authenticode event is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Image {
+    /// A boot loader started before the UKI.
+    Loader,
+    /// The UKI.
+    Uki,
+    /// The UKI's `.linux`, `LoadImage()`d by systemd-stub.
+    Linux,
+}
+
 /// What an event hashes.
 #[derive(Debug, Clone)]
 pub enum Content<'a> {
@@ -56,7 +70,20 @@ pub enum Content<'a> {
     /// A section of the UKI as the stub sees it in memory (streamed: kernels are large).
     Section(Located),
     /// The Authenticode image hash of this PE image (what firmware measures for `LoadImage()`).
-    Authenticode(Cow<'a, [u8]>),
+    Authenticode(Image, Cow<'a, [u8]>),
+    /// The initrd systemd-stub hands the kernel ([`Uki::stub_initrd`]), streamed from its parts.
+    StubInitrd,
+}
+
+/// A piece of the initrd systemd-stub hands the kernel.
+#[derive(Debug, Clone)]
+pub(crate) enum Part<'a> {
+    /// A measured section's content (with its zero fill).
+    Section(Located),
+    /// Bytes of the UKI, or generated.
+    Bytes(Cow<'a, [u8]>),
+    /// Padding.
+    Zeros(u64),
 }
 
 /// Who measures an event.
@@ -149,6 +176,8 @@ pub struct Uki<'a> {
     pub behaviour: StubBehaviour,
     /// The sections it measures into PCR 11, in its order.
     pub sections: Vec<Located>,
+    /// Digests shared with other predictions from the same bytes ([`Uki::with_cache`]).
+    cache: Option<Arc<DigestCache>>,
 }
 
 impl<'a> Uki<'a> {
@@ -162,7 +191,14 @@ impl<'a> Uki<'a> {
         };
         let behaviour = StubBehaviour::for_version(stub.version)?;
         let sections = sections::locate(&pe, &behaviour, stub.version, profile)?;
-        Ok(Uki { pe, stub, behaviour, sections })
+        Ok(Uki { pe, stub, behaviour, sections, cache: None })
+    }
+
+    /// Looks digests up in `cache`, and stores those computed, so that predictions of several
+    /// platforms from the same UKI bytes hash each content once per bank ([`Uki::prefetch`]).
+    pub fn with_cache(mut self, cache: Option<Arc<DigestCache>>) -> Uki<'a> {
+        self.cache = cache;
+        self
     }
 
     /// The located section `name`, if the stub measures one.
@@ -170,9 +206,29 @@ impl<'a> Uki<'a> {
         self.sections.iter().find(|l| l.name == name)
     }
 
-    /// The digest of `event` in `bank`.
+    /// The digest of `event` in `bank` (from the cache when one holds it).
     pub fn digest(&self, event: &BootEvent<'_>, bank: Bank) -> Vec<u8> {
-        match &event.content {
+        let key = match &event.content {
+            Content::Section(l) => Some(cache::Key::Section(l.section.index, l.file_bytes, l.zero_fill)),
+            Content::Authenticode(image @ (Image::Uki | Image::Linux), _) => Some(cache::Key::Image(*image)),
+            Content::StubInitrd => Some(cache::Key::StubInitrd),
+            Content::Bytes(_) | Content::Authenticode(Image::Loader, _) => None,
+        };
+        let cache = self.cache.as_deref().filter(|c| c.owns(self.pe.data()));
+        if let (Some(c), Some(k)) = (cache, key) {
+            if let Some(d) = c.get(bank, k) {
+                return d;
+            }
+            let d = self.compute(&event.content, bank);
+            c.put(bank, k, d.clone());
+            return d;
+        }
+        self.compute(&event.content, bank)
+    }
+
+    /// Hashes `content` in `bank`.
+    pub(crate) fn compute(&self, content: &Content<'_>, bank: Bank) -> Vec<u8> {
+        match content {
             Content::Bytes(b) => bank.hash(b),
             Content::Section(l) => {
                 let mut h = Hasher::new(bank);
@@ -180,10 +236,29 @@ impl<'a> Uki<'a> {
                 h.finalize()
             }
             // Parsed when the event was made; an image that no longer parses cannot occur.
-            Content::Authenticode(image) => match PeFile::parse(image) {
+            Content::Authenticode(_, image) => match PeFile::parse(image) {
                 Ok(pe) => authenticode(bank, &pe),
                 Err(_) => bank.hash(image),
             },
+            Content::StubInitrd => {
+                let mut h = Hasher::new(bank);
+                // Modelled when the event was made.
+                if let Ok(Some(parts)) = self.stub_initrd_parts() {
+                    self.hash_parts(&parts, &mut h);
+                }
+                h.finalize()
+            }
+        }
+    }
+
+    /// Feeds `parts` to `h`.
+    pub(crate) fn hash_parts(&self, parts: &[Part<'_>], h: &mut Hasher) {
+        for p in parts {
+            match p {
+                Part::Section(l) => l.hash_content(&self.pe, h),
+                Part::Bytes(b) => h.update(b),
+                Part::Zeros(n) => h.update_zeros(*n),
+            }
         }
     }
 
@@ -240,20 +315,20 @@ impl<'a> Uki<'a> {
                 origin: Origin::Firmware,
             });
         }
-        let image = |label: String, bytes: Cow<'a, [u8]>| BootEvent {
+        let image = |label: String, which: Image, bytes: Cow<'a, [u8]>| BootEvent {
             pcr: 4,
             event_type: EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
             label,
-            content: Content::Authenticode(bytes),
+            content: Content::Authenticode(which, bytes),
             origin: Origin::Firmware,
         };
         for (i, l) in bm.loaders.iter().enumerate() {
-            events.push(image(format!("boot loader {} (Authenticode)", i + 1), Cow::Borrowed(l)));
+            events.push(image(format!("boot loader {} (Authenticode)", i + 1), Image::Loader, Cow::Borrowed(l)));
         }
         let name = bm.uki_name.map(|n| format!(" {n}")).unwrap_or_default();
-        events.push(image(format!("UKI{name} (Authenticode)"), Cow::Borrowed(self.pe.data())));
+        events.push(image(format!("UKI{name} (Authenticode)"), Image::Uki, Cow::Borrowed(self.pe.data())));
         if let Some(linux) = linux {
-            events.push(image(format!("UKI .linux (Authenticode, LoadImage by systemd-stub {})", self.stub.version), linux));
+            events.push(image(format!("UKI .linux (Authenticode, LoadImage by systemd-stub {})", self.stub.version), Image::Linux, linux));
         }
         events.push(BootEvent::action(5, EXIT_BOOT_SERVICES_INVOCATION));
         events.push(BootEvent::action(5, EXIT_BOOT_SERVICES_SUCCEEDED));
@@ -303,21 +378,19 @@ impl<'a> Uki<'a> {
                 origin: Origin::Kernel,
             });
         }
-        if let Some(initrd) = self.stub_initrd()? {
-            if !initrd.is_empty() {
-                let label = if self.stub.version == 257 {
-                    "Linux initrd (as systemd-stub 257 combines it)"
-                } else {
-                    "Linux initrd (.initrd)"
-                };
-                events.push(BootEvent {
-                    pcr: 9,
-                    event_type: EventType::EV_EVENT_TAG,
-                    label: label.into(),
-                    content: Content::Bytes(Cow::Owned(initrd)),
-                    origin: Origin::Kernel,
-                });
-            }
+        if self.stub_initrd_parts()?.is_some() {
+            let label = if self.stub.version == 257 {
+                "Linux initrd (as systemd-stub 257 combines it)"
+            } else {
+                "Linux initrd (.initrd)"
+            };
+            events.push(BootEvent {
+                pcr: 9,
+                event_type: EventType::EV_EVENT_TAG,
+                label: label.into(),
+                content: Content::StubInitrd,
+                origin: Origin::Kernel,
+            });
         }
         Ok(events)
     }
@@ -332,43 +405,74 @@ impl<'a> Uki<'a> {
     /// Credentials, system/configuration extensions and add-ons from the ESP are assumed absent;
     /// UKIs with profiles or hardware-dependent sections are refused.
     pub fn stub_initrd(&self) -> Result<Option<Vec<u8>>, BootError> {
+        Ok(self.stub_initrd_parts()?.map(|parts| {
+            let mut all = Vec::new();
+            for p in parts {
+                match p {
+                    Part::Section(l) => all.extend_from_slice(&l.content(&self.pe)),
+                    Part::Bytes(b) => all.extend_from_slice(&b),
+                    Part::Zeros(n) => all.resize(all.len() + n as usize, 0),
+                }
+            }
+            all
+        }))
+    }
+
+    /// [`Uki::stub_initrd`] as the pieces the stub concatenates, without copying the sections;
+    /// `None` when there is no initrd or it is empty.
+    pub(crate) fn stub_initrd_parts(&self) -> Result<Option<Vec<Part<'a>>>, BootError> {
         let present = |name: &str| self.pe.section_by_name(name).is_some();
         if let Some(name) = UNMODELLED_FOR_INITRD.iter().find(|n| present(n)) {
             return Err(BootError::InitrdNotModelled { version: self.stub.version, generated: name.to_string() });
         }
         // `.pcrsig` is never in the measured list: read it from the header table directly.
-        let bytes = |name: &str| -> Option<Vec<u8>> {
-            let data = match self.section(name) {
-                Some(l) => l.content(&self.pe).into_owned(),
+        let part = |name: &str| -> Option<(Part<'a>, u64)> {
+            match self.section(name) {
+                Some(l) => {
+                    let len = l.file_bytes as u64 + l.zero_fill;
+                    (len > 0).then_some((Part::Section(*l), len))
+                }
                 None => {
                     let s = self.pe.section_by_name(name)?;
-                    self.pe.section_virtual_data(s).ok()?.to_vec()
+                    let data = self.pe.section_virtual_data(s).ok()?;
+                    (!data.is_empty()).then_some((Part::Bytes(Cow::Borrowed(data)), data.len() as u64))
                 }
-            };
-            Some(data).filter(|b| !b.is_empty())
+            }
         };
         if self.stub.version == 257 {
             let mut parts = Vec::new();
             for name in [".ucode", ".initrd"] {
-                parts.extend(bytes(name));
+                parts.extend(part(name));
             }
             for (name, file) in [
                 (".pcrsig", "tpm2-pcr-signature.json"),
                 (".pcrpkey", "tpm2-pcr-public-key.pem"),
                 (".osrel", "os-release"),
             ] {
-                if let Some(data) = bytes(name) {
-                    parts.push(stub::stub_cpio_literal(".extra", file, &data));
+                if let Some(data) = self.section(name).map(|l| l.content(&self.pe)).or_else(|| {
+                    let s = self.pe.section_by_name(name)?;
+                    self.pe.section_virtual_data(s).ok().map(Cow::Borrowed)
+                }) {
+                    if !data.is_empty() {
+                        let cpio = stub::stub_cpio_literal(".extra", file, &data);
+                        let len = cpio.len() as u64;
+                        parts.push((Part::Bytes(Cow::Owned(cpio)), len));
+                    }
                 }
             }
             return Ok(match parts.len() {
                 0 => None,
-                1 => parts.pop(),
-                _ => Some(parts.iter().fold(Vec::new(), |mut all, p| {
-                    all.extend_from_slice(p);
-                    all.resize(all.len().next_multiple_of(4), 0);
-                    all
-                })),
+                1 => parts.pop().map(|(p, _)| vec![p]),
+                // Several: each padded to 4 bytes, then concatenated.
+                _ => Some(
+                    parts
+                        .into_iter()
+                        .flat_map(|(p, len)| {
+                            let pad = len.next_multiple_of(4) - len;
+                            std::iter::once(p).chain((pad > 0).then_some(Part::Zeros(pad)))
+                        })
+                        .collect(),
+                ),
             });
         }
         let mut generated: Vec<&str> = [".pcrsig", ".pcrpkey"].into_iter().filter(|n| present(n)).collect();
@@ -381,7 +485,7 @@ impl<'a> Uki<'a> {
         if !generated.is_empty() {
             return Err(BootError::InitrdNotModelled { version: self.stub.version, generated: generated.join(", ") });
         }
-        Ok(bytes(".initrd"))
+        Ok(part(".initrd").map(|(p, _)| vec![p]))
     }
 }
 

@@ -27,9 +27,50 @@ enum Platform {
     Tpm(TpmArgs),
     /// Intel TDX MRTD and RTMR0-2, each with its ordered event list.
     Tdx(TdxArgs),
+    /// Every platform's document from one pass over the UKI (TPM, TDX, SNP): each content
+    /// hashed once per algorithm, on all cores; a JSON array as in measurements.json.
+    All(AllArgs),
     /// Check measurements against golden values (exit 0 equal, 1 different, 2 error): the
     /// builder of the flake's golden-measurement checks.
     Check(super::measure_check::Args),
+}
+
+#[derive(clap::Args)]
+pub struct AllArgs {
+    /// The UKI.
+    #[arg(long)]
+    pub uki: PathBuf,
+    /// The boot disk holding it (its GPT is measured; needed for TDX).
+    #[arg(long)]
+    pub disk: Option<PathBuf>,
+    /// TDX: the TDX-capable OVMF; without it no TDX document.
+    #[arg(long)]
+    pub tdx_firmware: Option<PathBuf>,
+    /// SEV-SNP: the SEV-capable OVMF; without it no SNP document.
+    #[arg(long)]
+    pub snp_firmware: Option<PathBuf>,
+    /// SEV-SNP: number of vCPUs.
+    #[arg(long, default_value_t = 1)]
+    pub vcpus: u32,
+    /// SEV-SNP: vCPU model as QEMU spells it.
+    #[arg(long, default_value = "EPYC-v4")]
+    pub vcpu_type: String,
+    /// SEV-SNP direct boot with kernel hashes: the kernel, initrd and command line QEMU gets.
+    #[arg(long, requires_all = ["initrd", "append"])]
+    pub kernel: Option<PathBuf>,
+    #[arg(long, requires = "kernel")]
+    pub initrd: Option<PathBuf>,
+    #[arg(long, requires = "kernel")]
+    pub append: Option<String>,
+    /// Leave out the TPM document.
+    #[arg(long)]
+    pub no_tpm: bool,
+    /// Boot options that failed before the UKI (TPM and TDX).
+    #[arg(long, default_value_t = 0)]
+    pub failed_boot_attempts: u32,
+    /// Also write the JSON array to this file (atomically).
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -203,6 +244,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Platform::Snp(a) => snp(a),
         Platform::Tpm(a) => tpm(a),
         Platform::Tdx(a) => tdx(a),
+        Platform::All(a) => all(a),
         Platform::Check(a) => super::measure_check::run(a),
     }
 }
@@ -251,6 +293,64 @@ fn snp(a: SnpArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn all(a: AllArgs) -> Result<ExitCode> {
+    use cvmkit_measure::Bank;
+    let uki = read_input(&a.uki, "UKI")?;
+    let gpt = match &a.disk {
+        Some(disk_path) => {
+            let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
+            Some(
+                cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
+                    .with_context(|| format!("disk {}", disk_path.display()))?,
+            )
+        }
+        None => None,
+    };
+    if a.tdx_firmware.is_some() && gpt.is_none() {
+        bail!("--tdx-firmware predicts a disk boot: give the disk with --disk");
+    }
+    let mut banks = Vec::new();
+    if !a.no_tpm {
+        banks.extend([Bank::Sha1, Bank::Sha256, Bank::Sha384]);
+    }
+    let tdx = a.tdx_firmware.is_some();
+    if tdx {
+        banks.push(Bank::Sha384);
+    }
+    let digests = predict::shared_digests(&uki, &banks, if tdx { &[Bank::Sha384] } else { &[] });
+    let mut docs = Vec::new();
+    if !a.no_tpm {
+        let mut t = predict::Tpm::new(&a.uki);
+        t.failed_boot_attempts = a.failed_boot_attempts;
+        t.digests = digests.clone();
+        docs.push(t.document(&uki)?);
+    }
+    if let (Some(fw), Some(gpt)) = (&a.tdx_firmware, gpt) {
+        let boot = TdxBoot::Uki { uki: a.uki.clone(), gpt, disk: a.disk.clone(), failed_boot_attempts: a.failed_boot_attempts, stub_version: None };
+        docs.push(predict::Tdx::new(fw, boot).document_with(Some(&uki), digests.clone())?);
+    }
+    if let Some(fw) = &a.snp_firmware {
+        let mut s = predict::Snp::new(fw);
+        s.vcpus = Some(a.vcpus);
+        s.vcpu = Some(Vcpu::Type(a.vcpu_type.clone()));
+        s.kernel = a.kernel.clone();
+        s.initrd = a.initrd.clone();
+        s.append = a.append.clone();
+        docs.push(s.document()?);
+    }
+    if docs.is_empty() {
+        bail!("nothing to measure: give --tdx-firmware or --snp-firmware, or leave out --no-tpm");
+    }
+    // The shape of an image's measurements.json.
+    let mut json = serde_json::to_string_pretty(&docs).context("cannot serialize measurements")?;
+    json.push('\n');
+    if let Some(path) = &a.output {
+        crate::output::write_bytes(path, json.as_bytes())?;
+    }
+    print!("{json}");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn tpm(a: TpmArgs) -> Result<ExitCode> {
     let uki = read_input(&a.uki, "UKI")?;
     let firmware = match a.firmware_model {
@@ -280,6 +380,7 @@ fn tpm(a: TpmArgs) -> Result<ExitCode> {
         stub_version: a.stub_version,
         firmware,
         gpt,
+        digests: None,
     };
     emit(&request.document(&uki)?, a.json, a.output.as_deref())?;
     Ok(ExitCode::SUCCESS)

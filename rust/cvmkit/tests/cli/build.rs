@@ -113,6 +113,14 @@ fn build_spec_with_disk_and_measurements() {
             assert_eq!(doc["inputs"]["uki"]["path"], "uki.efi");
         }
     }
+    // `cvmkit measure all`: one pass over the UKI for every platform, the same documents as
+    // the separate commands, in measurements.json's shape.
+    let all = cli(&["measure", "all", "--uki", "out/uki.efi", "--disk", "out/disk.raw", "--tdx-firmware", ovmf, "--snp-firmware", ovmf, "--vcpus", "2", "--vcpu-type", "EPYC-Milan"]);
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], expect[0]);
+    assert_eq!(all[1], cli(&["measure", "tdx", "--json", "--firmware", ovmf, "--uki", "out/uki.efi", "--disk", "out/disk.raw"]));
+    assert_eq!(all[2], expect[2]);
     // Built again into another directory: the same measurements.json, byte for byte.
     run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "elsewhere/out2"]), true);
     assert_eq!(

@@ -1,0 +1,80 @@
+//! One pass over a UKI for every platform (issue 16): the digests the TPM's three banks and
+//! TDX's RTMR1/RTMR2 need are computed once by `Uki::prefetch`, and the predictions then hash
+//! nothing again — with the same results as predictions without the cache. Real stubs 252 (the
+//! kernel's initrd is the `.initrd` section) and 257 (it appends an `.osrel` cpio, hashed on
+//! from a copy of the section's state).
+
+mod util;
+
+use std::sync::Arc;
+
+use cvmkit_tdx::{uefi_gpt_data, uki_rtmr1, uki_rtmr2, LinuxStubMeasurement, OvmfProfile, UkiBoot};
+use cvmkit_tpm::{predict, predict_with, Bank, DigestCache, Firmware, TpmOptions};
+use cvmkit_uefi_boot::Uki;
+use cvmkit_uki::LinuxVirtualSize;
+use util::*;
+
+/// A one-partition GPT disk for the TDX boot (contents do not matter to the digests here).
+fn gpt() -> Vec<u8> {
+    let mut disk = vec![0u8; 64 * 512];
+    let mut header = [0u8; 92];
+    header[..8].copy_from_slice(b"EFI PART");
+    header[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
+    header[12..16].copy_from_slice(&92u32.to_le_bytes());
+    header[24..32].copy_from_slice(&1u64.to_le_bytes());
+    header[72..80].copy_from_slice(&2u64.to_le_bytes());
+    header[80..84].copy_from_slice(&4u32.to_le_bytes());
+    header[84..88].copy_from_slice(&128u32.to_le_bytes());
+    disk[512..604].copy_from_slice(&header);
+    let entry = &mut disk[1024..1152];
+    entry[..16].copy_from_slice(&[0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b]);
+    entry[32..40].copy_from_slice(&34u64.to_le_bytes());
+    entry[40..48].copy_from_slice(&63u64.to_le_bytes());
+    uefi_gpt_data(&disk, 512, None).unwrap()
+}
+
+fn check(stub: Stub) {
+    let dir = tempfile::tempdir().unwrap();
+    let uki = build_uki(stub, &build_initrd(dir.path()), LinuxVirtualSize::FileSize);
+    let banks = [Bank::Sha1, Bank::Sha256, Bank::Sha384];
+
+    let cache = Arc::new(DigestCache::new());
+    let opened = Uki::open(&uki, None, None).unwrap().with_cache(Some(cache.clone()));
+    opened.prefetch(&banks, &[Bank::Sha384]);
+    let sections = opened.sections.len();
+    // Per bank: the UKI's Authenticode, each section, .linux's Authenticode; the kernel's
+    // initrd in SHA-384; the file's SHA-256 for the documents' inputs.
+    assert_eq!(cache.computed(), 3 * (2 + sections) + 1 + 1, "{stub:?}");
+    let after_prefetch = cache.computed();
+
+    let opts = TpmOptions::default();
+    let tpm = predict_with(&uki, &opts, Some(cache.clone())).unwrap();
+    let gce = predict_with(&uki, &opts.clone().with_firmware(Firmware::GceTd).with_gpt_data(Some(gpt())), Some(cache.clone())).unwrap();
+    let mut boot = UkiBoot::new(&uki, gpt());
+    boot.digests = Some(cache.clone());
+    let rtmr1 = uki_rtmr1(&boot, &OvmfProfile::EDK2_202411).unwrap();
+    let rtmr2 = uki_rtmr2(&boot, LinuxStubMeasurement::CcMeasurement).unwrap();
+    assert_eq!(cache.computed(), after_prefetch, "{stub:?}: a prediction hashed a large content again");
+
+    // The same results as without sharing.
+    assert_eq!(tpm, predict(&uki, &opts).unwrap());
+    assert_eq!(gce, predict(&uki, &opts.clone().with_firmware(Firmware::GceTd).with_gpt_data(Some(gpt()))).unwrap());
+    let plain = UkiBoot::new(&uki, gpt());
+    assert_eq!(rtmr1, uki_rtmr1(&plain, &OvmfProfile::EDK2_202411).unwrap());
+    assert_eq!(rtmr2, uki_rtmr2(&plain, LinuxStubMeasurement::CcMeasurement).unwrap());
+
+    // A cache claimed by other bytes is not used (a copy of the UKI is other bytes).
+    let copy = uki.clone();
+    assert_eq!(predict_with(&copy, &opts, Some(cache.clone())).unwrap(), tpm);
+    assert_eq!(cache.computed(), after_prefetch);
+}
+
+#[test]
+fn stub_252_predictions_share_one_pass() {
+    check(Stub::V252);
+}
+
+#[test]
+fn stub_257_predictions_share_one_pass() {
+    check(Stub::V257);
+}
