@@ -261,6 +261,36 @@ if [ -n "$example_out" ]; then
   }
   check "a salted twin (another derivation) builds the same bytes" salted
 
+  # Scale beyond one machine (issue 16) with Nix's own machinery, nothing home-made: the built
+  # image goes into a signed file:// binary cache (`nix copy`), and a second, empty store gets
+  # it by substitution — `--max-jobs 0` forbids building — bit-identical, signature checked; with
+  # another key trusted it is refused. Remote builders and a real cache (S3, cachix, attic) are
+  # the same commands with other URLs (README "Nix").
+  binary_cache() {
+    local bc=$work/binary-cache drv store2=$work/store2 store3=$work/store3 sub
+    rm -rf "$bc" "$store2" "$store3"
+    nix-store --generate-binary-cache-key cvmkit-offline-1 "$work/cache.sec" "$work/cache.pub" || return 1
+    nix-store --generate-binary-cache-key cvmkit-offline-1 "$work/other.sec" "$work/other.pub" || return 1
+    nix copy --to "file://$bc?secret-key=$work/cache.sec" "$example_out" || return 1
+    drv=$(nix-instantiate "$repo/checks/offline.nix" --argstr inputsJSON "$inputs_json" -A example 2>/dev/null) || return 1
+    nix copy --derivation --to "$store2" "$drv" || return 1
+    sub=(--option substituters "file://$bc" --max-jobs 0)
+    nix-store --store "$store2" --realise "$drv" "${sub[@]}" --option trusted-public-keys "$(cat "$work/cache.pub")" >/dev/null || return 1
+    for f in uki.efi initrd.img; do
+      cmp "$store2$example_out/$f" "$example_out/$f" || return 1
+    done
+    echo "substituted from file://$bc into $store2, signed by $(cut -d: -f1 "$work/cache.pub"): bit-identical"
+    nix copy --derivation --to "$store3" "$drv" || return 1
+    if nix-store --store "$store3" --realise "$drv" "${sub[@]}" --option trusted-public-keys "$(cat "$work/other.pub")" >"$work/logs/untrusted.log" 2>&1; then
+      echo "a cache signed with an untrusted key was accepted"
+      return 1
+    fi
+    grep -q "not signed by any of the keys" "$work/logs/untrusted.log" || { cat "$work/logs/untrusted.log"; return 1; }
+    echo "with another key trusted: refused (not signed by any of the keys in trusted-public-keys)"
+    rm -rf "$store2" "$store3"
+  }
+  check "the image substitutes from a signed binary cache into a second store, bit-identically; an untrusted signature is refused" binary_cache
+
   direct_build() {
     local d spec name
     d=$(mktemp -d "$work/direct.XXXXXX")

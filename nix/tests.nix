@@ -495,7 +495,7 @@ let
     )
     (eq "schema check: an unknown key inside a measure item (from a module's `measure`) fails"
       (L.specErrors (measured { modules = [ L.modules.tdx { measure.qemu = "9.2"; } ]; }).spec)
-      [ "spec.measure[1]: unknown key \"qemu\" (not in the schema; known: failed_boot_attempts, firmware, guest_features, kernel_hashes, kernel_measures, memory, notes, ovmf_profile, platform, qemu_version, rtmr0_captured, target, vcpu_type, vcpus, vmm_type)" ]
+      [ "spec.measure[1]: unknown key \"qemu\" (not in the schema; known: failed_boot_attempts, firmware, guest_features, kernel_hashes, kernel_measures, memory, notes, ovmf_profile, platform, qemu_version, rtmr0_captured, target, tee, vcpu_type, vcpus, vmm_type)" ]
     )
     (eq "schema check: a wrong enum value or type fails"
       (map (spec: L.specErrors spec) [
