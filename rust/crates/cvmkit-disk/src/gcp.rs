@@ -3,13 +3,13 @@
 
 use std::io::Write;
 
-use flate2::write::DeflateEncoder;
-use flate2::{Compression, Crc};
-
 /// Name of the member GCE expects.
 pub const GCP_MEMBER_NAME: &str = "disk.raw";
 /// DEFLATE level: gzip's default.
 pub const GCP_GZIP_LEVEL: u32 = 6;
+/// Input bytes per gzip member: the archive is compressed in members of this size (the last
+/// shorter), each on a core of its own. Fixed, so the bytes do not depend on the core count.
+pub const GCP_GZIP_CHUNK: usize = 16 << 20;
 /// A tar block.
 const BLOCK: usize = 512;
 /// GNU tar's default record: 20 blocks. The archive is padded to it, as GNU tar does.
@@ -82,40 +82,94 @@ pub(crate) fn sparse_headers(name: &str, realsize: u64, mtime: u64, map: &[(u64,
     h
 }
 
-/// A gzip member (RFC 1952) with no name, mtime 0, OS "Unix", around a streaming DEFLATE
-/// encoder; [`GzWriter::finish`] writes the CRC-32 and size trailer.
+/// The gzip header of every member: no name, MTIME 0, XFL 0, OS 3 (Unix), as `gzip -n`
+/// writes it; written here so that it cannot change with libdeflate's version.
+const GZIP_HEADER: [u8; 10] = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3];
+
+/// A gzip file (RFC 1952) of members of [`GCP_GZIP_CHUNK`] input bytes each, compressed with
+/// libdeflate (as the initrd is) at [`GCP_GZIP_LEVEL`], as many at once as there are cores.
+/// A gzip file may hold several members ("a series of members", RFC 1952 §2.2); gzip, GNU tar,
+/// Go's and Python's readers decompress them as one stream. Memory: two chunks per core.
 pub(crate) struct GzWriter<W: Write> {
-    inner: DeflateEncoder<W>,
-    crc: Crc,
+    out: W,
+    /// Full chunks waiting to be compressed, then the one being filled (last).
+    chunks: Vec<Vec<u8>>,
+    threads: usize,
+    /// Members written so far.
+    members: u64,
 }
 
 impl<W: Write> GzWriter<W> {
-    pub(crate) fn new(mut out: W) -> std::io::Result<GzWriter<W>> {
-        // ID1 ID2 CM=8 FLG=0 MTIME=0 XFL=0 OS=3 (Unix), as `gzip -n` writes it.
-        out.write_all(&[0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3])?;
-        Ok(GzWriter {
-            inner: DeflateEncoder::new(out, Compression::new(GCP_GZIP_LEVEL)),
-            crc: Crc::new(),
-        })
+    pub(crate) fn new(out: W) -> std::io::Result<GzWriter<W>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        Ok(GzWriter { out, chunks: vec![Vec::with_capacity(GCP_GZIP_CHUNK)], threads, members: 0 })
     }
 
-    pub(crate) fn finish(self) -> std::io::Result<W> {
-        let mut out = self.inner.finish()?;
-        out.write_all(&self.crc.sum().to_le_bytes())?;
-        out.write_all(&self.crc.amount().to_le_bytes())?;
-        Ok(out)
+    /// Compresses every chunk held (in parallel) and writes the members in order.
+    fn drain(&mut self, all: bool) -> std::io::Result<()> {
+        let keep = if all { 0 } else { 1 };
+        let ready: Vec<Vec<u8>> = self.chunks.drain(..self.chunks.len() - keep).filter(|c| !c.is_empty()).collect();
+        let members: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ready.iter().map(|c| scope.spawn(move || member(c))).collect();
+            handles.into_iter().map(|h| h.join().expect("compression does not panic")).collect()
+        });
+        for m in members {
+            self.out.write_all(&m?)?;
+            self.members += 1;
+        }
+        if self.chunks.is_empty() {
+            self.chunks.push(Vec::with_capacity(GCP_GZIP_CHUNK));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> std::io::Result<W> {
+        self.drain(true)?;
+        if self.members == 0 {
+            // An empty input is still one (empty) member.
+            self.out.write_all(&member(&[])?)?;
+        }
+        Ok(self.out)
     }
 }
 
+/// One gzip member of `data`.
+fn member(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let lvl = libdeflater::CompressionLvl::new(GCP_GZIP_LEVEL as i32).expect("level 6 exists");
+    let mut c = libdeflater::Compressor::new(lvl);
+    let mut out = vec![0u8; GZIP_HEADER.len() + c.deflate_compress_bound(data.len()) + 8];
+    out[..GZIP_HEADER.len()].copy_from_slice(&GZIP_HEADER);
+    let n = c
+        .deflate_compress(data, &mut out[GZIP_HEADER.len()..])
+        .map_err(|e| std::io::Error::other(format!("deflate: {e:?}")))?;
+    out.truncate(GZIP_HEADER.len() + n);
+    let mut crc = libdeflater::Crc::new();
+    crc.update(data);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes()); // ISIZE: length mod 2^32
+    Ok(out)
+}
+
 impl<W: Write> Write for GzWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
+    fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len();
+        while !buf.is_empty() {
+            let last = self.chunks.last_mut().expect("a chunk being filled");
+            let take = (GCP_GZIP_CHUNK - last.len()).min(buf.len());
+            last.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+            if last.len() == GCP_GZIP_CHUNK {
+                self.chunks.push(Vec::with_capacity(GCP_GZIP_CHUNK));
+                if self.chunks.len() > self.threads {
+                    self.drain(false)?;
+                }
+            }
+        }
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        self.out.flush()
     }
 }
 

@@ -40,6 +40,24 @@ fn disk_formats_reproducible_and_valid() {
         let b = build(&format!("b.{format}"), true);
         assert!(a == b, "{format}: two builds differ");
     }
+    // Past two 16 MiB gzip members per core: compressed on one core (taskset) or all, the same
+    // GCP archive.
+    let mut x: u32 = 0x9E37_79B9;
+    let big: Vec<u8> = (0..40 << 20).map(|i: u32| { x ^= x << 13; x ^= x >> 17; x ^= x << 5; if i % 3 == 0 { x as u8 } else { b'a' + (i % 26) as u8 } }).collect();
+    std::fs::write(tmp.path().join("big.img"), big).unwrap();
+    let gcp = |name: &str, one_core: bool| {
+        let mut cmd = if one_core {
+            let mut c = Command::new(require_tool("taskset"));
+            c.args(["-c", "0", env!("CARGO_BIN_EXE_cvmkit")]).current_dir(tmp.path());
+            c
+        } else {
+            cvmkit(tmp.path())
+        };
+        run(cmd.args(["disk", "--format", "gcp", "--root", "big.img", "--uki"]).arg(&uki).args(["-o", name]), true);
+        std::fs::read(tmp.path().join(name)).unwrap()
+    };
+    assert!(gcp("all.tar.gz", false) == gcp("one.tar.gz", true), "the GCP archive depends on the core count");
+
     let raw = tmp.path().join("a.raw");
     let verify = run(Command::new(require_tool("sfdisk")).arg("--verify").arg(&raw), true);
     assert!(stdout(&verify).contains("No errors detected"), "{}", stdout(&verify));

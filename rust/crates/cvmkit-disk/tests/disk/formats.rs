@@ -241,3 +241,67 @@ fn qcow2_passes_qemu_img_check_and_matches_the_raw_disk() {
         .arg(&back));
     cmp(&raw, &back);
 }
+
+/// Real, compressible bytes for a root image: the Debian kernel's module files (the inputs of
+/// scripts/fetch-inputs.sh), concatenated in name order up to `len` bytes.
+fn modules_image(path: &std::path::Path, len: usize) -> std::path::PathBuf {
+    let kernel = input("KERNEL");
+    let modules = kernel.parent().unwrap().parent().unwrap().join("lib/modules");
+    let mut files = Vec::new();
+    let mut stack = vec![modules.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}: run scripts/fetch-inputs.sh", d.display())) {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut data = Vec::with_capacity(len);
+    for f in files {
+        if data.len() >= len {
+            break;
+        }
+        data.extend_from_slice(&std::fs::read(f).unwrap());
+    }
+    assert!(data.len() >= len, "only {} bytes of modules under {}", data.len(), modules.display());
+    data.truncate(len);
+    std::fs::write(path, data).unwrap();
+    path.to_path_buf()
+}
+
+/// Past one member (16 MiB of tar stream each): the archive is several gzip members that gzip and
+/// GNU tar read as one stream, and it is no larger than GNU `gzip -6` of the same tar stream.
+/// (That the bytes do not depend on the core count: the CLI's disk test, under `taskset`.)
+#[test]
+fn gcp_members_decompress_as_one_stream_no_larger_than_gzip_6() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = DiskSpec {
+        roots: vec![modules_image(&tmp.path().join("modules.img"), 40 << 20)],
+        ..DiskSpec::new(example_uki(), "members", 1_700_000_000)
+    };
+    let (targz, _) = build(&spec, Format::Gcp, tmp.path(), "image.tar.gz");
+    run(Command::new("gzip").arg("-t").arg(&targz));
+    let gz = std::fs::read(&targz).unwrap();
+    let members = gz.windows(10).filter(|w| *w == [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3]).count();
+    assert!(members >= 3, "{members} gzip member(s)");
+
+    let stream = tmp.path().join("stream.tar");
+    let out = Command::new("gzip").arg("-dc").arg(&targz).output().unwrap();
+    assert!(out.status.success());
+    std::fs::write(&stream, &out.stdout).unwrap();
+    let gnu = Command::new("gzip").args(["-6", "-n", "-c"]).arg(&stream).output().unwrap();
+    assert!(gnu.status.success());
+    assert!(gz.len() <= gnu.stdout.len(), "cvmkit {} bytes, gzip -6 {} bytes", gz.len(), gnu.stdout.len());
+
+    let x = tmp.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    run(Command::new(require_tool("tar", "tar")).args(["--sparse", "-xzf"]).arg(&targz).arg("-C").arg(&x));
+    let (raw, _) = build(&DiskSpec { disk_size: Some(1 << 30), ..spec.clone() }, Format::Raw, tmp.path(), "disk.raw");
+    let same = run_text(qemu_img().args(["compare", "-f", "raw", "-F", "raw"]).arg(&raw).arg(x.join("disk.raw")));
+    assert!(same.contains("Images are identical."), "{same}");
+
+}
