@@ -77,6 +77,10 @@ let
     "tpm-pcr"
     "rtmr-file"
     "events-file"
+    "app-dir"
+    "max-workloads"
+    "platform"
+    "unmeasured"
   ];
 
   render =
