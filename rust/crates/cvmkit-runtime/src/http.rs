@@ -117,12 +117,17 @@ impl Default for Client {
 #[derive(Clone, Default)]
 pub struct TlsRoots {
     /// `None`: the built-in roots.
+    #[cfg(feature = "https")]
     custom: Option<ureq::tls::RootCerts>,
 }
 
 impl std::fmt::Debug for TlsRoots {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsRoots").field("custom", &self.custom.is_some()).finish()
+        #[cfg(feature = "https")]
+        let custom = self.custom.is_some();
+        #[cfg(not(feature = "https"))]
+        let custom = false;
+        f.debug_struct("TlsRoots").field("custom", &custom).finish()
     }
 }
 
@@ -183,11 +188,7 @@ impl std::fmt::Debug for StreamingResponse {
 
 impl Client {
     fn agent(&self, timeout: Duration) -> ureq::Agent {
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(roots) = &self.tls.custom {
-            tls = tls.root_certs(roots.clone());
-        }
-        ureq::Agent::config_builder()
+        let builder = ureq::Agent::config_builder()
             .timeout_connect(Some(self.connect_timeout.min(timeout)))
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
@@ -196,10 +197,16 @@ impl Client {
             .max_redirects_will_error(false)
             .proxy(None)
             .user_agent("cvmkit-runtime")
-            .max_response_header_size(64 << 10)
-            .tls_config(tls.build())
-            .build()
-            .into()
+            .max_response_header_size(64 << 10);
+        #[cfg(feature = "https")]
+        let builder = {
+            let mut tls = ureq::tls::TlsConfig::builder();
+            if let Some(roots) = &self.tls.custom {
+                tls = tls.root_certs(roots.clone());
+            }
+            builder.tls_config(tls.build())
+        };
+        builder.build().into()
     }
 
     /// `GET url` with extra request headers, without following redirects; reads the whole body
@@ -342,7 +349,8 @@ pub fn redirect_target(base: &str, location: &str) -> Result<String, String> {
             && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
         if is_scheme {
             return match scheme.to_ascii_lowercase().as_str() {
-                "http" | "https" => Ok(loc.to_string()),
+                "http" | "https" if loc[scheme.len() + 1..].starts_with("//") => Ok(loc.to_string()),
+                "http" | "https" => Err(format!("Location '{loc}' is not an absolute URL (scheme://host/…)")),
                 other => Err(format!("Location '{loc}' has the scheme '{other}:'; only http and https are followed")),
             };
         }
@@ -431,5 +439,6 @@ mod tests {
             let e = redirect_target("http://h/a", loc).unwrap_err();
             assert!(e.contains("only http and https are followed"), "{loc}: {e}");
         }
+        assert!(redirect_target("http://h/a", "http:x").unwrap_err().contains("not an absolute URL"));
     }
 }
