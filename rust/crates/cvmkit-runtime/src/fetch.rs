@@ -221,7 +221,17 @@ impl Fetcher {
         // A missing directory or file is "outside" too: the message must not tell the host which
         // paths exist.
         let dir = dir.canonicalize().map_err(|_| outside(&shown))?;
-        let real = path.canonicalize().map_err(|_| outside(&shown))?;
+        let lexically_inside =
+            path.starts_with(&dir) && !path.components().any(|c| c == std::path::Component::ParentDir);
+        let real = path.canonicalize().map_err(|e| {
+            // Inside the app directory a missing file may be named (the image's own files);
+            // outside it, whether a path exists is not the host's to learn.
+            if lexically_inside {
+                FetchError::Io { what: "open", path: path.to_path_buf(), source: e }
+            } else {
+                outside(&shown)
+            }
+        })?;
         if !real.starts_with(&dir) || real == dir {
             return Err(outside(&shown));
         }

@@ -95,6 +95,12 @@ fn d1_file_outside_the_app_dir_is_refused_and_no_digest_is_printed() {
         assert!(msg.contains("setting app-dir"), "{msg}");
         assert!(!dest.exists() && !staging_path(&dest).exists());
     }
+    // A missing file inside the app directory is named as such (the image's own files); a
+    // missing one outside is "outside", so the host learns nothing about what exists.
+    let e = f.fetch_verified(&manifest(&format!("file://{}/missing", apps.display()), &"0".repeat(64)), &dir.path().join("m"));
+    assert!(matches!(e, Err(FetchError::Io { what: "open", .. })), "{e:?}");
+    let e = f.fetch_verified(&manifest("file:///nonexistent/x", &"0".repeat(64)), &dir.path().join("m"));
+    assert!(matches!(e, Err(FetchError::OutsideAppDir { .. })), "{e:?}");
     // No app directory at all: no file:// app.
     let e = fetcher(None).fetch_verified(&manifest("file:///etc/passwd", &"0".repeat(64)), &dir.path().join("x"));
     assert!(matches!(e, Err(FetchError::OutsideAppDir { .. })), "{e:?}");
