@@ -175,7 +175,11 @@ pub fn bind_measurements(cfg: &RuntimeConfig, events: &[String], log: &Logger) -
         let banner = "*".repeat(72);
         log.info(&banner);
         log.info("WARNING: no TPM or TDX RTMR found: the manifest is NOT bound to the attestation;");
-        log.info("WARNING: a verifier cannot tell what these workloads are (unmeasured = allow)");
+        let why = match cfg.unmeasured {
+            crate::config::Unmeasured::Allow => "unmeasured = allow",
+            _ => "platform none: not a TDX/SNP image",
+        };
+        log.info(format!("WARNING: a verifier cannot tell what these workloads are ({why})"));
         log.info(&banner);
     }
     Ok(done)
