@@ -4,6 +4,10 @@
 # NOT for production confidential VMs: a shell on the console gives whoever controls the host's
 # serial port (the cloud provider) a root shell inside the guest. The image measurements differ,
 # so a verifier pinning the production measurements rejects a devtools image.
+#
+# With the runtime module it also sets `unmeasured = allow`: on a TDX/SNP image without a vTPM
+# or RTMR (a plain QEMU, say) the runtime launches the workloads anyway, which production images
+# refuse; the boot prints a warning on the console and os-release says CVMKIT_UNMEASURED=allow.
 {
   _file = "modules/devtools.nix";
   dirs = {
@@ -14,4 +18,6 @@
   init.commands = [ "/bin/busybox --install -s" ];
   init.shell = true;
   osRelease.VARIANT_ID = "devtools";
+  osRelease.CVMKIT_UNMEASURED = "allow";
+  runtime.settings.unmeasured = "allow";
 }

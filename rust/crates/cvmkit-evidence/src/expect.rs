@@ -67,6 +67,9 @@ pub enum RuntimeRegister {
 pub fn workload_register(manifest: &str, hostnames: Option<&str>, which: RuntimeRegister) -> Result<Register, Error> {
     let manifests = cvmkit_manifest::decode(manifest).map_err(|e| Error::Input(format!("--manifest: {e}")))?;
     let names = cvmkit_manifest::parse_hostnames(hostnames.unwrap_or("")).map_err(|e| Error::Input(format!("--hostname: {e}")))?;
+    // The runtime refuses such a list (and runs nothing): no register to expect for it.
+    cvmkit_manifest::check_workloads(manifests.len(), cvmkit_manifest::BASE_PORT, cvmkit_manifest::MAX_WORKLOADS)
+        .map_err(|e| Error::Input(format!("--manifest: {e}; cvmkit-runtime refuses this deployment")))?;
     let digests: Vec<_> = manifests.iter().map(|m| m.sha256).collect();
     let events = cvmkit_manifest::events(&digests, &names, cvmkit_manifest::BASE_PORT);
     let (name, bank) = match which {

@@ -24,4 +24,10 @@ fn workload_register_equals_the_runtimes_extension() {
 
     assert!(workload_register(&manifest, Some("bad_name"), RuntimeRegister::Pcr15).is_err());
     assert!(workload_register("%%%", None, RuntimeRegister::Pcr15).is_err());
+
+    // A list the runtime refuses (more than MAX_WORKLOADS) has no register to expect.
+    let one = format!(r#"{{"app": "http://h/a", "sha256": "{}"}}"#, "ab".repeat(32));
+    let too_many = cvmkit_manifest::encode(&format!("[{}]", vec![one; cvmkit_manifest::MAX_WORKLOADS + 1].join(",")));
+    let e = workload_register(&too_many, None, RuntimeRegister::Pcr15).unwrap_err();
+    assert!(e.to_string().contains("cvmkit-runtime refuses this deployment"), "{e}");
 }

@@ -11,7 +11,8 @@
 //! - the metadata keys ([`MANIFEST_KEY`], [`manifest_key`], [`HOSTNAME_KEY`]);
 //! - where a QEMU guest finds the metadata ([`QEMU_METADATA_ADDR`], [`QEMU_METADATA_PORT`],
 //!   [`QEMU_METADATA_URL`]) and which port workload `N` listens on ([`BASE_PORT`],
-//!   [`workload_port`]);
+//!   [`workload_port`]), and how many workloads a deployment may have ([`MAX_WORKLOADS`],
+//!   [`check_workloads`]: the runtime and a verifier refuse the same lists);
 //! - the measured event strings ([`events`]) and the registers they go to ([`TPM_PCR`],
 //!   [`RTMR`]).
 //!
@@ -60,7 +61,60 @@ pub const QEMU_METADATA_URL: &str = "http://10.0.2.2:8090/";
 /// The port of workload 0 (the runtime's default `base-port`); workload `N` gets this + `N`.
 pub const BASE_PORT: u16 = 3001;
 
-/// The port of workload `index`: `base_port + index` (3001, 3002, … by default), saturating.
+/// The most workloads one deployment may have (the runtime's default `max-workloads`).
+///
+/// Each workload is a process, a port, a fetched file and a measured event; 64 is far beyond the
+/// few services one confidential VM runs, and it bounds what a host that controls the metadata
+/// can make the runtime do (an unbounded list once gave 106,560 workloads). The runtime and
+/// `cvmkit-runtime events` refuse more through [`check_workloads`], so a verifier never computes
+/// registers for a list the runtime would not have run.
+pub const MAX_WORKLOADS: usize = 64;
+
+/// Why a list of workloads is refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkloadsError {
+    /// More entries than allowed.
+    #[error("{count} workloads, more than the limit of {max}; split the deployment or raise `max-workloads`")]
+    TooMany {
+        /// Entries given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The last workload's port would pass 65535 (ports would repeat).
+    #[error("{count} workloads from base port {base_port} need ports up to {last}, past 65535; lower `base-port`")]
+    PortsExhausted {
+        /// Entries given.
+        count: usize,
+        /// The port of workload 0.
+        base_port: u16,
+        /// The port workload `count - 1` would need.
+        last: usize,
+    },
+}
+
+/// Checks that `count` workloads are at most `max` and each gets its own port
+/// (`base_port + N` ≤ 65535), so [`workload_port`] never saturates and no two share a port.
+///
+/// ```
+/// assert!(cvmkit_manifest::check_workloads(64, 3001, cvmkit_manifest::MAX_WORKLOADS).is_ok());
+/// assert!(cvmkit_manifest::check_workloads(65, 3001, cvmkit_manifest::MAX_WORKLOADS).is_err());
+/// assert!(cvmkit_manifest::check_workloads(2, 65535, 64).is_err());
+/// ```
+pub fn check_workloads(count: usize, base_port: u16, max: usize) -> Result<(), WorkloadsError> {
+    if count > max {
+        return Err(WorkloadsError::TooMany { count, max });
+    }
+    let last = usize::from(base_port) + count.saturating_sub(1);
+    if last > usize::from(u16::MAX) {
+        return Err(WorkloadsError::PortsExhausted { count, base_port, last });
+    }
+    Ok(())
+}
+
+/// The port of workload `index`: `base_port + index` (3001, 3002, … by default), saturating
+/// (a list that would saturate is refused first by [`check_workloads`]).
 pub fn workload_port(base_port: u16, index: usize) -> u16 {
     u16::try_from(index)
         .ok()
@@ -200,6 +254,25 @@ mod tests {
         }
         let json = format!(r#"[{{"app":"http://h/a","sha256":"{}"}}]"#, "0".repeat(64));
         assert_eq!(decode(&encode(&json)).unwrap()[0].app_url, "http://h/a");
+    }
+
+    #[test]
+    fn workload_limits() {
+        assert_eq!(check_workloads(0, 3001, MAX_WORKLOADS), Ok(()));
+        assert_eq!(check_workloads(MAX_WORKLOADS, 3001, MAX_WORKLOADS), Ok(()));
+        assert_eq!(
+            check_workloads(MAX_WORKLOADS + 1, 3001, MAX_WORKLOADS),
+            Err(WorkloadsError::TooMany { count: 65, max: 64 })
+        );
+        // The attack's lists put 44,026 workloads on port 65535: every port must be distinct.
+        assert_eq!(check_workloads(1, 65535, 64), Ok(()));
+        assert_eq!(
+            check_workloads(2, 65535, 64),
+            Err(WorkloadsError::PortsExhausted { count: 2, base_port: 65535, last: 65536 })
+        );
+        let ports: std::collections::BTreeSet<u16> = (0..64).map(|i| workload_port(65472, i)).collect();
+        assert!(check_workloads(64, 65472, 64).is_ok());
+        assert_eq!(ports.len(), 64);
     }
 
     #[test]

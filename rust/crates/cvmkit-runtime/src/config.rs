@@ -72,6 +72,36 @@ impl MeasureMode {
     }
 }
 
+/// The confidential-computing platform the image was built for (setting `platform`, written by
+/// the image's `runtime` module from its `platform` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// Not a confidential platform (or not said).
+    None,
+    /// Intel TDX.
+    Tdx,
+    /// AMD SEV-SNP.
+    Snp,
+}
+
+impl Platform {
+    /// Whether the platform is confidential, i.e. a verifier relies on the runtime registers.
+    pub fn is_confidential(self) -> bool {
+        self != Self::None
+    }
+}
+
+/// What to do when no runtime register can be extended (setting `unmeasured`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmeasured {
+    /// `refuse` on a confidential [`Platform`], `allow` otherwise.
+    Auto,
+    /// Launch nothing: the attestation would not say what runs.
+    Refuse,
+    /// Launch anyway, with a warning (development images only).
+    Allow,
+}
+
 /// All settings of `cvmkit-runtime`.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -145,6 +175,14 @@ pub struct RuntimeConfig {
     pub rtmr_file: PathBuf,
     /// Where the measured events are written, one per line.
     pub events_file: PathBuf,
+    /// The only directory `file://` apps may come from (`None`: no `file://` apps).
+    pub app_dir: Option<PathBuf>,
+    /// The most workloads a deployment may have (see [`cvmkit_manifest::MAX_WORKLOADS`]).
+    pub max_workloads: usize,
+    /// The image's platform.
+    pub platform: Platform,
+    /// Whether workloads may run when no register binds them.
+    pub unmeasured: Unmeasured,
 }
 
 impl Default for RuntimeConfig {
@@ -186,6 +224,10 @@ impl Default for RuntimeConfig {
             tpm_pcr: cvmkit_manifest::TPM_PCR,
             rtmr_file: "/sys/devices/virtual/misc/tdx_guest/measurements/rtmr3:sha384".into(),
             events_file: "/run/cvmkit/measured-events.txt".into(),
+            app_dir: Some(crate::fetch::DEFAULT_APP_DIR.into()),
+            max_workloads: cvmkit_manifest::MAX_WORKLOADS,
+            platform: Platform::None,
+            unmeasured: Unmeasured::Auto,
         }
     }
 }
@@ -228,6 +270,14 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("tpm-pcr", "N", "PCR extended with the events (15)"),
     ("rtmr-file", "PATH", "TDX RTMR file (/sys/devices/virtual/misc/tdx_guest/measurements/rtmr3:sha384)"),
     ("events-file", "PATH", "measured events, one per line (/run/cvmkit/measured-events.txt)"),
+    ("app-dir", "PATH", "the only directory file:// apps may come from; empty: none (/opt/cvmkit/apps)"),
+    ("max-workloads", "N", "refuse a deployment of more workloads (64)"),
+    ("platform", "NAME", "none | tdx | snp: the image's platform, set by the Nix module (none)"),
+    (
+        "unmeasured",
+        "MODE",
+        "auto | refuse | allow: launch when no register can be extended? auto refuses on tdx/snp (auto)",
+    ),
 ];
 
 fn num<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
@@ -314,6 +364,41 @@ impl RuntimeConfig {
             }
             "rtmr-file" => self.rtmr_file = v.into(),
             "events-file" => self.events_file = v.into(),
+            "app-dir" => self.app_dir = opt_path(v),
+            "max-workloads" => {
+                self.max_workloads = num(name, v)?;
+                if self.max_workloads == 0 || self.max_workloads > 65535 {
+                    return Err(ConfigError::BadValue { name: name.into(), value: value.into(), reason: "expected 1-65535" });
+                }
+            }
+            "platform" => {
+                self.platform = match v {
+                    "none" | "" => Platform::None,
+                    "tdx" => Platform::Tdx,
+                    "snp" => Platform::Snp,
+                    _ => {
+                        return Err(ConfigError::BadValue {
+                            name: name.into(),
+                            value: value.into(),
+                            reason: "expected none, tdx or snp",
+                        })
+                    }
+                }
+            }
+            "unmeasured" => {
+                self.unmeasured = match v {
+                    "auto" => Unmeasured::Auto,
+                    "refuse" => Unmeasured::Refuse,
+                    "allow" => Unmeasured::Allow,
+                    _ => {
+                        return Err(ConfigError::BadValue {
+                            name: name.into(),
+                            value: value.into(),
+                            reason: "expected auto, refuse or allow",
+                        })
+                    }
+                }
+            }
             _ => return Err(ConfigError::Unknown(name.into())),
         }
         Ok(())
@@ -323,6 +408,11 @@ impl RuntimeConfig {
     pub fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::File { path: path.display().to_string(), reason: e.to_string() })?;
+        self.apply_text(path, &text)
+    }
+
+    /// Applies the `name = value` lines of `text`, read from `path` (named in errors).
+    pub fn apply_text(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -335,6 +425,15 @@ impl RuntimeConfig {
             self.set(k.trim(), v.trim())?;
         }
         Ok(())
+    }
+
+    /// Whether a launch without any extended register is refused (see [`Unmeasured`]).
+    pub fn refuses_unmeasured(&self) -> bool {
+        match self.unmeasured {
+            Unmeasured::Auto => self.platform.is_confidential(),
+            Unmeasured::Refuse => true,
+            Unmeasured::Allow => false,
+        }
     }
 
     /// Builds the settings from `args` (flags only, no subcommand): the config file named by

@@ -1,34 +1,43 @@
-//! A minimal blocking HTTP/1.1 client over [`std::net::TcpStream`], enough for cloud metadata
-//! services and app downloads: `GET` only, one request per connection (`Connection: close`),
-//! bodies framed by `Content-Length`, `chunked` or the end of the stream. `https://` goes through
-//! rustls (feature `https`) with the Mozilla roots built in, or the roots of a PEM file.
+//! HTTP(S) `GET` for metadata and app downloads, through [ureq] (a maintained client; the
+//! runtime used to carry its own HTTP/1.1 parser, and a parser of input the host controls is
+//! better written and fuzzed once, upstream). `https://` goes through rustls with the *ring*
+//! provider (feature `https`) and the Mozilla roots built in, or the roots of a PEM file.
 //!
-//! Every request has a connect timeout and an overall deadline (each read waits at most until the
-//! deadline), so a silent or slow-dripping server cannot stall discovery.
+//! What this module adds around ureq is policy, because the host and the network are the
+//! adversary:
+//!
+//! - every request has a connect timeout and an overall deadline (body included), so a silent or
+//!   slow-dripping server cannot stall the runtime;
+//! - bodies have a size limit, and a declared `Content-Length` over it is refused before a byte of
+//!   the body is read;
+//! - redirects are followed only where asked ([`Client::get_following`]) and only to `http://` or
+//!   `https://` URLs: a `Location` of any other scheme is refused, never turned into a path.
+//!   They are followed here, one request per hop ([`redirect_target`]), not by ureq: ureq 3.5
+//!   resolves `Location: file:///etc/passwd` as the path `/etc/passwd` on the same server;
+//! - no proxy from the environment, no cookies, no decompression.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::io::Read;
+use std::time::Duration;
 
 /// Why an HTTP request failed. Messages are one line and name the URL.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
-    /// The URL is not `http://HOST[:PORT]/PATH`.
+    /// The URL is not `http(s)://HOST[:PORT]/PATH`.
     #[error("bad URL '{url}': {reason}")]
     BadUrl {
         /// The URL given.
         url: String,
         /// What is wrong with it.
-        reason: &'static str,
+        reason: String,
     },
     /// The host name did not resolve, or no address accepted the connection in time.
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}: {reason}")]
     Connect {
         /// The URL requested.
         url: String,
-        /// The last connect (or resolve) error.
-        source: std::io::Error,
+        /// What failed.
+        reason: String,
     },
     /// The deadline passed before the response was complete.
     #[error("timed out after {after:?} waiting for {url}")]
@@ -54,6 +63,14 @@ pub enum HttpError {
         /// What is wrong.
         reason: String,
     },
+    /// A redirect that is not followed: another scheme than http(s), or too many.
+    #[error("refused redirect from {url}: {reason}")]
+    Redirect {
+        /// The URL that answered with the redirect.
+        url: String,
+        /// Why it is refused.
+        reason: String,
+    },
     /// TLS setup or the handshake failed, or `https` support is not built in.
     #[error("TLS error for {url}: {reason}")]
     Tls {
@@ -62,7 +79,7 @@ pub enum HttpError {
         /// What went wrong.
         reason: String,
     },
-    /// The body is larger than the configured limit.
+    /// The body is (or is declared) larger than the configured limit.
     #[error("response from {url} exceeds the limit of {limit} bytes")]
     TooLarge {
         /// The URL requested.
@@ -72,88 +89,14 @@ pub enum HttpError {
     },
 }
 
-/// A parsed `http://` or `https://` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl {
-    /// `https://`.
-    pub tls: bool,
-    /// Host name or IP address (IPv6 without brackets).
-    pub host: String,
-    /// TCP port (80 or 443 if the URL has none).
-    pub port: u16,
-    /// Path and query, starting with `/`.
-    pub path: String,
-}
-
-impl HttpUrl {
-    /// Parses `http(s)://HOST[:PORT][/PATH][?QUERY]`. Userinfo and fragments are refused.
-    pub fn parse(url: &str) -> Result<Self, HttpError> {
-        let bad = |reason| HttpError::BadUrl { url: url.to_string(), reason };
-        let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
-            (Some(r), _) => (false, r),
-            (_, Some(r)) => (true, r),
-            _ => return Err(bad("only http:// and https:// are supported here")),
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
-            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-            None => (rest, "/".to_string()),
-        };
-        if path.contains('#') {
-            return Err(bad("fragments are not allowed"));
-        }
-        if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(bad("the path contains spaces or control characters"));
-        }
-        if authority.contains('@') {
-            return Err(bad("user names are not allowed"));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let end = v6.find(']').ok_or_else(|| bad("unclosed '[' in the host"))?;
-            let host = &v6[..end];
-            match &v6[end + 1..] {
-                "" => (host, None),
-                p => (host, Some(p.strip_prefix(':').ok_or_else(|| bad("junk after ']'"))?)),
-            }
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("the host is empty"));
-        }
-        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b)) {
-            return Err(bad("the host has characters other than letters, digits, '-', '.', ':'"));
-        }
-        let port = match port {
-            None if tls => 443,
-            None => 80,
-            Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| bad("the port is not 1-65535"))?,
-        };
-        Ok(Self { tls, host: host.to_string(), port, path })
-    }
-
-    /// `host:port` as sent in the `Host` header.
-    fn host_header(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        if self.port == if self.tls { 443 } else { 80 } {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-}
-
 /// Timeouts, limits and TLS roots of a client.
 #[derive(Debug, Clone)]
 pub struct Client {
-    /// Maximum time to establish the TCP connection (per resolved address).
+    /// Maximum time to establish the TCP connection.
     pub connect_timeout: Duration,
-    /// Maximum time for the whole request, connection included.
+    /// Maximum time for the whole request, connection and body included.
     pub timeout: Duration,
-    /// Largest body [`Client::get`] accepts.
+    /// Largest body accepted, in bytes.
     pub max_body: u64,
     /// Trust roots for `https://`.
     pub tls: TlsRoots,
@@ -173,14 +116,15 @@ impl Default for Client {
 /// Trust roots for `https://`: the built-in Mozilla roots (default) or those of a PEM file.
 #[derive(Clone, Default)]
 pub struct TlsRoots {
+    /// `None`: the built-in roots.
     #[cfg(feature = "https")]
-    config: Option<std::sync::Arc<rustls::ClientConfig>>,
+    custom: Option<ureq::tls::RootCerts>,
 }
 
 impl std::fmt::Debug for TlsRoots {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         #[cfg(feature = "https")]
-        let custom = self.config.is_some();
+        let custom = self.custom.is_some();
         #[cfg(not(feature = "https"))]
         let custom = false;
         f.debug_struct("TlsRoots").field("custom", &custom).finish()
@@ -191,17 +135,18 @@ impl TlsRoots {
     /// Trusts exactly the certificates in the PEM file `path` (instead of the built-in roots).
     #[cfg(feature = "https")]
     pub fn from_pem_file(path: &std::path::Path) -> Result<Self, String> {
-        use rustls_pki_types::pem::PemObject as _;
-        use rustls_pki_types::CertificateDer;
         let what = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", path.display());
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(path).map_err(|e| what(&e))? {
-            roots.add(cert.map_err(|e| what(&e))?).map_err(|e| what(&e))?;
+        let pem = std::fs::read(path).map_err(|e| what(&e))?;
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| what(&e))? {
+                certs.push(c);
+            }
         }
-        if roots.is_empty() {
+        if certs.is_empty() {
             return Err(what(&"no certificate in it"));
         }
-        Ok(Self { config: Some(std::sync::Arc::new(client_config(roots)?)) })
+        Ok(Self { custom: Some(ureq::tls::RootCerts::new_with_certs(&certs)) })
     }
 
     /// Without the `https` feature there is nothing to trust.
@@ -209,354 +154,265 @@ impl TlsRoots {
     pub fn from_pem_file(path: &std::path::Path) -> Result<Self, String> {
         Err(format!("CA file {}: this build has no https support", path.display()))
     }
-
-    #[cfg(feature = "https")]
-    fn config(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
-        static BUILTIN: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>> =
-            std::sync::OnceLock::new();
-        match &self.config {
-            Some(c) => Ok(c.clone()),
-            None => BUILTIN
-                .get_or_init(|| {
-                    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                    client_config(roots).map(std::sync::Arc::new)
-                })
-                .clone(),
-        }
-    }
 }
-
-#[cfg(feature = "https")]
-fn client_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, String> {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-trait Stream: Read + Write + Send {}
-impl<T: Read + Write + Send> Stream for T {}
 
 /// A complete response.
 #[derive(Debug, Clone)]
 pub struct Response {
     /// The status code, e.g. 200.
     pub status: u16,
-    /// Header fields in the order received, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    /// The body, de-chunked.
+    /// The body.
     pub body: Vec<u8>,
 }
 
-impl Response {
-    /// The first header named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
-    }
-}
-
-/// A response whose body is still to be read (see [`Client::get_streaming`]).
+/// A response whose body is still to be read (see [`Client::get_following`]).
 pub struct StreamingResponse {
-    /// The status code.
+    /// The final status code (after redirects).
     pub status: u16,
-    /// Header fields, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    /// The body; reads fail with [`std::io::ErrorKind::TimedOut`] once the deadline has passed.
-    pub body: Body,
+    /// The declared `Content-Length`, if any.
+    pub content_length: Option<u64>,
+    /// The body; reads fail once the deadline has passed or past the size limit.
+    pub body: Box<dyn Read + Send>,
+    /// The URL requested, for errors while reading the body.
+    url: String,
 }
 
-/// The body of a [`StreamingResponse`].
-pub struct Body {
-    conn: Conn,
-    framing: Framing,
-}
-
-enum Framing {
-    Length(u64),
-    Chunked { left_in_chunk: u64, done: bool },
-    UntilClose,
-}
-
-struct Conn {
-    reader: BufReader<Box<dyn Stream>>,
-    /// The socket under `reader` (a clone of the same file descriptor), for its timeouts.
-    tcp: TcpStream,
-    deadline: Instant,
-}
-
-impl Conn {
-    fn arm(&mut self) -> std::io::Result<()> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline passed"));
-        }
-        self.tcp.set_read_timeout(Some(left))?;
-        self.tcp.set_write_timeout(Some(left))
-    }
-
-    fn read_line(&mut self, limit: usize) -> std::io::Result<String> {
-        let mut line = Vec::new();
-        loop {
-            self.arm()?;
-            let buf = self.reader.fill_buf()?;
-            if buf.is_empty() {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed mid-line"));
-            }
-            let (used, done) = match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (buf.len(), false),
-            };
-            line.extend_from_slice(&buf[..used]);
-            self.reader.consume(used);
-            if line.len() > limit {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "header line too long"));
-            }
-            if done {
-                while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-                    line.pop();
-                }
-                return String::from_utf8(line)
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "header is not UTF-8"));
-            }
-        }
-    }
-
-    fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.arm()?;
-        self.reader.read(buf)
-    }
-}
-
-impl Read for Body {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        match &mut self.framing {
-            Framing::Length(0) => Ok(0),
-            Framing::Length(left) => {
-                let want = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                let n = self.conn.read_some(&mut buf[..want])?;
-                if n == 0 {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "connection closed before Content-Length bytes arrived",
-                    ));
-                }
-                *left -= n as u64;
-                Ok(n)
-            }
-            // A TLS peer that closes without close_notify ends the body too (truncation is caught
-            // by the caller's digest check, the only integrity check that matters here).
-            Framing::UntilClose => match self.conn.read_some(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
-                r => r,
-            },
-            Framing::Chunked { left_in_chunk, done } => {
-                if *done {
-                    return Ok(0);
-                }
-                if *left_in_chunk == 0 {
-                    let line = self.conn.read_line(1024)?;
-                    let size = line.split(';').next().unwrap_or("").trim();
-                    let size = u64::from_str_radix(size, 16).map_err(|_| {
-                        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad chunk size '{size}'"))
-                    })?;
-                    if size == 0 {
-                        // Trailer fields up to the empty line.
-                        while !self.conn.read_line(8192)?.is_empty() {}
-                        *done = true;
-                        return Ok(0);
-                    }
-                    *left_in_chunk = size;
-                }
-                let want = buf.len().min(usize::try_from(*left_in_chunk).unwrap_or(usize::MAX));
-                let n = self.conn.read_some(&mut buf[..want])?;
-                if n == 0 {
-                    return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed mid-chunk"));
-                }
-                *left_in_chunk -= n as u64;
-                if *left_in_chunk == 0 {
-                    let end = self.conn.read_line(2)?;
-                    if !end.is_empty() {
-                        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "chunk not followed by CRLF"));
-                    }
-                }
-                Ok(n)
-            }
-        }
+impl std::fmt::Debug for StreamingResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingResponse")
+            .field("status", &self.status)
+            .field("content_length", &self.content_length)
+            .finish()
     }
 }
 
 impl Client {
-    /// `GET url` with extra request headers; reads the whole body (up to [`Client::max_body`]).
-    pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response, HttpError> {
-        let mut resp = self.get_streaming(url, headers)?;
-        let mut body = Vec::new();
-        let limit = self.max_body;
-        let n = (&mut resp.body).take(limit + 1).read_to_end(&mut body).map_err(|e| self.io_error(url, e))?;
-        if n as u64 > limit {
-            return Err(HttpError::TooLarge { url: url.to_string(), limit });
-        }
-        Ok(Response { status: resp.status, headers: resp.headers, body })
-    }
-
-    /// `GET url`, returning once the status line and headers are in; the caller reads the body.
-    pub fn get_streaming(&self, url: &str, headers: &[(&str, &str)]) -> Result<StreamingResponse, HttpError> {
-        let parsed = HttpUrl::parse(url)?;
-        let start = Instant::now();
-        let deadline = start + self.timeout;
-        let tcp = self.connect(url, &parsed, deadline)?;
-        let clone = tcp.try_clone().map_err(|e| self.io_error(url, e))?;
-        let stream: Box<dyn Stream> = if parsed.tls { self.tls_stream(url, &parsed, tcp)? } else { Box::new(tcp) };
-        let mut conn = Conn { reader: BufReader::new(stream), tcp: clone, deadline };
-        let mut request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: cvmkit-runtime\r\nAccept: */*\r\nConnection: close\r\n",
-            parsed.path,
-            parsed.host_header()
-        );
-        for (k, v) in headers {
-            request.push_str(&format!("{k}: {v}\r\n"));
-        }
-        request.push_str("\r\n");
-        conn.arm().map_err(|e| self.io_error(url, e))?;
-        let w = conn.reader.get_mut();
-        w.write_all(request.as_bytes()).and_then(|_| w.flush()).map_err(|e| self.io_error(url, e))?;
-
-        let bad = |reason: String| HttpError::BadResponse { url: url.to_string(), reason };
-        let status_line = conn.read_line(8192).map_err(|e| self.io_error(url, e))?;
-        let mut parts = status_line.splitn(3, ' ');
-        let version = parts.next().unwrap_or("");
-        if !version.starts_with("HTTP/1.") {
-            return Err(bad(format!("status line '{}' is not HTTP/1.x", truncate(&status_line))));
-        }
-        let status = parts
-            .next()
-            .and_then(|s| s.parse::<u16>().ok())
-            .filter(|s| (100..1000).contains(s))
-            .ok_or_else(|| bad(format!("no status code in '{}'", truncate(&status_line))))?;
-        let mut headers = Vec::new();
-        loop {
-            let line = conn.read_line(8192).map_err(|e| self.io_error(url, e))?;
-            if line.is_empty() {
-                break;
+    fn agent(&self, timeout: Duration) -> ureq::Agent {
+        let builder = ureq::Agent::config_builder()
+            .timeout_connect(Some(self.connect_timeout.min(timeout)))
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            // A 3xx is returned, not followed: see the module docs.
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .proxy(None)
+            .user_agent("cvmkit-runtime")
+            .max_response_header_size(64 << 10);
+        #[cfg(feature = "https")]
+        let builder = {
+            let mut tls = ureq::tls::TlsConfig::builder();
+            if let Some(roots) = &self.tls.custom {
+                tls = tls.root_certs(roots.clone());
             }
-            if headers.len() >= 100 {
-                return Err(bad("more than 100 header fields".into()));
-            }
-            let (k, v) = line.split_once(':').ok_or_else(|| bad(format!("header line '{}'", truncate(&line))))?;
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-        let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        let framing = if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
-            Framing::Chunked { left_in_chunk: 0, done: false }
-        } else if let Some(len) = get("content-length") {
-            Framing::Length(len.parse().map_err(|_| bad(format!("Content-Length '{}'", truncate(len))))?)
-        } else if status == 204 || status == 304 {
-            Framing::Length(0)
-        } else {
-            Framing::UntilClose
+            builder.tls_config(tls.build())
         };
-        Ok(StreamingResponse { status, headers, body: Body { conn, framing } })
+        builder.build().into()
     }
 
-    /// `GET url`, following up to `max` redirects (301, 302, 303, 307, 308 with a `Location`).
+    /// `GET url` with extra request headers, without following redirects; reads the whole body
+    /// (at most [`Client::max_body`] bytes, a larger `Content-Length` is refused unread).
+    pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response, HttpError> {
+        let mut resp = self.request(url, headers, 0)?;
+        let mut body = Vec::new();
+        resp.body.read_to_end(&mut body).map_err(|e| self.io_error(url, e))?;
+        Ok(Response { status: resp.status, body })
+    }
+
+    /// `GET url`, following up to `max` redirects to `http://` / `https://` URLs; returns once
+    /// the final status line and headers are in, the caller reads the body (at most
+    /// [`Client::max_body`] bytes; a larger declared `Content-Length` is refused here).
     pub fn get_following(
         &self,
         url: &str,
         headers: &[(&str, &str)],
-        max: usize,
+        max: u32,
     ) -> Result<StreamingResponse, HttpError> {
+        self.request(url, headers, max)
+    }
+
+    fn request(&self, url: &str, headers: &[(&str, &str)], max_redirects: u32) -> Result<StreamingResponse, HttpError> {
+        check_scheme(url).map_err(|reason| HttpError::BadUrl { url: url.into(), reason })?;
+        let deadline = std::time::Instant::now() + self.timeout;
         let mut url = url.to_string();
-        for _ in 0..=max {
-            let resp = self.get_streaming(&url, headers)?;
-            let location = resp.headers.iter().find(|(k, _)| k == "location").map(|(_, v)| v.clone());
-            match (resp.status, location) {
-                (301 | 302 | 303 | 307 | 308, Some(loc)) => url = resolve(&url, &loc)?,
-                _ => return Ok(resp),
-            }
-        }
-        Err(HttpError::BadResponse { url, reason: format!("more than {max} redirects") })
-    }
-
-    #[cfg(feature = "https")]
-    fn tls_stream(&self, url: &str, parsed: &HttpUrl, tcp: TcpStream) -> Result<Box<dyn Stream>, HttpError> {
-        let tls = |reason: String| HttpError::Tls { url: url.to_string(), reason };
-        let config = self.tls.config().map_err(tls)?;
-        let name = rustls_pki_types::ServerName::try_from(parsed.host.clone()).map_err(|e| tls(e.to_string()))?;
-        let conn = rustls::ClientConnection::new(config, name).map_err(|e| tls(e.to_string()))?;
-        Ok(Box::new(rustls::StreamOwned::new(conn, tcp)))
-    }
-
-    #[cfg(not(feature = "https"))]
-    fn tls_stream(&self, url: &str, _parsed: &HttpUrl, _tcp: TcpStream) -> Result<Box<dyn Stream>, HttpError> {
-        Err(HttpError::Tls {
-            url: url.to_string(),
-            reason: "this build has no https support; use http:// or file://".into(),
-        })
-    }
-
-    fn connect(&self, url: &str, parsed: &HttpUrl, deadline: Instant) -> Result<TcpStream, HttpError> {
-        let addrs: Vec<SocketAddr> = (parsed.host.as_str(), parsed.port)
-            .to_socket_addrs()
-            .map_err(|source| HttpError::Connect { url: url.to_string(), source })?
-            .collect();
-        let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "the host has no address");
-        for addr in addrs {
-            let left = deadline.saturating_duration_since(Instant::now());
+        let mut hops = 0;
+        let resp = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
-                return Err(HttpError::Timeout { url: url.to_string(), after: self.timeout });
+                return Err(HttpError::Timeout { url, after: self.timeout });
             }
-            match TcpStream::connect_timeout(&addr, self.connect_timeout.min(left)) {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    return Ok(s);
-                }
-                Err(e) => last = e,
+            let mut req = self.agent(left).get(&url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
             }
+            let resp = req.call().map_err(|e| self.error(&url, e))?;
+            let location = resp.headers().get("location");
+            if max_redirects == 0 || !resp.status().is_redirection() || location.is_none() {
+                break resp;
+            }
+            let redirect = |reason: String| HttpError::Redirect { url: url.clone(), reason };
+            if hops == max_redirects {
+                return Err(redirect(format!("more than {max_redirects} redirects")));
+            }
+            let location = location
+                .and_then(|l| l.to_str().ok())
+                .ok_or_else(|| redirect("the Location header is not visible ASCII".into()))?;
+            url = redirect_target(&url, location).map_err(redirect)?;
+            hops += 1;
+        };
+        let url = url.as_str();
+        let status = resp.status().as_u16();
+        let body = resp.into_body();
+        let content_length = body.content_length();
+        if content_length.is_some_and(|n| n > self.max_body) {
+            return Err(HttpError::TooLarge { url: url.into(), limit: self.max_body });
         }
-        Err(HttpError::Connect { url: url.to_string(), source: last })
+        // One byte over the limit makes ureq fail with BodyExceedsLimit, mapped to TooLarge.
+        let reader = body.into_with_config().limit(self.max_body).reader();
+        Ok(StreamingResponse { status, content_length, body: Box::new(reader), url: url.into() })
     }
 
-    /// Maps an I/O error while talking to `url`; timeouts become [`HttpError::Timeout`].
-    pub(crate) fn io_error(&self, url: &str, e: std::io::Error) -> HttpError {
+    /// Maps an error of reading a [`StreamingResponse`] body.
+    pub fn body_error(&self, resp: &StreamingResponse, e: std::io::Error) -> HttpError {
+        self.io_error(&resp.url, e)
+    }
+
+    fn io_error(&self, url: &str, e: std::io::Error) -> HttpError {
+        // ureq's body readers wrap its own errors in io::Error; take them back out.
+        if e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+            let inner = e.into_inner().expect("checked above").downcast::<ureq::Error>().expect("checked above");
+            return self.error(url, *inner);
+        }
         match e.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                HttpError::Timeout { url: url.to_string(), after: self.timeout }
+                HttpError::Timeout { url: url.into(), after: self.timeout }
             }
-            std::io::ErrorKind::InvalidData => HttpError::BadResponse { url: url.to_string(), reason: e.to_string() },
-            _ => HttpError::Io { url: url.to_string(), source: e },
+            _ => HttpError::Io { url: url.into(), source: e },
+        }
+    }
+
+    fn error(&self, url: &str, e: ureq::Error) -> HttpError {
+        let url = url.to_string();
+        match e {
+            ureq::Error::Timeout(_) => HttpError::Timeout { url, after: self.timeout },
+            ureq::Error::BodyExceedsLimit(_) => HttpError::TooLarge { url, limit: self.max_body },
+            ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
+                HttpError::Connect { url, reason: e.to_string() }
+            }
+            ureq::Error::Io(source) => match source.kind() {
+                std::io::ErrorKind::ConnectionRefused => HttpError::Connect { url, reason: source.to_string() },
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                    HttpError::Timeout { url, after: self.timeout }
+                }
+                // rustls reports a refused certificate as InvalidData mid-handshake.
+                std::io::ErrorKind::InvalidData if url.starts_with("https://") => {
+                    HttpError::Tls { url, reason: source.to_string() }
+                }
+                _ => HttpError::Io { url, source },
+            },
+            ureq::Error::BadUri(reason) => HttpError::BadUrl { url, reason },
+            ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => {
+                HttpError::Redirect { url, reason: e.to_string() }
+            }
+            ureq::Error::Tls(_) | ureq::Error::TlsRequired => HttpError::Tls { url, reason: e.to_string() },
+            #[cfg(feature = "https")]
+            ureq::Error::Rustls(_) | ureq::Error::Pem(_) => HttpError::Tls { url, reason: e.to_string() },
+            e => HttpError::BadResponse { url, reason: e.to_string() },
         }
     }
 }
 
-/// Resolves a `Location` value against the URL it came from.
-fn resolve(base: &str, location: &str) -> Result<String, HttpError> {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return Ok(location.to_string());
+/// Only `http://` and `https://` URLs are requested (a manifest `file://` is not HTTP's).
+fn check_scheme(url: &str) -> Result<(), String> {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http") | Some("https") => Ok(()),
+        _ => Err("only http:// and https:// are supported here".into()),
     }
-    let b = HttpUrl::parse(base)?;
-    let scheme = if b.tls { "https" } else { "http" };
-    let host = if b.host.contains(':') { format!("[{}]", b.host) } else { b.host.clone() };
-    if let Some(rest) = location.strip_prefix("//") {
-        return Ok(format!("{scheme}://{rest}"));
-    }
-    if location.starts_with('/') {
-        return Ok(format!("{scheme}://{host}:{}{location}", b.port));
-    }
-    let dir = &b.path[..b.path.split('?').next().unwrap_or("/").rfind('/').map_or(1, |i| i + 1)];
-    Ok(format!("{scheme}://{host}:{}{dir}{location}", b.port))
 }
 
-fn truncate(s: &str) -> String {
-    let mut out: String = s.chars().take(80).collect();
-    if s.chars().count() > 80 {
-        out.push('…');
+/// Where a redirect from `base` to `location` goes (RFC 3986 §5.2: an absolute `http(s)` URL as
+/// it is, a relative reference resolved against `base`), or why it is refused: any other scheme
+/// (`file:`, `ftp:`, …), or a `base` that is not `http(s)://`.
+///
+/// ```
+/// use cvmkit_runtime::http::redirect_target;
+/// assert_eq!(redirect_target("http://h:1/a/b?q", "../x").unwrap(), "http://h:1/x");
+/// assert_eq!(redirect_target("https://h/a/b", "/c?d").unwrap(), "https://h/c?d");
+/// assert_eq!(redirect_target("http://h/a", "//o/p").unwrap(), "http://o/p");
+/// assert!(redirect_target("http://h/a", "file:///etc/passwd").is_err());
+/// ```
+pub fn redirect_target(base: &str, location: &str) -> Result<String, String> {
+    let loc = location.trim();
+    // A scheme is ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) before the first ':' (§3.1).
+    if let Some((scheme, _)) = loc.split_once(':') {
+        let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if is_scheme {
+            return match scheme.to_ascii_lowercase().as_str() {
+                "http" | "https" if loc[scheme.len() + 1..].starts_with("//") => Ok(loc.to_string()),
+                "http" | "https" => Err(format!("Location '{loc}' is not an absolute URL (scheme://host/…)")),
+                other => Err(format!("Location '{loc}' has the scheme '{other}:'; only http and https are followed")),
+            };
+        }
     }
-    out
+    let (scheme, rest) = base
+        .split_once("://")
+        .filter(|(s, _)| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
+        .ok_or_else(|| format!("cannot resolve '{loc}' against '{base}'"))?;
+    let rest = rest.split('#').next().unwrap_or("");
+    let path_start = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path_query) = rest.split_at(path_start);
+    let (path, query) = match path_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_query, None),
+    };
+    let loc = loc.split('#').next().unwrap_or("");
+    let (target, tail) = if let Some(net) = loc.strip_prefix("//") {
+        return Ok(format!("{scheme}://{net}"));
+    } else if loc.is_empty() {
+        (path.to_string(), query.map(|q| format!("?{q}")).unwrap_or_default())
+    } else if let Some(q) = loc.strip_prefix('?') {
+        (path.to_string(), format!("?{q}"))
+    } else {
+        let (lpath, lquery) = match loc.split_once('?') {
+            Some((p, q)) => (p, format!("?{q}")),
+            None => (loc, String::new()),
+        };
+        let merged = if lpath.starts_with('/') {
+            lpath.to_string()
+        } else {
+            // §5.2.3: the base path up to its last '/', then the reference.
+            let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
+            format!("{dir}{lpath}")
+        };
+        (remove_dot_segments(&merged), lquery)
+    };
+    let target = if target.is_empty() { "/".to_string() } else { target };
+    Ok(format!("{scheme}://{authority}{target}{tail}"))
+}
+
+/// RFC 3986 §5.2.4 on an absolute path: `.` and `..` segments removed, never above the root.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *seg {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 #[cfg(test)]
@@ -564,32 +420,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_urls() {
-        let u = HttpUrl::parse("http://10.0.2.2:8090/manifest").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("10.0.2.2", 8090, "/manifest"));
-        let u = HttpUrl::parse("http://169.254.169.254/metadata/x?api-version=2021-02-01").unwrap();
-        assert_eq!((u.port, u.path.as_str()), (80, "/metadata/x?api-version=2021-02-01"));
-        let u = HttpUrl::parse("http://[::1]:81").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("::1", 81, "/"));
-        assert_eq!(u.host_header(), "[::1]:81");
-        let u = HttpUrl::parse("http://h?q=1").unwrap();
-        assert_eq!(u.path, "/?q=1");
-        let u = HttpUrl::parse("https://example.com/a").unwrap();
-        assert_eq!((u.tls, u.port, u.host_header().as_str()), (true, 443, "example.com"));
-        assert_eq!(resolve("http://h:1/a/b?x", "c").unwrap(), "http://h:1/a/c");
-        assert_eq!(resolve("https://h/a", "/z").unwrap(), "https://h:443/z");
-        assert_eq!(resolve("https://h/a", "http://o/p").unwrap(), "http://o/p");
-        for (bad, why) in [
-            ("ftp://x/", "only http:// and https:// are supported here"),
-            ("http://", "the host is empty"),
-            ("http://a:0/", "the port is not 1-65535"),
-            ("http://a:99999/", "the port is not 1-65535"),
-            ("http://u@h/", "user names are not allowed"),
-            ("http://h/a b", "the path contains spaces or control characters"),
-            ("http://h/#f", "fragments are not allowed"),
+    fn redirect_targets() {
+        for (base, loc, want) in [
+            ("http://h/a/b/c", "../x", "http://h/a/x"),
+            ("http://h/a/b/c", "../../../../x", "http://h/x"),
+            ("http://h/a/b/c", "./", "http://h/a/b/"),
+            ("http://h/a/b/c", "..", "http://h/a/"),
+            ("http://h/a/b/c", "g?y#s", "http://h/a/b/g?y"),
+            ("http://h/a/b/c?q", "", "http://h/a/b/c?q"),
+            ("http://h/a/b/c?q", "?z", "http://h/a/b/c?z"),
+            ("http://h", "x", "http://h/x"),
+            ("http://[::1]:8/a", "/b/./c/../d", "http://[::1]:8/b/d"),
+            ("http://h/a", "HTTPS://o/p", "HTTPS://o/p"),
         ] {
-            let r = HttpUrl::parse(bad);
-            assert!(matches!(&r, Err(HttpError::BadUrl { url, reason }) if url == bad && *reason == why), "{bad}: {r:?}");
+            assert_eq!(redirect_target(base, loc).unwrap(), want, "{base} + {loc}");
         }
+        for loc in ["file:///etc/passwd", "FILE:/etc/passwd", "ftp://h/x", "javascript:x", "a:b"] {
+            let e = redirect_target("http://h/a", loc).unwrap_err();
+            assert!(e.contains("only http and https are followed"), "{loc}: {e}");
+        }
+        assert!(redirect_target("http://h/a", "http:x").unwrap_err().contains("not an absolute URL"));
     }
 }

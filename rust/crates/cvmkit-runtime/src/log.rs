@@ -3,6 +3,11 @@
 //! Every line goes to stdout (the serial console in an image) and is appended to a file. The
 //! runtime's own lines are prefixed `cvmkit-runtime: `; a workload's output lines are prefixed
 //! `[app-N] ` on the console and written unprefixed to that workload's own file.
+//!
+//! The runtime's own messages quote metadata, which the host controls: [`Logger::info`] escapes
+//! every control character ([`escape`]), so a value holding a newline cannot forge a line such
+//! as `app-0: fetched … and verified sha256 …` on the console or in `runtime.log`. A workload's
+//! output ([`Logger::line`]) is the verified app's and is written as it is.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -62,8 +67,30 @@ impl Logger {
         }
     }
 
-    /// Same as [`Logger::line`] with a formatted message.
+    /// A runtime message: [`Logger::line`] of the message with control characters escaped.
     pub fn info(&self, msg: impl AsRef<str>) {
-        self.line(msg.as_ref())
+        self.line(&escape(msg.as_ref()))
     }
+}
+
+/// `s` with every control character (newline, carriage return, escape, …) written as a Rust
+/// escape (`\n`, `\r`, `\u{1b}`), and a backslash as `\\`, so one message is one line and
+/// cannot carry terminal sequences; printable text is unchanged.
+///
+/// ```
+/// assert_eq!(cvmkit_runtime::log::escape("a\nb\\c é"), "a\\nb\\\\c é");
+/// ```
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        // Line and paragraph separators and bidi overrides act like control characters on
+        // some consoles and viewers.
+        let special = matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || c == '\\' || special {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -30,8 +30,9 @@
 //! **Which source wins.** A source that cannot be reached, times out or answers other than
 //! 200/404 has not answered; one that answers without a `manifest` is empty; both make discovery
 //! go on to the next source. The first source with a `manifest` decides: if any of its values
-//! is bad (base64, JSON, hash, URL), discovery fails instead of falling back to a later source,
-//! so a broken deployment is loud rather than silently running something else.
+//! is bad (larger than 256 KiB, not UTF-8, base64, JSON, hash, URL, or more workloads than
+//! `max-workloads` altogether), discovery fails instead of falling back to a later source, so a
+//! broken deployment is loud rather than silently running something else.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,6 +43,9 @@ use crate::manifest::{self, Manifest, ManifestError};
 
 /// How many `manifest`, `manifest-1`, … keys are read at most.
 pub const MAX_MANIFEST_KEYS: usize = 64;
+
+/// The largest metadata value (and Azure tag list) read: GCP's limit for one attribute value.
+pub const MAX_VALUE_BYTES: u64 = 256 << 10;
 
 /// A metadata source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,6 +99,24 @@ pub enum DiscoverError {
     NotFound {
         /// The sources tried, comma-separated.
         tried: String,
+    },
+    /// The first source with a manifest has a value that cannot be read as text.
+    #[error("{source_kind} metadata value '{key}' is bad: {reason}")]
+    Unreadable {
+        /// The source.
+        source_kind: SourceKind,
+        /// The key.
+        key: String,
+        /// What is wrong (too large, not UTF-8).
+        reason: String,
+    },
+    /// The first source with a manifest lists more workloads than allowed.
+    #[error("{source_kind} metadata: {error}")]
+    Workloads {
+        /// The source.
+        source_kind: SourceKind,
+        /// The count or port problem.
+        error: cvmkit_manifest::WorkloadsError,
     },
     /// The first source with a manifest has a bad value.
     #[error("{source_kind} metadata value '{key}' is bad: {error}")]
@@ -155,6 +177,14 @@ pub enum SourceOutcome {
     NoAnswer(String),
     /// The source answered but has no `manifest`.
     Empty,
+    /// The source has a manifest, but the value of `key` cannot be read as text (too large,
+    /// not UTF-8): final, like a bad value.
+    Unreadable {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
     /// The manifest values, key by key, and the hostname value.
     Values {
         /// `(key, value)` in order.
@@ -171,8 +201,13 @@ pub struct Discovery {
     pub sources: Vec<SourceKind>,
     /// Endpoints and keys.
     pub endpoints: Endpoints,
-    /// Client used for every request (its timeouts are the per-request ones).
+    /// Client used for every request (its timeouts are the per-request ones; its `max_body`
+    /// is [`MAX_VALUE_BYTES`] whatever it says).
     pub client: Client,
+    /// The most workloads accepted (the runtime's `max-workloads`).
+    pub max_workloads: usize,
+    /// The port of workload 0: the last workload's port must stay ≤ 65535.
+    pub base_port: u16,
 }
 
 impl Default for Discovery {
@@ -183,9 +218,11 @@ impl Default for Discovery {
             client: Client {
                 connect_timeout: Duration::from_secs(1),
                 timeout: Duration::from_secs(3),
-                max_body: 256 << 10,
+                max_body: MAX_VALUE_BYTES,
                 ..Client::default()
             },
+            max_workloads: cvmkit_manifest::MAX_WORKLOADS,
+            base_port: cvmkit_manifest::BASE_PORT,
         }
     }
 }
@@ -193,6 +230,26 @@ impl Default for Discovery {
 enum Lookup {
     Value(String),
     Absent,
+    /// The key exists but its value is not usable text.
+    Unreadable(String),
+}
+
+/// Parses an Azure IMDS `tagsList` answer: a JSON array of `{"name", "value"}` objects, into a
+/// map from lower-cased name (Azure tag names are case-insensitive) to value, the first of equal
+/// names winning.
+pub fn parse_azure_tags(body: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Tag {
+        name: String,
+        value: String,
+    }
+    let tags: Vec<Tag> =
+        serde_json::from_slice(body).map_err(|e| format!("not a JSON array of {{\"name\", \"value\"}} tags: {e}"))?;
+    let mut map = BTreeMap::new();
+    for t in tags {
+        map.entry(t.name.to_ascii_lowercase()).or_insert(t.value);
+    }
+    Ok(map)
 }
 
 impl Discovery {
@@ -204,6 +261,9 @@ impl Discovery {
                 SourceOutcome::Empty => {
                     log(format!("metadata source {source}: answered, no '{}' key", self.endpoints.manifest_key))
                 }
+                SourceOutcome::Unreadable { key, reason } => {
+                    return Err(DiscoverError::Unreadable { source_kind: source, key, reason })
+                }
                 SourceOutcome::Values { manifests: values, hostname } => {
                     let mut manifests = Vec::new();
                     let mut keys = Vec::new();
@@ -213,6 +273,10 @@ impl Discovery {
                             key: key.clone(),
                             error,
                         })?;
+                        // Checked per key, so an oversized list is refused before the next is decoded.
+                        let count = manifests.len() + decoded.len();
+                        cvmkit_manifest::check_workloads(count, self.base_port, self.max_workloads)
+                            .map_err(|error| DiscoverError::Workloads { source_kind: source, error })?;
                         for m in decoded {
                             manifests.push(m);
                             keys.push(key.clone());
@@ -252,26 +316,41 @@ impl Discovery {
             match get(&key)? {
                 Lookup::Value(v) => manifests.push((key, v)),
                 Lookup::Absent => break,
+                Lookup::Unreadable(reason) => return Ok(SourceOutcome::Unreadable { key, reason }),
             }
         }
         if manifests.is_empty() {
             return Ok(SourceOutcome::Empty);
         }
-        let hostname = match get(&self.endpoints.hostname_key)? {
+        let key = &self.endpoints.hostname_key;
+        let hostname = match get(key)? {
             Lookup::Value(v) => Some(v),
             Lookup::Absent => None,
+            Lookup::Unreadable(reason) => return Ok(SourceOutcome::Unreadable { key: key.clone(), reason }),
         };
         Ok(SourceOutcome::Values { manifests, hostname })
     }
 
+    fn client(&self) -> Client {
+        Client { max_body: MAX_VALUE_BYTES, ..self.client.clone() }
+    }
+
     fn ask_keyed(&self, base: &str, headers: &[(&str, &str)]) -> Result<SourceOutcome, String> {
+        let client = self.client();
         self.collect(|key| {
             let url = format!("{base}{key}");
-            let resp = self.client.get(&url, headers).map_err(|e| e.to_string())?;
+            let resp = match client.get(&url, headers) {
+                Ok(r) => r,
+                // The source answered with the key: a value it cannot have is bad, not absent.
+                Err(HttpError::TooLarge { limit, .. }) => {
+                    return Ok(Lookup::Unreadable(format!("{url}: the value is larger than {limit} bytes")))
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             match resp.status {
-                200 => String::from_utf8(resp.body)
+                200 => Ok(String::from_utf8(resp.body)
                     .map(Lookup::Value)
-                    .map_err(|_| format!("{url}: the value is not UTF-8")),
+                    .unwrap_or_else(|_| Lookup::Unreadable(format!("{url}: the value is not UTF-8")))),
                 404 => Ok(Lookup::Absent),
                 s => Err(format!("{url}: HTTP status {s}")),
             }
@@ -280,22 +359,11 @@ impl Discovery {
 
     fn ask_azure(&self) -> Result<SourceOutcome, String> {
         let url = &self.endpoints.azure;
-        let resp = self.client.get(url, &[("Metadata", "true")]).map_err(|e: HttpError| e.to_string())?;
+        let resp = self.client().get(url, &[("Metadata", "true")]).map_err(|e: HttpError| e.to_string())?;
         if resp.status != 200 {
             return Err(format!("{url}: HTTP status {}", resp.status));
         }
-        #[derive(serde::Deserialize)]
-        struct Tag {
-            name: String,
-            value: String,
-        }
-        let tags: Vec<Tag> = serde_json::from_slice(&resp.body)
-            .map_err(|e| format!("{url}: not a JSON array of {{\"name\", \"value\"}} tags: {e}"))?;
-        // Tag names are case-insensitive in Azure; the first of equal names wins.
-        let mut map = BTreeMap::new();
-        for t in tags {
-            map.entry(t.name.to_ascii_lowercase()).or_insert(t.value);
-        }
+        let map = parse_azure_tags(&resp.body).map_err(|e| format!("{url}: {e}"))?;
         self.collect(|key| {
             Ok(match map.get(&key.to_ascii_lowercase()) {
                 Some(v) => Lookup::Value(v.clone()),

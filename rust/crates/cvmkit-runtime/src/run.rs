@@ -7,9 +7,12 @@
 //! 3. Write the env file atomically.
 //! 4. Extend the measurement events into the TPM / RTMR ([`crate::measure`]) and write them to
 //!    the events file; a register that was asked for (or found) but cannot be extended stops the
-//!    launch, because the attestation would not describe what runs.
+//!    launch, because the attestation would not describe what runs. So does finding no register
+//!    at all on a TDX or SNP image (setting `unmeasured`, default `auto`): a host that withholds
+//!    the vTPM must not get workloads running whose identity is in no register.
 //! 5. Fetch each app to `STATE/apps/app-N`, verified before it is made executable; an app that
-//!    fails is logged and skipped, the others still run.
+//!    fails is logged and skipped, the others still run. Network errors are retried; a refusal
+//!    (wrong digest, too large, outside the app directory, a refused redirect) is final.
 //! 6. Write the nginx configuration; with `nginx-bin`, check it with `nginx -t` (falling back to
 //!    HTTP-only if the HTTPS one is refused) and supervise nginx.
 //! 7. Supervise each verified workload with `PORT=base_port+N`.
@@ -20,7 +23,7 @@ use std::time::Instant;
 
 use crate::config::RuntimeConfig;
 use crate::envfile;
-use crate::fetch::{FetchError, Fetcher};
+use crate::fetch::Fetcher;
 use crate::http::{Client, TlsRoots};
 use crate::log::Logger;
 use crate::measure;
@@ -39,6 +42,20 @@ pub enum RunError {
     /// A register could not be extended.
     #[error("cannot bind the manifest to the attestation: {0}")]
     Measure(#[from] measure::MeasureError),
+    /// No register exists on an image that refuses to run unmeasured workloads.
+    #[error(
+        "no vTPM ({tpm}) and no TDX RTMR ({rtmr}) to bind the manifest to on this {platform} image; refusing to launch \
+         workloads the attestation would not describe (the host may be withholding the device; \
+         setting `unmeasured = allow` is for development images only)"
+    )]
+    Unmeasured {
+        /// The platform name.
+        platform: &'static str,
+        /// The TPM device looked for.
+        tpm: String,
+        /// The RTMR file looked for.
+        rtmr: String,
+    },
     /// A setting is unusable (e.g. the CA file).
     #[error("{0}")]
     Config(String),
@@ -91,9 +108,11 @@ pub fn discovery(cfg: &RuntimeConfig) -> Discovery {
         client: Client {
             connect_timeout: cfg.connect_timeout,
             timeout: cfg.request_timeout,
-            max_body: 256 << 10,
+            max_body: crate::metadata::MAX_VALUE_BYTES,
             tls: TlsRoots::default(),
         },
+        max_workloads: cfg.max_workloads,
+        base_port: cfg.base_port,
     }
 }
 
@@ -142,12 +161,31 @@ pub fn bind_measurements(cfg: &RuntimeConfig, events: &[String], log: &Logger) -
         done.push(format!("RTMR via {}", cfg.rtmr_file.display()));
     }
     if done.is_empty() {
-        log.info("no TPM or TDX RTMR found: the manifest is not bound to the attestation");
+        if cfg.refuses_unmeasured() {
+            return Err(RunError::Unmeasured {
+                platform: match cfg.platform {
+                    crate::config::Platform::Tdx => "tdx",
+                    crate::config::Platform::Snp => "snp",
+                    crate::config::Platform::None => "non-confidential",
+                },
+                tpm: cfg.tpm_device.display().to_string(),
+                rtmr: cfg.rtmr_file.display().to_string(),
+            });
+        }
+        let banner = "*".repeat(72);
+        log.info(&banner);
+        log.info("WARNING: no TPM or TDX RTMR found: the manifest is NOT bound to the attestation;");
+        let why = match cfg.unmeasured {
+            crate::config::Unmeasured::Allow => "unmeasured = allow",
+            _ => "platform none: not a TDX/SNP image",
+        };
+        log.info(format!("WARNING: a verifier cannot tell what these workloads are ({why})"));
+        log.info(&banner);
     }
     Ok(done)
 }
 
-/// Fetches app `i` with retries on network errors; a hash mismatch is final.
+/// Fetches app `i` with retries on network errors; a refusal ([`crate::fetch::FetchError::is_final`]) is final.
 fn fetch_app(cfg: &RuntimeConfig, fetcher: &Fetcher, i: usize, found: &Found, log: &Logger) -> Option<PathBuf> {
     let m = &found.manifests[i];
     let apps = cfg.state_dir.join("apps");
@@ -165,7 +203,7 @@ fn fetch_app(cfg: &RuntimeConfig, fetcher: &Fetcher, i: usize, found: &Found, lo
                 log.info(format!("app-{i}: fetched {} and verified sha256 {}", m.app_url, m.sha256));
                 return Some(dest);
             }
-            Err(e @ FetchError::Mismatch { .. }) => {
+            Err(e) if e.is_final() => {
                 log.info(format!("app-{i}: {e}"));
                 return None;
             }
@@ -301,10 +339,12 @@ pub fn start(cfg: &RuntimeConfig, log: &Logger) -> Result<Running, RunError> {
         client: Client {
             connect_timeout: cfg.connect_timeout.max(std::time::Duration::from_secs(5)),
             timeout: cfg.fetch_timeout,
-            max_body: 0,
+            max_body: cfg.max_app_bytes,
             tls,
         },
         max_size: cfg.max_app_bytes,
+        app_dir: cfg.app_dir.clone(),
+        timeout: cfg.fetch_timeout,
     };
     let mut workloads = Vec::new();
     for (i, m) in found.manifests.iter().enumerate() {

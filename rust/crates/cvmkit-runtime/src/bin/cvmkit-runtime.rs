@@ -3,7 +3,7 @@
 //! ```text
 //! cvmkit-runtime [run] [--setting VALUE …]   discover, verify, launch, supervise (never returns while workloads run)
 //! cvmkit-runtime discover [--setting VALUE …] discover once (with retries), write the env file, print it
-//! cvmkit-runtime events --manifest B64 [--manifest B64 …] [--hostname LIST] [--base-port N]
+//! cvmkit-runtime events --manifest B64 [--manifest B64 …] [--hostname LIST] [--base-port N] [--max-workloads N]
 //!                                             print the measured events and the PCR 15 / RTMR3 values they give
 //! cvmkit-runtime read-pcr [--tpm-device PATH] [--pcr N]
 //!                                             print a PCR (SHA-256 bank) in hex, for images without tpm2-tools
@@ -23,7 +23,7 @@ fn usage() -> String {
     let mut s = String::from(
         "cvmkit-runtime: finds the manifest in cloud metadata, verifies and runs the workloads, writes the nginx mapping\n\n\
          usage:\n  cvmkit-runtime [run] [--SETTING VALUE]...\n  cvmkit-runtime discover [--SETTING VALUE]...\n  \
-         cvmkit-runtime events --manifest BASE64 [--manifest BASE64]... [--hostname LIST] [--base-port N]\n  \
+         cvmkit-runtime events --manifest BASE64 [--manifest BASE64]... [--hostname LIST] [--base-port N] [--max-workloads N]\n  \
          cvmkit-runtime read-pcr [--tpm-device PATH] [--pcr N]\n\nsettings (also `name = value` lines in the config file):\n",
     );
     for (name, value, help) in SETTINGS {
@@ -57,7 +57,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors quote metadata (the host's): one line, no control characters.
+            let lines: Vec<String> = e.lines().map(cvmkit_runtime::log::escape).collect();
+            eprintln!("error: {}", lines.join("\n"));
             ExitCode::from(2)
         }
     }
@@ -109,17 +111,24 @@ fn cmd_events(rest: &[String]) -> Result<(), String> {
     let mut manifests = Vec::new();
     let mut hostname = String::new();
     let mut base_port = cvmkit_manifest::BASE_PORT;
+    let mut max_workloads = cvmkit_manifest::MAX_WORKLOADS;
     for (k, v) in split_flags(rest).map_err(|e| e.to_string())? {
         match k.as_str() {
             "manifest" => manifests.extend(manifest::decode(&v).map_err(|e| e.to_string())?),
             "hostname" => hostname = v,
             "base-port" => base_port = v.parse().map_err(|_| format!("--base-port '{v}' is not a port"))?,
+            "max-workloads" => {
+                max_workloads = v.parse().map_err(|_| format!("--max-workloads '{v}' is not a number"))?
+            }
             _ => return Err(format!("unknown setting '{k}' for `events`")),
         }
     }
     if manifests.is_empty() {
         return Err("give at least one --manifest BASE64 (the metadata values, in key order)".into());
     }
+    // The runtime refuses these lists: a verifier must not compute registers for them.
+    cvmkit_manifest::check_workloads(manifests.len(), base_port, max_workloads)
+        .map_err(|e| format!("{e}; the runtime refuses this deployment"))?;
     let names = routes::parse_hostnames(&hostname).map_err(|e| e.to_string())?;
     let digests: Vec<_> = manifests.iter().map(|m| m.sha256).collect();
     let events = measure::events(&digests, &names, base_port);

@@ -43,6 +43,7 @@ impl Setup {
             ("discover-wait-secs", "0".into()),
             ("env-file", format!("{d}/etc/cloud-config.env")),
             ("state-dir", format!("{d}/state")),
+            ("app-dir", d.to_string()),
             ("log-dir", format!("{d}/log")),
             ("events-file", format!("{d}/run/events.txt")),
             ("nginx-conf", format!("{d}/etc/nginx.conf")),

@@ -31,6 +31,8 @@ fn discovery(sources: &[SourceKind], gcp: &str, azure: &str, qemu: &str) -> Disc
             max_body: 64 << 10,
             ..Client::default()
         },
+        max_workloads: cvmkit_runtime::manifest::MAX_WORKLOADS,
+        base_port: cvmkit_runtime::manifest::BASE_PORT,
     }
 }
 

@@ -98,6 +98,8 @@ fn fetcher(tls: TlsRoots) -> Fetcher {
     Fetcher {
         client: Client { connect_timeout: Duration::from_secs(2), timeout: Duration::from_secs(10), max_body: 0, tls },
         max_size: 1 << 20,
+        app_dir: None,
+        timeout: Duration::from_secs(10),
     }
 }
 
@@ -133,9 +135,9 @@ fn https_app_verified_with_a_custom_ca() {
     let dest = d.join("app-2");
     let e = fetcher(TlsRoots::default()).fetch_verified(&manifest(&url, &sha256_hex(app)), &dest).unwrap_err();
     // rustls reports the refused certificate as an InvalidData I/O error mid-handshake, which
-    // `io_error` maps to BadResponse, not Tls (whose docs say "the handshake failed").
+    // the client maps to Tls.
     assert!(
-        matches!(&e, FetchError::Http(HttpError::BadResponse { reason, .. })
+        matches!(&e, FetchError::Http(HttpError::Tls { reason, .. })
             if reason == "invalid peer certificate: UnknownIssuer"),
         "{e:?}"
     );
@@ -186,7 +188,7 @@ fn file_url_is_copied_then_verified() {
     let src = dir.path().join("src app");
     std::fs::write(&src, b"payload").unwrap();
     let url = format!("file://{}", src.display()).replace(' ', "%20");
-    let f = fetcher(TlsRoots::default());
+    let f = Fetcher { app_dir: Some(dir.path().to_path_buf()), ..fetcher(TlsRoots::default()) };
     let dest = dir.path().join("app");
     f.fetch_verified(&manifest(&url, &sha256_hex(b"payload")), &dest).unwrap();
     assert_eq!(mode(&dest), 0o755);

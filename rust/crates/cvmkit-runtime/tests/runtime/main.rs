@@ -5,6 +5,7 @@
 
 mod support;
 
+mod attacks;
 mod cli;
 mod discovery;
 mod https;

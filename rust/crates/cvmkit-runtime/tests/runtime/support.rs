@@ -25,6 +25,8 @@ pub enum Reply {
     Hang(Duration),
     /// Accept and close at once without an answer.
     Close,
+    /// 302 with this `Location`.
+    Redirect(String),
 }
 
 /// Which metadata service the server imitates: what header it requires and sends back.
@@ -179,6 +181,10 @@ fn serve(
             Ok(())
         }
         Reply::Close => Ok(()),
+        Reply::Redirect(to) => conn.write_all(
+            format!("HTTP/1.1 302 Found\r\n{extra}Location: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        ),
     };
     let _ = conn.flush();
     let _ = conn.shutdown(std::net::Shutdown::Write);
