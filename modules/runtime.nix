@@ -77,6 +77,12 @@ let
     "tpm-pcr"
     "rtmr-file"
     "events-file"
+    "acme"
+    "acme-directory"
+    "acme-ca-file"
+    "acme-contact"
+    "acme-timeout-secs"
+    "acme-retry-secs"
   ];
 
   render =
