@@ -6,8 +6,8 @@
 //! and the fallbacks: Pebble refusing every validation, and no ACME server at all, each leaving
 //! the workload on HTTP with the reason logged.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -16,133 +16,9 @@ use cvmkit_runtime::log::Logger;
 use cvmkit_runtime::nginx::{render, NginxOptions};
 use cvmkit_runtime::routes::{parse_hostnames, plan};
 
+use cvmkit_testutil::pebble::Pebble;
+
 use crate::support::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `pebble` (or `pebble-challtestsrv`), or a failure saying how to get it.
-fn pebble_tool(name: &str) -> PathBuf {
-    cvmkit_testutil::require_tool(name, "pebble")
-}
-
-/// A CA and a TLS certificate for Pebble's listeners (127.0.0.1, 10.0.2.2 as a QEMU guest sees
-/// the host, localhost), made with rcgen: the Debian package ships none.
-fn listener_cert(dir: &Path) -> PathBuf {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(rcgen::DnType::CommonName, "cvmkit test Pebble listener CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    for ip in ["127.0.0.1", "10.0.2.2"] {
-        leaf.subject_alt_names.push(SanType::IpAddress(ip.parse().unwrap()));
-    }
-    let cert = leaf.signed_by(&key, &Issuer::new(ca, &ca_key)).unwrap();
-    std::fs::write(dir.join("listener.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("listener-key.pem"), key.serialize_pem()).unwrap();
-    std::fs::write(dir.join("listener-ca.pem"), ca_cert.pem()).unwrap();
-    dir.join("listener-ca.pem")
-}
-
-fn wait_listening(port: u16, what: &str, child: &mut std::process::Child, log: &Path) {
-    let up = wait_for(Duration::from_secs(20), || {
-        if let Ok(Some(s)) = child.try_wait() {
-            panic!("{what} exited ({s}): {}", std::fs::read_to_string(log).unwrap_or_default());
-        }
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    assert!(up.is_some(), "{what} does not listen on {port}: {}", std::fs::read_to_string(log).unwrap_or_default());
-}
-
-/// Pebble and its DNS, killed on drop.
-pub struct Pebble {
-    /// `https://127.0.0.1:PORT/dir`.
-    pub directory: String,
-    /// The ACME port (the QEMU test forwards the guest to it).
-    pub port: u16,
-    /// The root of Pebble's listener certificate: the runtime's `acme-ca-file`.
-    pub listener_ca: PathBuf,
-    mgmt: u16,
-    dir: PathBuf,
-    _children: Vec<Killed>,
-}
-
-impl Pebble {
-    /// Starts pebble-challtestsrv (DNS only, every name → 127.0.0.1) and Pebble, which validates
-    /// HTTP-01 on `http_port`; `env` adds Pebble variables (e.g. `PEBBLE_VA_ALWAYS_INVALID`).
-    pub fn start(dir: &Path, http_port: u16, env: &[(&str, &str)]) -> Self {
-        let listener_ca = listener_cert(dir);
-        let (dns, chall_mgmt, port, mgmt) = (free_port(), free_port(), free_port(), free_port());
-        let spawn = |cmd: &mut Command, log: &str| {
-            std::os::unix::process::CommandExt::process_group(cmd, 0);
-            let out = std::fs::File::create(dir.join(log)).unwrap();
-            Killed(cmd.stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out).spawn().unwrap())
-        };
-        let mut chall = spawn(
-            Command::new(pebble_tool("pebble-challtestsrv"))
-                .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
-                .args(["-dns01", &format!("127.0.0.1:{dns}"), "-management", &format!("127.0.0.1:{chall_mgmt}")])
-                .args(["-http01", "", "-https01", "", "-tlsalpn01", ""]),
-            "challtestsrv.log",
-        );
-        wait_listening(chall_mgmt, "pebble-challtestsrv", &mut chall.0, &dir.join("challtestsrv.log"));
-        let config = serde_json::json!({"pebble": {
-            "listenAddress": format!("0.0.0.0:{port}"),
-            "managementListenAddress": format!("127.0.0.1:{mgmt}"),
-            "certificate": dir.join("listener.pem"),
-            "privateKey": dir.join("listener-key.pem"),
-            "httpPort": http_port,
-            "tlsPort": free_port(),
-            "ocspResponderURL": "",
-            "externalAccountBindingRequired": false,
-        }});
-        std::fs::write(dir.join("pebble.json"), config.to_string()).unwrap();
-        let mut cmd = Command::new(pebble_tool("pebble"));
-        cmd.arg("-config").arg(dir.join("pebble.json")).args(["-dnsserver", &format!("127.0.0.1:{dns}")]);
-        // No random sleeps before validation; no random nonce rejections.
-        cmd.env("PEBBLE_VA_NOSLEEP", "1").env("PEBBLE_WFE_NONCEREJECT", "0");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut pebble = spawn(&mut cmd, "pebble.log");
-        wait_listening(port, "pebble", &mut pebble.0, &dir.join("pebble.log"));
-        wait_listening(mgmt, "pebble management", &mut pebble.0, &dir.join("pebble.log"));
-        Self {
-            directory: format!("https://127.0.0.1:{port}/dir"),
-            port,
-            listener_ca,
-            mgmt,
-            dir: dir.to_path_buf(),
-            _children: vec![pebble, chall],
-        }
-    }
-
-    /// Pebble's issuing root (its management interface's `/roots/0`), written to a file: what
-    /// `curl --cacert` trusts.
-    pub fn root(&self) -> PathBuf {
-        let file = self.dir.join("pebble-root.pem");
-        let out = cvmkit_testutil::output_deadline(
-            Command::new(require_tool("curl"))
-                .args(["-sS", "--fail", "--max-time", "10", "--noproxy", "*", "--cacert"])
-                .arg(&self.listener_ca)
-                .arg("-o")
-                .arg(&file)
-                .arg(format!("https://127.0.0.1:{}/roots/0", self.mgmt)),
-            TOOL_TIMEOUT,
-        );
-        assert!(out.status.success(), "cannot fetch Pebble's root: {}", String::from_utf8_lossy(&out.stderr));
-        file
-    }
-
-    /// Pebble's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("pebble.log")).unwrap_or_default()
-    }
-}
 
 /// curl by name, pinned to 127.0.0.1: `(status, body)` or curl's failure.
 fn curl(scheme: &str, host: &str, port: u16, ca: Option<&Path>) -> Result<(u16, String), String> {
@@ -256,6 +132,7 @@ fn module_gets_one_san_certificate_from_pebble_through_nginx() {
             l.split("/.well-known/acme-challenge/").nth(1).unwrap().split(' ').next().unwrap()
         })
         .collect();
+    tokens.sort_unstable();
     tokens.dedup();
     assert_eq!(tokens.len(), 2, "{access}");
     assert!(std::fs::read_dir(&cfg.challenge_dir).unwrap().next().is_none(), "challenge files are removed");
