@@ -251,8 +251,14 @@ impl HttpClient for UreqClient {
     }
 }
 
+/// Text from the CA (problem details, echoed URLs) as one bounded log line: it is the network's,
+/// not ours, so control characters (a forged newline would forge a log line) become spaces.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(600).collect()
+}
+
 fn server(cfg: &Acme) -> impl Fn(instant_acme::Error) -> AcmeError + '_ {
-    move |e| AcmeError::Server { directory: cfg.directory.clone(), reason: e.to_string() }
+    move |e| AcmeError::Server { directory: cfg.directory.clone(), reason: one_line(&e.to_string()) }
 }
 
 /// Obtains one certificate for `names` (all of them as SANs, the first as subject): a new
@@ -289,7 +295,7 @@ fn order(cfg: &Acme, names: &[String], log: &Logger, written: &mut Vec<PathBuf>)
     let mut auths = order.authorizations();
     while let Some(a) = block_on(auths.next()) {
         let mut a = a.map_err(&err)?;
-        let name = a.identifier().to_string();
+        let name = one_line(&a.identifier().to_string());
         match a.status {
             AuthorizationStatus::Pending => {}
             AuthorizationStatus::Valid => continue,
@@ -301,7 +307,7 @@ fn order(cfg: &Acme, names: &[String], log: &Logger, written: &mut Vec<PathBuf>)
         })?;
         // A token is base64url (RFC 8555 §8.1); anything else must not become a path.
         if ch.token.is_empty() || !ch.token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(AcmeError::Validation { name, detail: format!("the CA sent a bad token {:?}", ch.token) });
+            return Err(AcmeError::Validation { name, detail: format!("the CA sent a bad token {:?}", one_line(&ch.token)) });
         }
         let file = cfg.challenge_dir.join(&ch.token);
         crate::envfile::write_atomic(&file, ch.key_authorization().as_str().as_bytes())
@@ -341,14 +347,14 @@ fn why_invalid(order: &mut instant_acme::Order, err: &impl Fn(instant_acme::Erro
     let order_error = order.state().error.as_ref().map(|p| p.to_string());
     let mut auths = order.authorizations();
     while let Some(Ok(mut a)) = block_on(auths.next()) {
-        let name = a.identifier().to_string();
+        let name = one_line(&a.identifier().to_string());
         let Ok(state) = block_on(a.refresh()) else { continue };
         if let Some(p) = state.challenges.iter().find_map(|c| c.error.as_ref()) {
-            return AcmeError::Validation { name, detail: p.to_string() };
+            return AcmeError::Validation { name, detail: one_line(&p.to_string()) };
         }
     }
     match order_error {
-        Some(detail) => AcmeError::Validation { name: "the order".into(), detail },
+        Some(detail) => AcmeError::Validation { name: "the order".into(), detail: one_line(&detail) },
         None => err(instant_acme::Error::Str("the order became invalid without a reason")),
     }
 }
@@ -514,6 +520,12 @@ mod tests {
 
     fn rcgen_key() -> rcgen::KeyPair {
         rcgen::KeyPair::generate().unwrap()
+    }
+
+    #[test]
+    fn ca_text_stays_one_line() {
+        assert_eq!(one_line("a\nfake: line\r\x1b[31m"), "a fake: line  [31m");
+        assert_eq!(one_line(&"x".repeat(1000)).len(), 600);
     }
 
     #[test]
