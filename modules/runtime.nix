@@ -24,6 +24,10 @@
 #                     binary (e.g. "${pkgs.callPackage ./nix/nginx-static.nix { }}/bin/nginx"): installed as
 #                     /usr/sbin/nginx, checked with `nginx -t` and run by the runtime; workers
 #                     run as nobody:nogroup.
+#                     With nginx and `hostname` names, the runtime also obtains one certificate
+#                     for them over ACME HTTP-01 (Let's Encrypt production unless
+#                     `runtime.settings.acme-directory` says otherwise; `acme = "off"` disables it;
+#                     README "HTTPS with ACME").
 #
 # Example (a QEMU image whose workload comes from the host's metadata service):
 #   modules = with cvmkit.lib.x86_64-linux.modules; [ base qemu tdx runtime
@@ -86,6 +90,12 @@ let
     "max-workloads"
     "platform"
     "unmeasured"
+    "acme"
+    "acme-directory"
+    "acme-ca-file"
+    "acme-contact"
+    "acme-timeout-secs"
+    "acme-retry-secs"
   ];
 
   render =

@@ -22,6 +22,7 @@ debs=(
   python3 python3-venv          # PyPI peers
   hyperfine                     # benchmarks
   nginx curl openssl            # runtime tests: generated configs under nginx -t, live HTTPS
+  pebble                        # runtime ACME tests: Let's Encrypt's test CA (pebble, pebble-challtestsrv)
   nix-bin                       # checks/offline.sh: the Nix layer with Debian's Nix 2.8
   fdisk gdisk                   # oracles for disk images (sfdisk, sgdisk; qemu-img comes with QEMU)
   make flex bison               # checks/offline.sh: Kconfig's conf for kernel/mkconfig.sh

@@ -10,6 +10,8 @@
 //!   `/apps/N`. Keys, addresses and ports come from [`cvmkit_manifest`], which the runtime uses
 //!   too, so the two sides cannot drift apart.
 //! * `hostfwd` 127.0.0.1:HOST_PORT → guest port 3001+N, one per workload.
+//! * with `--guest-forward GUEST_PORT:HOST_PORT`, more `guestfwd`s through the same relay:
+//!   10.0.2.2:GUEST_PORT → 127.0.0.1:HOST_PORT (e.g. an ACME test CA on the host).
 //!
 //! QEMU's slirp refuses a `guestfwd` on its own host address, so the virtual host (the gateway)
 //! is moved to 10.0.2.254 and 10.0.2.2 is free to be the forwarded metadata address.
@@ -69,6 +71,8 @@ pub struct Options {
     pub hostname: Option<String>,
     /// `HOST_PORT:GUEST_PORT` forwards.
     pub forward: Vec<String>,
+    /// `GUEST_PORT:HOST_PORT`: the guest's 10.0.2.2:GUEST_PORT reaches 127.0.0.1:HOST_PORT.
+    pub guest_forward: Vec<String>,
     /// The UEFI firmware (default: $CVMKIT_FIRMWARE, else Debian's OVMF paths).
     pub firmware: Option<PathBuf>,
     /// Guest memory as given (for messages) and in bytes.

@@ -48,6 +48,8 @@ pub struct Plan {
     pub(crate) workloads: Vec<Workload>,
     /// (host port, guest port).
     pub(crate) forwards: Vec<(u16, u16)>,
+    /// (guest port on 10.0.2.2, host port on 127.0.0.1).
+    pub(crate) guest_forwards: Vec<(u16, u16)>,
     pub(crate) serial: SerialLog,
     /// Holds the temporary disk, swtpm's state and QEMU's stderr; removed on drop.
     pub(crate) tmp: tempfile::TempDir,
@@ -133,6 +135,18 @@ impl Plan {
         let mut forwards = Vec::new();
         for f in &args.forward {
             forwards.push(parse_forward(f)?);
+        }
+        let mut guest_forwards = Vec::new();
+        for f in &args.guest_forward {
+            let (g, h) = parse_forward(f).map_err(|_| {
+                anyhow::anyhow!(
+                    "--guest-forward {f:?}: want GUEST_PORT:HOST_PORT, two ports from 1 to 65535"
+                )
+            })?;
+            if g == QEMU_METADATA_PORT || guest_forwards.iter().any(|(o, _)| *o == g) {
+                bail!("--guest-forward {f:?}: guest port {g} is already forwarded (the metadata server is {QEMU_METADATA_PORT})");
+            }
+            guest_forwards.push((g, h));
         }
         for w in &mut workloads {
             w.guest_port = u16::try_from(w.index)
@@ -227,6 +241,7 @@ impl Plan {
             routes,
             workloads,
             forwards,
+            guest_forwards,
             serial,
             tmp,
         })

@@ -369,14 +369,19 @@ impl Plan {
         // double the commas for QEMU's option syntax.
         let mut words = vec![shell_quote(&relay.0.display().to_string())];
         words.extend(relay.1.iter().map(|a| shell_quote(a)));
-        words.push(format!("127.0.0.1:{metadata_port}"));
-        let relay = words.join(" ");
+        let relay_to = |port: u16| format!("{} 127.0.0.1:{port}", words.join(" "));
         let mut nic = format!(
             "user,model={},restrict=on,net=10.0.2.0/24,host=10.0.2.254,\
              guestfwd=tcp:{QEMU_METADATA_ADDR}:{QEMU_METADATA_PORT}-cmd:{}",
             qemu_escape(&self.nic_model),
-            qemu_escape(&relay)
+            qemu_escape(&relay_to(metadata_port))
         );
+        for (g, h) in &self.guest_forwards {
+            nic.push_str(&format!(
+                ",guestfwd=tcp:{QEMU_METADATA_ADDR}:{g}-cmd:{}",
+                qemu_escape(&relay_to(*h))
+            ));
+        }
         for (h, g) in &self.forwards {
             nic.push_str(&format!(",hostfwd=tcp:127.0.0.1:{h}-:{g}"));
         }

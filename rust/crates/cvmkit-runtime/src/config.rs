@@ -183,6 +183,18 @@ pub struct RuntimeConfig {
     pub platform: Platform,
     /// Whether workloads may run when no register binds them.
     pub unmeasured: Unmeasured,
+    /// Obtain a certificate for the hostnames with ACME (needs `nginx_bin`).
+    pub acme: bool,
+    /// The ACME directory URL.
+    pub acme_directory: String,
+    /// PEM roots replacing the built-in ones for the ACME server.
+    pub acme_ca_file: Option<PathBuf>,
+    /// Account contact (`mailto:…`).
+    pub acme_contact: Option<String>,
+    /// Bound of one issuance.
+    pub acme_timeout: Duration,
+    /// Pause before trying again after a failed issuance.
+    pub acme_retry: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -228,6 +240,14 @@ impl Default for RuntimeConfig {
             max_workloads: cvmkit_manifest::MAX_WORKLOADS,
             platform: Platform::None,
             unmeasured: Unmeasured::Auto,
+            acme: true,
+            // Let's Encrypt production (crate::acme::LETS_ENCRYPT; spelled out so that the
+            // setting exists in builds without the `acme` feature too).
+            acme_directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
+            acme_ca_file: None,
+            acme_contact: None,
+            acme_timeout: Duration::from_secs(180),
+            acme_retry: Duration::from_secs(3600),
         }
     }
 }
@@ -278,6 +298,12 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "MODE",
         "auto | refuse | allow: launch when no register can be extended? auto refuses on tdx/snp (auto)",
     ),
+    ("acme", "on|off", "get one certificate for the hostnames over ACME HTTP-01 via nginx, renew it (on; needs nginx-bin)"),
+    ("acme-directory", "URL", "ACME directory (Let's Encrypt production; staging: https://acme-staging-v02.api.letsencrypt.org/directory)"),
+    ("acme-ca-file", "PATH", "PEM roots replacing the built-in ones for the ACME server's TLS (a private or test CA)"),
+    ("acme-contact", "URI", "ACME account contact, e.g. mailto:ops@example.com (none)"),
+    ("acme-timeout-secs", "S", "bound of one certificate issuance (180)"),
+    ("acme-retry-secs", "S", "pause before asking again after a failure (3600)"),
 ];
 
 fn num<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
@@ -399,6 +425,20 @@ impl RuntimeConfig {
                     }
                 }
             }
+            "acme" => {
+                self.acme = match v {
+                    "on" | "true" | "1" => true,
+                    "off" | "false" | "0" => false,
+                    _ => {
+                        return Err(ConfigError::BadValue { name: name.into(), value: value.into(), reason: "expected on or off" })
+                    }
+                }
+            }
+            "acme-directory" => self.acme_directory = v.into(),
+            "acme-ca-file" => self.acme_ca_file = opt_path(v),
+            "acme-contact" => self.acme_contact = (!v.is_empty()).then(|| v.to_string()),
+            "acme-timeout-secs" => self.acme_timeout = Duration::from_secs(num(name, v)?),
+            "acme-retry-secs" => self.acme_retry = Duration::from_secs(num::<u64>(name, v)?.max(1)),
             _ => return Err(ConfigError::Unknown(name.into())),
         }
         Ok(())

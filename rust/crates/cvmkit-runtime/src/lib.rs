@@ -12,7 +12,9 @@
 //!    then **supervises** workload `N` on port `3001 + N` with bounded exponential backoff,
 //!    logging to the console and to files ([`supervise`], [`log`]);
 //! 4. maps the `hostname` metadata value onto the workloads ([`routes`]) and writes the nginx
-//!    HTTPS configuration ([`nginx`]).
+//!    HTTPS configuration ([`nginx`]);
+//! 5. obtains one certificate for those names from an ACME CA, HTTP-01 through nginx, reloads
+//!    nginx with it and renews it while the VM runs (`acme`, feature `acme`).
 //!
 //! [`run::start`] strings these together; [`config::RuntimeConfig`] holds every endpoint, path
 //! and timeout, none of which is hard-wired.
@@ -41,6 +43,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "acme")]
+pub mod acme;
 pub mod config;
 pub mod envfile;
 pub mod fetch;

@@ -8,6 +8,10 @@
 //! - a file missing: the hostname is served over plain HTTP on the HTTP port instead (same target),
 //!   and [`NginxConfig::http_fallback`] lists it so the caller can log the failure.
 //!
+//! With [`NginxOptions::acme_challenge_dir`], every hostname's server on the HTTP port also
+//! answers `/.well-known/acme-challenge/TOKEN` from the file `TOKEN` in that directory (the
+//! HTTP-01 answers [`crate::acme`] writes), before any redirect or proxying.
+//!
 //! Unknown hostnames get nothing: the HTTP default server closes the connection (444) and the
 //! HTTPS default server rejects the TLS handshake. Workloads stay reachable on their own ports
 //! whatever happens here, so a certificate failure (or nginx refusing to start) never takes a
@@ -41,6 +45,8 @@ pub struct NginxOptions {
     pub user: Option<String>,
     /// Serve every hostname over HTTP only (used after nginx refused the HTTPS configuration).
     pub force_http: bool,
+    /// Directory of ACME HTTP-01 answers served on the HTTP port (`None`: no such location).
+    pub acme_challenge_dir: Option<PathBuf>,
 }
 
 impl Default for NginxOptions {
@@ -54,6 +60,7 @@ impl Default for NginxOptions {
             http_port: 80,
             user: None,
             force_http: false,
+            acme_challenge_dir: None,
         }
     }
 }
@@ -149,7 +156,16 @@ pub fn render(plan: &Plan, opts: &NginxOptions) -> NginxConfig {
             Target::Workload { port, .. } => {
                 format!("        location / {{\n            proxy_pass http://127.0.0.1:{port};\n        }}\n")
             }
-            Target::BadGateway => "        return 502;\n".to_string(),
+            // In a location, not at server level: a server-level `return` would also answer the
+            // ACME challenge location.
+            Target::BadGateway => "        location / {\n            return 502;\n        }\n".to_string(),
+        };
+        let challenge = match &opts.acme_challenge_dir {
+            Some(d) => format!(
+                "        location ^~ /.well-known/acme-challenge/ {{\n            alias {}/;\n            default_type text/plain;\n        }}\n",
+                d.display()
+            ),
+            None => String::new(),
         };
         if !opts.force_http && usable(&cert) && usable(&key) {
             https.push(r.hostname.clone());
@@ -163,7 +179,7 @@ pub fn render(plan: &Plan, opts: &NginxOptions) -> NginxConfig {
             );
             let _ = write!(
                 servers,
-                "    server {{\n        listen {};\n        server_name {};\n        return 301 https://$host$request_uri;\n    }}\n",
+                "    server {{\n        listen {};\n        server_name {};\n        location / {{\n            return 301 https://$host$request_uri;\n        }}\n{challenge}    }}\n",
                 listen(opts.http_port),
                 r.hostname
             );
@@ -171,7 +187,7 @@ pub fn render(plan: &Plan, opts: &NginxOptions) -> NginxConfig {
             http_fallback.push(r.hostname.clone());
             let _ = write!(
                 servers,
-                "    server {{\n        listen {};\n        server_name {};\n{body}    }}\n",
+                "    server {{\n        listen {};\n        server_name {};\n{body}{challenge}    }}\n",
                 listen(opts.http_port),
                 r.hostname
             );

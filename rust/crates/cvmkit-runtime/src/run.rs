@@ -16,6 +16,9 @@
 //! 6. Write the nginx configuration; with `nginx-bin`, check it with `nginx -t` (falling back to
 //!    HTTP-only if the HTTPS one is refused) and supervise nginx.
 //! 7. Supervise each verified workload with `PORT=base_port+N`.
+//! 8. With `acme` on, hostnames, and nginx running: start the ACME thread ([`crate::acme`]),
+//!    which obtains one certificate for all the names, switches nginx to HTTPS by a checked
+//!    reload, and renews it; every failure leaves nginx on HTTP and the workloads untouched.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -80,6 +83,9 @@ pub struct Running {
     pub workloads: Vec<Option<Supervised>>,
     /// Supervised nginx, if started.
     pub nginx: Option<Supervised>,
+    /// The certificate thread, if started.
+    #[cfg(feature = "acme")]
+    pub acme: Option<crate::acme::AcmeThread>,
 }
 
 impl Running {
@@ -87,6 +93,10 @@ impl Running {
     pub fn stop(self) {
         for w in self.workloads.into_iter().flatten() {
             w.stop();
+        }
+        #[cfg(feature = "acme")]
+        if let Some(a) = self.acme {
+            a.stop();
         }
         if let Some(n) = self.nginx {
             n.stop();
@@ -238,8 +248,13 @@ fn nginx_test(bin: &std::path::Path, conf: &std::path::Path, errlog: &std::path:
     }
 }
 
-fn start_nginx(cfg: &RuntimeConfig, plan: &Plan, log: &Logger) -> Result<Option<Supervised>, RunError> {
-    let mut opts = NginxOptions {
+/// Whether the ACME thread will run: the feature, the setting, names, and an nginx to serve.
+fn acme_wanted(cfg: &RuntimeConfig, plan: &Plan) -> bool {
+    cfg!(feature = "acme") && cfg.acme && !plan.routes.is_empty() && cfg.nginx_bin.is_some()
+}
+
+fn nginx_options(cfg: &RuntimeConfig, plan: &Plan) -> NginxOptions {
+    NginxOptions {
         tls_dir: cfg.tls_dir.clone(),
         run_dir: cfg.nginx_run_dir.clone(),
         log_dir: cfg.log_dir.clone(),
@@ -248,8 +263,13 @@ fn start_nginx(cfg: &RuntimeConfig, plan: &Plan, log: &Logger) -> Result<Option<
         http_port: cfg.http_port,
         user: cfg.nginx_user.clone(),
         force_http: false,
-    };
-    for d in nginx::dirs_to_create(&opts) {
+        acme_challenge_dir: acme_wanted(cfg, plan).then(|| cfg.nginx_run_dir.join("acme-challenge")),
+    }
+}
+
+fn start_nginx(cfg: &RuntimeConfig, plan: &Plan, log: &Logger) -> Result<Option<Supervised>, RunError> {
+    let mut opts = nginx_options(cfg, plan);
+    for d in nginx::dirs_to_create(&opts).into_iter().chain(opts.acme_challenge_dir.clone()) {
         std::fs::create_dir_all(&d).map_err(|source| RunError::Write { path: d.clone(), source })?;
     }
     let mut conf = nginx::render(plan, &opts);
@@ -368,5 +388,110 @@ pub fn start(cfg: &RuntimeConfig, log: &Logger) -> Result<Running, RunError> {
         workloads.push(Some(s));
     }
     let nginx = start_nginx(cfg, &plan, log)?;
-    Ok(Running { found, plan, workloads, nginx })
+    #[cfg(feature = "acme")]
+    let acme = if nginx.is_some() { start_acme(cfg, &plan, log) } else { None };
+    Ok(Running {
+        found,
+        plan,
+        workloads,
+        nginx,
+        #[cfg(feature = "acme")]
+        acme,
+    })
+}
+
+/// Re-renders the nginx configuration (now with the certificates present), checks it with
+/// `nginx -t` and reloads the running nginx (`-s reload`, i.e. SIGHUP to the master in the pid
+/// file). If nginx refuses it, the HTTP-only configuration is written back and nginx keeps
+/// running what it had.
+#[cfg(feature = "acme")]
+fn reload_nginx(cfg: &RuntimeConfig, plan: &Plan, log: &Logger) -> Result<(), String> {
+    let bin = cfg.nginx_bin.as_ref().ok_or("no nginx-bin")?;
+    let errlog = cfg.log_dir.join("nginx-error.log");
+    let mut opts = nginx_options(cfg, plan);
+    let conf = nginx::render(plan, &opts);
+    let save = |text: &str| write(&cfg.nginx_conf, text).map_err(|e| e.to_string());
+    save(&conf.text)?;
+    if let Err(e) = nginx_test(bin, &cfg.nginx_conf, &errlog) {
+        opts.force_http = true;
+        save(&nginx::render(plan, &opts).text)?;
+        return Err(format!("nginx refused the new certificate: {e}; nginx keeps serving HTTP"));
+    }
+    let out = Command::new(bin)
+        .arg("-c")
+        .arg(&cfg.nginx_conf)
+        .arg("-e")
+        .arg(&errlog)
+        .args(["-s", "reload"])
+        .output()
+        .map_err(|e| format!("cannot run {} -s reload: {e}", bin.display()))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("nginx -s reload failed: {}", msg.lines().last().unwrap_or("").trim()));
+    }
+    log.info(format!("wrote {} ({} HTTPS hostnames)", cfg.nginx_conf.display(), conf.https.len()));
+    Ok(())
+}
+
+/// Step 8: the ACME thread for every hostname, once nginx answers on the HTTP port.
+#[cfg(feature = "acme")]
+fn start_acme(cfg: &RuntimeConfig, plan: &Plan, log: &Logger) -> Option<crate::acme::AcmeThread> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    if !acme_wanted(cfg, plan) {
+        return None;
+    }
+    let names: Vec<String> = plan.routes.iter().map(|r| r.hostname.clone()).collect();
+    // Certificates that came with the image (or an operator) are not replaced.
+    let present = |n: &String| {
+        let (c, k) = nginx::cert_paths(&cfg.tls_dir, n);
+        c.is_file() && k.is_file()
+    };
+    if names.iter().all(present) {
+        log.info(format!(
+            "acme: every hostname has a certificate in {}: not asking the CA",
+            cfg.tls_dir.display()
+        ));
+        return None;
+    }
+    let acme = crate::acme::Acme {
+        directory: cfg.acme_directory.clone(),
+        ca_file: cfg.acme_ca_file.clone(),
+        contact: cfg.acme_contact.clone(),
+        challenge_dir: cfg.nginx_run_dir.join("acme-challenge"),
+        timeout: cfg.acme_timeout,
+        request_timeout: cfg.request_timeout.max(std::time::Duration::from_secs(30)),
+        poll_interval: std::time::Duration::from_secs(1),
+        retry: cfg.acme_retry,
+    };
+    // The CA connects to port 80 as soon as a challenge is marked ready: wait until nginx
+    // accepts there (it was just started).
+    let host = match cfg.nginx_listen.as_deref() {
+        None | Some("0.0.0.0") | Some("::") | Some("[::]") => "127.0.0.1".to_string(),
+        Some(a) => a.trim_matches(|c| c == '[' || c == ']').to_string(),
+    };
+    let port = cfg.http_port;
+    let ready = move || {
+        let addr = (host.as_str(), port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| format!("cannot resolve nginx's address {host}:{port}"))?;
+        let start = Instant::now();
+        while TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).is_err() {
+            if start.elapsed() > std::time::Duration::from_secs(30) {
+                return Err(format!("nginx does not accept connections on {addr} after 30 s"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Ok(())
+    };
+    let (c, p, l) = (cfg.clone(), plan.clone(), log.clone());
+    let reload = move || reload_nginx(&c, &p, &l);
+    match crate::acme::spawn(acme, names, cfg.tls_dir.clone(), log.clone(), ready, reload) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            log.info(format!("acme: cannot start its thread: {e}; the names stay on HTTP"));
+            None
+        }
+    }
 }

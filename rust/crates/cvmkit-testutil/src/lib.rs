@@ -553,6 +553,8 @@ pub fn initrd_spec(busybox: &Path, init: &Path) -> String {
     )
 }
 
+pub mod pebble;
+
 #[cfg(test)]
 mod tests {
     use super::*;

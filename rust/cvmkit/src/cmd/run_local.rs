@@ -46,6 +46,11 @@ pub struct Args {
     /// forwarded this way gets a free host port.
     #[arg(long, value_name = "HOST_PORT:GUEST_PORT")]
     forward: Vec<String>,
+    /// Let the guest reach 127.0.0.1:HOST_PORT as 10.0.2.2:GUEST_PORT (repeatable), through the
+    /// same relay as the metadata server: e.g. an ACME test CA on the host (Pebble) for the
+    /// runtime's `acme-directory = https://10.0.2.2:GUEST_PORT/dir`.
+    #[arg(long, value_name = "GUEST_PORT:HOST_PORT")]
+    guest_forward: Vec<String>,
     /// The UEFI firmware (default: $CVMKIT_FIRMWARE, which the flake's app sets to nixpkgs'
     /// OVMF, else /usr/share/ovmf/OVMF.fd or /usr/share/qemu/OVMF.fd).
     #[arg(long, value_name = "FILE")]
@@ -122,6 +127,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         manifest_json: args.manifest_json,
         hostname: args.hostname,
         forward: args.forward,
+        guest_forward: args.guest_forward,
         firmware: args.firmware,
         memory: (args.memory, memory),
         smp: args.smp,

@@ -1,7 +1,10 @@
 //! `cvmkit run-local`: a real boot under QEMU (TCG) of a UKI built here with the CLI (busybox,
 //! an /init that loads e1000e and runs DHCP, the static cvmkit-runtime), the workload answering
 //! through the forwarded port; a second workload with a wrong hash that must never run; input
-//! errors (exit 2, one line, nothing started); and the guestfwd relay on its own.
+//! errors (exit 2, one line, nothing started); the guestfwd relay on its own; and ACME end to
+//! end: the guest's runtime gets a certificate from Pebble on the host (reached through
+//! `--guest-forward`, validating HTTP-01 through a `--forward` to the guest's nginx), first
+//! refused (the workload stays on HTTP), then granted (curl reaches it over HTTPS by name).
 //!
 //! Nothing here talks to anything but 127.0.0.1 (the guest's network is `restrict=on`).
 
@@ -92,6 +95,17 @@ fn write_file(to: &Path, data: &[u8], mode: u32) {
 
 /// Builds `dir/image/uki.efi` with `cvmkit initrd` and `cvmkit uki`; returns the image dir.
 fn build_image(dir: &Path, inputs: &Inputs, runtime: &Path) -> PathBuf {
+    build_image_with(dir, inputs, runtime, RUNTIME_CONF, &[])
+}
+
+/// [`build_image`] with this runtime.conf and more files (path in the image, bytes, mode).
+fn build_image_with(
+    dir: &Path,
+    inputs: &Inputs,
+    runtime: &Path,
+    conf: &str,
+    extra: &[(&str, Vec<u8>, u32)],
+) -> PathBuf {
     // .../linux-image-V/boot/vmlinuz-V → .../linux-image-V/lib/modules/V/kernel/…/e1000e.ko
     let version = inputs
         .kernel
@@ -117,11 +131,10 @@ fn build_image(dir: &Path, inputs: &Inputs, runtime: &Path) -> PathBuf {
         UDHCPC_SCRIPT.as_bytes(),
         0o755,
     );
-    write_file(
-        &root.join("etc/cvmkit/runtime.conf"),
-        RUNTIME_CONF.as_bytes(),
-        0o644,
-    );
+    write_file(&root.join("etc/cvmkit/runtime.conf"), conf.as_bytes(), 0o644);
+    for (path, data, mode) in extra {
+        write_file(&root.join(path), data, *mode);
+    }
     write_file(&dir.join("initrd.spec"), SPEC.as_bytes(), 0o644);
 
     let initrd = dir.join("initrd.img");
@@ -554,4 +567,187 @@ fn relay_copies_both_ways() {
     watchdog.join().unwrap();
     assert!(status.success(), "{status}");
     server.join().unwrap();
+}
+
+/// The images' static nginx (nix/nginx-static.nix's flags): $CVMKIT_NGINX_STATIC, else the one
+/// scripts/check-nginx-static.sh built under .cache/nginx-static.
+fn static_nginx() -> PathBuf {
+    if let Some(p) = std::env::var_os("CVMKIT_NGINX_STATIC").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    let cache = repo_root().join(".cache/nginx-static");
+    let found = std::fs::read_dir(&cache).ok().and_then(|dirs| {
+        dirs.flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("build-"))
+            .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+            .map(|e| e.path().join("objs/nginx"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "no static nginx under {}: run `bash scripts/check-nginx-static.sh` (scripts/test.sh does) \
+             or set CVMKIT_NGINX_STATIC",
+            cache.display()
+        )
+    })
+}
+
+/// curl `scheme://app.test:PORT/` pinned to 127.0.0.1, trusting `ca`: (status, body).
+fn curl_app(scheme: &str, port: u16, ca: Option<&Path>) -> Option<(u16, String)> {
+    let mut c = Command::new(require_tool("curl"));
+    c.args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "--noproxy", "*"])
+        .arg("--resolve")
+        .arg(format!("app.test:{port}:127.0.0.1"));
+    if let Some(ca) = ca {
+        c.arg("--cacert").arg(ca);
+    }
+    let out = cvmkit_testutil::output_deadline(
+        c.arg(format!("{scheme}://app.test:{port}/")),
+        Duration::from_secs(60),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n')?;
+    out.status
+        .success()
+        .then(|| (code.parse().ok(), body.to_string()))
+        .and_then(|(c, b)| Some((c?, b)))
+}
+
+/// Waits until the serial log has `needle`; fails at once if run-local (`child`) has exited,
+/// with its stderr (`err`).
+fn wait_serial(
+    serial: &Path,
+    needle: &str,
+    timeout: Duration,
+    child: &mut std::process::Child,
+    err: &Path,
+) -> String {
+    let end = Instant::now() + timeout;
+    loop {
+        let log = std::fs::read_to_string(serial).unwrap_or_default();
+        if log.contains(needle) {
+            return log;
+        }
+        let tail = &log[log.len().saturating_sub(4000)..];
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "run-local exited ({status}) before the guest logged {needle:?}; its stderr:\n{}\nserial tail:\n{tail}",
+                std::fs::read_to_string(err).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < end,
+            "the guest never logged {needle:?}; run-local's stderr:\n{}\nserial tail:\n{tail}",
+            std::fs::read_to_string(err).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The ACME port the guest sees on 10.0.2.2 (run-local's --guest-forward).
+const GUEST_ACME_PORT: u16 = 14000;
+
+#[test]
+fn guest_gets_a_certificate_from_pebble_on_the_host_and_serves_https_by_name() {
+    use cvmkit_testutil::pebble::Pebble;
+    let inputs = inputs();
+    require_tool("qemu-system-x86_64");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let runtime = static_runtime();
+    let nginx = std::fs::read(static_nginx()).unwrap();
+    let (http_host, https_host) = (free_port(), free_port());
+    // First a Pebble that validates on a port where nothing answers: it refuses the order, as
+    // Let's Encrypt does for a name that does not point at the VM.
+    let refusing = Pebble::start(d, free_port(), &[]);
+    let acme_port = refusing.port;
+    let conf = format!(
+        "{RUNTIME_CONF}nginx-bin = /usr/sbin/nginx\nnginx-user = nobody nogroup\n\
+         acme-directory = https://10.0.2.2:{GUEST_ACME_PORT}/dir\nacme-ca-file = /etc/cvmkit/acme-ca.pem\n\
+         acme-retry-secs = 5\n"
+    );
+    let image = build_image_with(
+        d,
+        &inputs,
+        &runtime,
+        &conf,
+        &[
+            ("usr/sbin/nginx", nginx, 0o755),
+            ("etc/passwd", b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n".to_vec(), 0o644),
+            ("etc/group", b"root:x:0:\nnogroup:x:65534:\n".to_vec(), 0o644),
+            ("etc/cvmkit/acme-ca.pem", std::fs::read(&refusing.listener_ca).unwrap(), 0o644),
+        ],
+    );
+    write_file(&d.join("app.sh"), APP.as_bytes(), 0o755);
+    let serial = d.join("serial.log");
+    let mut cmd = cvmkit(d);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.arg("run-local")
+        .arg(&image)
+        .args(["--app", "app.sh", "--hostname", "app.test"])
+        .args(["--forward", &format!("{http_host}:80")])
+        .args(["--forward", &format!("{https_host}:443")])
+        .args(["--guest-forward", &format!("{GUEST_ACME_PORT}:{acme_port}")])
+        .args(["--memory", "512", "--accel", "tcg"])
+        .arg("--firmware")
+        .arg(&inputs.ovmf)
+        .arg("--serial")
+        .arg(&serial)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("run-local.err")).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    struct Stop(u32);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            cvmkit_testutil::kill_group(self.0);
+        }
+    }
+    let _stop = Stop(child.id());
+    let t0 = Instant::now();
+
+    let err = d.join("run-local.err");
+    let log = wait_serial(
+        &serial,
+        "acme: the CA could not validate app.test",
+        Duration::from_secs(600),
+        &mut child,
+        &err,
+    );
+    eprintln!("run-local acme test: refusal logged after {:.0}s", t0.elapsed().as_secs_f64());
+    assert!(log.contains("serving app.test over HTTP (workloads unaffected)"), "{log}");
+    let http = wait_for_answer(|| curl_app("http", http_host, None).filter(|r| r.0 == 200));
+    assert!(http.1.contains(MARKER), "{http:?}");
+    assert!(curl_app("https", https_host, Some(&refusing.listener_ca)).is_none());
+
+    // Then a Pebble on the same port that validates through the forward to the guest's port 80:
+    // the runtime's next attempt gets the certificate and reloads nginx with HTTPS.
+    drop(refusing);
+    let pebble = Pebble::start_on(d, http_host, &[], Some(acme_port));
+    wait_serial(
+        &serial,
+        "acme: nginx reloaded with HTTPS",
+        Duration::from_secs(300),
+        &mut child,
+        &err,
+    );
+    eprintln!("run-local acme test: HTTPS after {:.0}s", t0.elapsed().as_secs_f64());
+    let root = pebble.root();
+    let https = wait_for_answer(|| curl_app("https", https_host, Some(&root)).filter(|r| r.0 == 200));
+    assert!(https.1.contains(MARKER), "{https:?}");
+    // Plain HTTP by name now redirects to HTTPS.
+    assert_eq!(curl_app("http", http_host, None).map(|r| r.0), Some(301));
+    let _ = child.try_wait();
+}
+
+/// Polls `f` for up to a minute.
+fn wait_for_answer<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "no answer within 60 s");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

@@ -6,6 +6,7 @@
 mod support;
 
 mod attacks;
+mod acme;
 mod cli;
 mod discovery;
 mod https;

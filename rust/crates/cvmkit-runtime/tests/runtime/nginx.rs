@@ -23,6 +23,7 @@ fn options(dir: &Path) -> NginxOptions {
         http_port: 8080,
         user: None,
         force_http: false,
+        acme_challenge_dir: None,
     }
 }
 
