@@ -26,6 +26,8 @@ stage() { # NAME CMD...
   "$@" || failed+=("$name")
 }
 
+# First: it builds .cache/nginx-static, which the run-local ACME test boots in a guest.
+stage "nginx-static" bash scripts/check-nginx-static.sh
 if [ "$(id -u)" = 0 ]; then
   stage "cargo test" cargo test --workspace --locked --no-fail-fast "$@" -- --include-ignored
   stage "checks/offline.sh" bash checks/offline.sh
@@ -35,7 +37,6 @@ else
   echo "test: not root: the #[ignore = \"needs root\"] tests and checks/offline.sh (Nix's single-user store) did not run; run: sudo scripts/test.sh" >&2
   failed+=("root-only stages (not run)")
 fi
-stage "nginx-static" bash scripts/check-nginx-static.sh
 stage "own-program example" bash examples/own-program/run.sh
 
 if [ ${#failed[@]} = 0 ]; then

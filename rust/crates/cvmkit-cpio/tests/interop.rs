@@ -282,7 +282,7 @@ fn exercise(input: &[u8]) {
             assert!(count <= input.len() / 112 + 1);
             match item {
                 Ok(e) => {
-                    assert!(last_offset.map_or(true, |o| e.offset > o));
+                    assert!(last_offset.is_none_or(|o| e.offset > o));
                     last_offset = Some(e.offset);
                     assert_eq!(e.data.len(), e.header.filesize as usize);
                     assert!(e.offset as usize + 110 + e.name.len() < input.len() + 1);

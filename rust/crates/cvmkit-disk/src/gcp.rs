@@ -36,7 +36,7 @@ fn num(field: &mut [u8], value: u64) {
 /// ranges of data; a file that ends in a hole gets a final zero-length entry at its end.
 pub(crate) fn sparse_headers(name: &str, realsize: u64, mtime: u64, map: &[(u64, u64)]) -> Vec<u8> {
     let mut entries: Vec<(u64, u64)> = map.to_vec();
-    if entries.last().map_or(true, |&(o, l)| o + l < realsize) {
+    if entries.last().is_none_or(|&(o, l)| o + l < realsize) {
         entries.push((realsize, 0));
     }
     let stored: u64 = map.iter().map(|e| e.1).sum();

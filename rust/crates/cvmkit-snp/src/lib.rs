@@ -519,7 +519,7 @@ fn sev_table(
     firmware: &Firmware<'_>,
     args: &SnpArgs<'_>,
 ) -> Result<Option<[u8; SEV_HASH_TABLE_PADDED_SIZE]>, SnpError> {
-    if args.kernel.is_some() && !firmware.sev_hash_table()?.is_some_and(|t| t.gpa != 0) {
+    if args.kernel.is_some() && firmware.sev_hash_table()?.is_none_or(|t| t.gpa == 0) {
         return Err(SnpError::NoHashTable {
             file: firmware.name().map(str::to_owned),
         });

@@ -97,7 +97,7 @@ impl FillMarks {
 
     /// Padding starting at `offset`, if the bytes from there look like fill.
     fn padding_at(&self, bytes: &[u8], offset: usize) -> Option<Padding> {
-        let rest_is = |last: Option<usize>| last.map_or(true, |p| p < offset);
+        let rest_is = |last: Option<usize>| last.is_none_or(|p| p < offset);
         let len = self.len.saturating_sub(offset);
         if len == 0 {
             return None;

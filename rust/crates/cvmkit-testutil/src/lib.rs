@@ -555,6 +555,45 @@ pub fn initrd_spec(busybox: &Path, init: &Path) -> String {
 
 pub mod pebble;
 
+/// systemd-boot-efi 257 `linuxx64.efi.stub` from Debian trixie (the stub generation of the
+/// flake's nixpkgs), fetched beside the bookworm one by scripts/fetch-inputs.sh: `$STUB_TRIXIE`,
+/// else `STUB_TRIXIE` in the inputs file. Fails (never skips) naming the fix when it is missing.
+pub fn stub_trixie() -> PathBuf {
+    input("STUB_TRIXIE")
+}
+
+/// Boots the raw disk `disk` with the firmware `ovmf` under QEMU's TCG (q35, 512 MiB, one vCPU,
+/// no network, no `-kernel`: the firmware must find the ESP and `\EFI\BOOT\BOOTX64.EFI` itself),
+/// and returns the serial log once `marker` shows up (`None`: until QEMU exits), QEMU exits, or
+/// `timeout` passes; QEMU is killed and reaped in every case.
+pub fn boot_serial_log(dir: &Path, ovmf: &Path, disk: &Path, marker: Option<&str>, timeout: Duration) -> String {
+    let log = dir.join("serial.log");
+    let mut child = Command::new(require_tool("qemu-system-x86_64", "qemu-system-x86"))
+        .args(["-machine", "q35", "-accel", "tcg", "-m", "512", "-smp", "1"])
+        .arg("-bios")
+        .arg(ovmf)
+        .arg("-drive")
+        .arg(format!("if=virtio,format=raw,file={}", disk.display()))
+        .args(["-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none"])
+        .arg("-serial")
+        .arg(format!("file:{}", log.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start qemu-system-x86_64");
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let exited = child.try_wait().ok().flatten().is_some();
+        if marker.is_some_and(|m| text.contains(m)) || exited || start.elapsed() > timeout {
+            kill_and_reap(&mut child);
+            return std::fs::read_to_string(&log).unwrap_or_default();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,44 +684,5 @@ mod tests {
     fn testdata_is_in_the_repository() {
         assert!(testdata("go-tdx-guest/ccel/ccel_data.dat").is_file());
         assert!(testdata_dir().starts_with(workspace_root()));
-    }
-}
-
-/// systemd-boot-efi 257 `linuxx64.efi.stub` from Debian trixie (the stub generation of the
-/// flake's nixpkgs), fetched beside the bookworm one by scripts/fetch-inputs.sh: `$STUB_TRIXIE`,
-/// else `STUB_TRIXIE` in the inputs file. Fails (never skips) naming the fix when it is missing.
-pub fn stub_trixie() -> PathBuf {
-    input("STUB_TRIXIE")
-}
-
-/// Boots the raw disk `disk` with the firmware `ovmf` under QEMU's TCG (q35, 512 MiB, one vCPU,
-/// no network, no `-kernel`: the firmware must find the ESP and `\EFI\BOOT\BOOTX64.EFI` itself),
-/// and returns the serial log once `marker` shows up (`None`: until QEMU exits), QEMU exits, or
-/// `timeout` passes; QEMU is killed and reaped in every case.
-pub fn boot_serial_log(dir: &Path, ovmf: &Path, disk: &Path, marker: Option<&str>, timeout: Duration) -> String {
-    let log = dir.join("serial.log");
-    let mut child = Command::new(require_tool("qemu-system-x86_64", "qemu-system-x86"))
-        .args(["-machine", "q35", "-accel", "tcg", "-m", "512", "-smp", "1"])
-        .arg("-bios")
-        .arg(ovmf)
-        .arg("-drive")
-        .arg(format!("if=virtio,format=raw,file={}", disk.display()))
-        .args(["-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none"])
-        .arg("-serial")
-        .arg(format!("file:{}", log.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cannot start qemu-system-x86_64");
-    let start = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let exited = child.try_wait().ok().flatten().is_some();
-        if marker.is_some_and(|m| text.contains(m)) || exited || start.elapsed() > timeout {
-            kill_and_reap(&mut child);
-            return std::fs::read_to_string(&log).unwrap_or_default();
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }

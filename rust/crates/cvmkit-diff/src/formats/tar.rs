@@ -378,7 +378,7 @@ fn expand(stored: &Data, map: &[(u64, u64)], real: u64) -> Result<Data, String> 
             .checked_add(n)
             .filter(|&e| e <= real)
             .ok_or("sparse map extends past the file size")?;
-        if src.checked_add(n).map_or(true, |e| e > stored.len()) {
+        if src.checked_add(n).is_none_or(|e| e > stored.len()) {
             return Err("sparse map claims more data than stored".into());
         }
         parts.push(Data::Zero { len: off - cur });
