@@ -18,7 +18,7 @@ die() { echo "rust-tests-sandbox: error: $*" >&2; exit 2; }
 # check's nativeCheckInputs (nix/rust-tests.nix), as the Debian packages that ship them.
 stdenv_debs=(coreutils findutils diffutils sed grep gawk tar gzip bzip2 xz-utils make bash patch file
   gcc-12 cpp-12 binutils binutils-x86-64-linux-gnu gcc)
-check_debs=(cpio dosfstools mtools util-linux fdisk gdisk nginx openssl curl swtpm swtpm-tools zstd)
+check_debs=(cpio dosfstools mtools util-linux fdisk gdisk nginx openssl curl swtpm swtpm-tools zstd pebble)
 missing=()
 for p in "${stdenv_debs[@]}" "${check_debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} = 0 ] || die "missing Debian packages: ${missing[*]} (apt-get install them)"

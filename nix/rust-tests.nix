@@ -4,7 +4,7 @@
 #   - integration tests against real tools: cpio (cpio), FAT (dosfstools, mtools), GPT
 #     (util-linux sfdisk, gptfdisk sgdisk), the initrd builder, the differ, the debloater, the
 #     synthetic TCG-log/TPM/SNP vectors, and the runtime over loopback HTTP (nginx -t, openssl
-#     certificates, swtpm for PCR 15, busybox httpd workloads) except its QEMU boot.
+#     certificates, swtpm for PCR 15, busybox httpd workloads, Pebble for ACME) except its QEMU boot.
 # The rest of the suite needs Debian's kernel/stub/OVMF packages, the shared real-machine
 # fixtures, the PyPI peers and QEMU boots; `scripts/test.sh` runs all of it (CI: .ci/run).
 {
@@ -20,6 +20,7 @@
   curl,
   swtpm,
   zstd,
+  pebble,
   pkgsStatic,
   systemd,
   linuxPackages,
@@ -56,6 +57,8 @@ rustPlatform.buildRustPackage {
     curl
     swtpm
     zstd
+    # Let's Encrypt's ACME test server (pebble, pebble-challtestsrv): the runtime's ACME tests.
+    pebble
   ];
   # The example inputs the differ's tests take apart, from nixpkgs instead of Debian's packages:
   # by environment, as cvmkit-testutil reads them (no .cache in the sandbox).

@@ -7,7 +7,7 @@
 #      nixpkgs), which needs root for Nix's single-user store;
 #   3. checks/rust-tests-sandbox.sh (root): the flake's rust-tests check (nix/rust-tests.sh) with a
 #      PATH shaped like nixpkgs' stdenv, busybox by path only, no network;
-#   4. scripts/check-nginx-static.sh: the images' static nginx configured with exactly the flags of
+#   4. scripts/check-nginx-static.sh (run first: the run-local ACME test boots its nginx): the images' static nginx configured with exactly the flags of
 #      nix/nginx-static.nix, built and run here;
 #   5. examples/own-program/run.sh: the README's "Your own program, without Nix", step by step, to a
 #      booted image whose workload answers.
