@@ -23,7 +23,7 @@ uname=$(basename "$KERNEL"); uname=${uname#vmlinuz-}
   --cmdline "@$ex/cmdline" --os-release "$ex/os-release" --uname "$uname" -o "$out/uki.efi"
 
 echo
-echo "== TPM PCRs for OVMF booting this UKI from an ESP (vTPM: QEMU+swtpm; on GCP and Azure only PCR 11 is the image's, see README)"
+echo "== TPM PCRs for OVMF booting this UKI from an ESP (vTPM: QEMU+swtpm; GCP and Azure: see README, What cvmkit predicts where)"
 "$cvmkit" measure tpm --uki "$out/uki.efi" --banks sha256 | tee "$out/measure-tpm.txt"
 "$cvmkit" measure tpm --uki "$out/uki.efi" --json > "$out/measurements-tpm.json"
 echo
