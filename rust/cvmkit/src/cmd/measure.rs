@@ -293,19 +293,17 @@ fn snp(a: SnpArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The boot disk's `UEFI_GPT_DATA` (what the firmware measures), read from its first sectors.
+fn disk_gpt(disk_path: &Path) -> Result<Vec<u8>> {
+    let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
+    cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
+        .with_context(|| format!("disk {}", disk_path.display()))
+}
+
 fn all(a: AllArgs) -> Result<ExitCode> {
     use cvmkit_measure::Bank;
     let uki = read_input(&a.uki, "UKI")?;
-    let gpt = match &a.disk {
-        Some(disk_path) => {
-            let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
-            Some(
-                cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
-                    .with_context(|| format!("disk {}", disk_path.display()))?,
-            )
-        }
-        None => None,
-    };
+    let gpt = a.disk.as_deref().map(disk_gpt).transpose()?;
     if a.tdx_firmware.is_some() && gpt.is_none() {
         bail!("--tdx-firmware predicts a disk boot: give the disk with --disk");
     }
@@ -358,16 +356,7 @@ fn tpm(a: TpmArgs) -> Result<ExitCode> {
         FirmwareModel::Gce => cvmkit_tpm::Firmware::Gce,
         FirmwareModel::GceTd => cvmkit_tpm::Firmware::GceTd,
     };
-    let gpt = match &a.disk {
-        Some(disk_path) => {
-            let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
-            Some(
-                cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
-                    .with_context(|| format!("disk {}", disk_path.display()))?,
-            )
-        }
-        None => None,
-    };
+    let gpt = a.disk.as_deref().map(disk_gpt).transpose()?;
     if gpt.is_some() && matches!(a.firmware_model, FirmwareModel::Ovmf) {
         bail!("--disk is for --firmware-model gce or gce-td (OVMF's PCR 5 is not predicted)");
     }
@@ -389,9 +378,7 @@ fn tpm(a: TpmArgs) -> Result<ExitCode> {
 fn tdx(a: TdxArgs) -> Result<ExitCode> {
     let boot = match (a.uki, &a.disk) {
         (Some(uki), Some(disk_path)) => {
-            let mut f = std::fs::File::open(disk_path).with_context(|| format!("cannot read disk {}", disk_path.display()))?;
-            let gpt = cvmkit_tdx::uefi_gpt_data_from_reader(&mut f, 512, Some(&disk_path.display().to_string()))
-                .with_context(|| format!("disk {}", disk_path.display()))?;
+            let gpt = disk_gpt(disk_path)?;
             TdxBoot::Uki {
                 uki,
                 gpt,
