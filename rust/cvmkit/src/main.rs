@@ -53,6 +53,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Reference values for the registers a cloud's firmware sets (from a real VM's log and quote).
     Reference(cmd::reference::Args),
+    /// Write the in-toto provenance statement (SLSA v1) of a built image, unsigned.
+    Provenance(cmd::provenance::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::RunLocal(args) => cmd::run_local::run(args),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Reference(args) => cmd::reference::run(args),
+        Command::Provenance(args) => cmd::provenance::run(args),
     };
     match result {
         Ok(code) => code,

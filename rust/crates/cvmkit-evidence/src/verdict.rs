@@ -89,6 +89,10 @@ pub struct RegisterVerdict {
     /// Where `expected` comes from when a reference judged the register.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// For a mismatch, with the image's SBOM: the components that feed the register and, given
+    /// an image that predicts the reported value, what changed in them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub explanation: Vec<String>,
 }
 
 impl RegisterVerdict {
@@ -102,6 +106,7 @@ impl RegisterVerdict {
             expected: None,
             first_difference: None,
             source: None,
+            explanation: Vec::new(),
         }
     }
 
@@ -121,6 +126,7 @@ impl RegisterVerdict {
             expected: c.expected.clone(),
             first_difference: c.first_difference().cloned(),
             source: None,
+            explanation: Vec::new(),
         }
     }
 }

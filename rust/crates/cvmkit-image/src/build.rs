@@ -24,6 +24,8 @@ pub struct Artifacts {
     pub measurements: Option<PathBuf>,
     /// The documents in measurements.json, in the spec's order.
     pub documents: Vec<Measurements>,
+    /// `sbom.cdx.json`: what the image is made of (CycloneDX 1.6).
+    pub sbom: PathBuf,
 }
 
 /// Builds the image of `spec` into `out` (created; outputs already there are replaced). Every
@@ -150,12 +152,23 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         write_bytes(&path, text.as_bytes())?;
         measurements = Some(path);
     }
+
+    // 5. sbom.cdx.json: every component, with the sha256 of its bytes in the image.
+    let sbom_path = out.join(crate::sbom::FILE);
+    let sbom = crate::sbom::generate(
+        spec,
+        &spec_refs,
+        &opts,
+        &[("uki.efi", &uki_path), ("initrd.img", &initrd_path)],
+    )?;
+    write_bytes(&sbom_path, sbom.as_bytes())?;
     Ok(Artifacts {
         initrd: initrd_path,
         uki: uki_path,
         disk: disk_path,
         measurements,
         documents,
+        sbom: sbom_path,
     })
 }
 

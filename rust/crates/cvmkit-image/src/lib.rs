@@ -17,12 +17,13 @@ mod build;
 mod error;
 pub mod output;
 pub mod predict;
+mod sbom;
 mod spec;
 
 pub use build::{build, Artifacts};
 pub use error::{Context, Error, Result};
 pub use spec::{
-    defaults, parse_memory, parse_size, schema_json, Compress, DiskFormat, DiskSpec, InitrdSpec,
+    defaults, parse_memory, ComponentSpec, SourceSpec, parse_size, schema_json, Compress, DiskFormat, DiskSpec, InitrdSpec,
     KernelMeasures, MeasureSpec, OneOrMany, OvmfProfile, PageOrder, Platform, SevMode, Size, Spec,
     TpmBank, UkiSpec, VmmType, SCHEMA,
 };

@@ -54,6 +54,45 @@ pub struct Spec {
     /// Measurements to predict into measurements.json: one platform or a list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure: Option<OneOrMany<MeasureSpec>>,
+    /// What sbom.cdx.json says about packages beyond their bytes (the Nix library fills it
+    /// from derivations' `meta`): an input or initrd file belongs to the entry whose `path` is
+    /// the longest prefix of where it came from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentSpec>,
+}
+
+/// A package named in the SBOM with what its bytes do not say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSpec {
+    /// The package's path (a Nix store path): the kernel, stub, firmware or initrd files under it
+    /// are this package.
+    pub path: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// SPDX licence identifiers (other names are kept as names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<String>,
+    /// Where the source came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceSpec>,
+    /// The kernel's `.config` (its sha256 goes into the SBOM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<PathBuf>,
+}
+
+/// A package's source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// The URL it was fetched from (`mirror://` as nixpkgs writes it is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Its hash: SRI (`sha256-…`, Nix's `outputHash`) or hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// The initrd, built from directory trees and gen_init_cpio spec files.
@@ -541,6 +580,10 @@ impl Spec {
         fix(&mut self.uki.kernel);
         self.uki.os_release.iter_mut().for_each(fix);
         self.uki.extra_initrds.iter_mut().for_each(fix);
+        for c in &mut self.components {
+            fix(&mut c.path);
+            c.config.iter_mut().for_each(fix);
+        }
     }
 }
 

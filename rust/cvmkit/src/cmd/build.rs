@@ -49,5 +49,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let n = built.documents.len();
         println!("{}: predicted {} ({n} platform{})", spec.name, path.display(), if n == 1 { "" } else { "s" });
     }
+    println!("{}: listed its components in {}", spec.name, built.sbom.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,13 +1,28 @@
 //! `cvmkit diff A B`: where two builds differ, through every layer (disk › partition › file ›
-//! UKI section › compression › cpio entry).
+//! UKI section › compression › cpio entry); for two image directories with SBOMs, also which
+//! components changed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use cvmkit_provenance::compare::Change;
 use cvmkit_diff::{diff_paths, Options};
 
 use crate::output::write_atomically;
+
+/// With an SBOM in both directories: the components that changed (`None`: not two images).
+fn component_changes(a: &Path, b: &Path) -> Result<Option<Vec<Change>>> {
+    let (sa, sb) = (a.join("sbom.cdx.json"), b.join("sbom.cdx.json"));
+    if !(a.is_dir() && b.is_dir() && sa.is_file() && sb.is_file()) {
+        return Ok(None);
+    }
+    let read = |p: &Path| -> Result<_> {
+        let text = std::fs::read_to_string(p).with_context(|| format!("cannot read SBOM {}", p.display()))?;
+        Ok(cvmkit_provenance::sbom::parse(&text, &p.display().to_string())?)
+    };
+    Ok(Some(cvmkit_provenance::compare::diff(&read(&sa)?, &read(&sb)?)))
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,7 +48,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         opts = opts.with_max_depth(n);
     }
     let report = diff_paths(&args.a, &args.b, &opts)?;
-    let text = if args.json { report.to_json() + "\n" } else { report.render() };
+    let components = component_changes(&args.a, &args.b)?;
+    let text = match (args.json, &components) {
+        (true, None) => report.to_json() + "\n",
+        (true, Some(c)) => {
+            let v = serde_json::json!({ "differences": report.differences, "components": c });
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        (false, None) => report.render(),
+        (false, Some(c)) => {
+            let mut t = report.render();
+            if !c.is_empty() {
+                t.push_str("components (sbom.cdx.json):\n");
+                for change in c {
+                    t.push_str(&format!("  {change}\n"));
+                }
+            }
+            t
+        }
+    };
     print!("{text}");
     if let Some(out) = &args.output {
         write_atomically(out, |w| {

@@ -8,6 +8,7 @@ pub mod initrd;
 pub mod inspect;
 pub mod measure;
 pub mod measure_check;
+pub mod provenance;
 pub mod reference;
 pub mod replay;
 pub mod run_local;

@@ -54,6 +54,15 @@ struct Common {
     /// capture`, endorsements); several values of one register are alternatives. Repeatable.
     #[arg(long, value_name = "FILE")]
     reference: Vec<PathBuf>,
+    /// The SBOM of the image `--expect` predicts (default: sbom.cdx.json beside `--expect`, if
+    /// there): a mismatching register is explained by the components that feed it.
+    #[arg(long, value_name = "FILE", requires = "expect")]
+    sbom: Option<PathBuf>,
+    /// Another image's output directory (measurements.json and sbom.cdx.json), e.g. the build
+    /// you suspect the VM runs: where its prediction is the reported value, the explanation
+    /// names the components and initrd files that changed. Repeatable.
+    #[arg(long, value_name = "DIR", requires = "expect")]
+    candidate: Vec<PathBuf>,
     /// Print the verdict document (cvmkit.verdict/v1).
     #[arg(long)]
     json: bool,
@@ -183,7 +192,7 @@ fn run_snp(a: SnpArgs) -> Result<ExitCode> {
     o.deny_smt = a.deny_smt;
     o.expect = expected.as_ref();
     let report = snp::verify(&raw, &o).with_context(|| format!("report {}", a.report.display()))?;
-    finish(report, "SEV-SNP report", &a.common)
+    finish(report, "SEV-SNP report", &a.common, Platform::Snp)
 }
 
 fn run_tpm(a: TpmArgs) -> Result<ExitCode> {
@@ -203,7 +212,7 @@ fn run_tpm(a: TpmArgs) -> Result<ExitCode> {
     o.ak = ak.as_deref();
     o.expect = expected.as_ref();
     let report = tpm::verify(&raw, &o).with_context(|| format!("attestation {}", a.attestation.display()))?;
-    finish(report, "vTPM attestation", &a.common)
+    finish(report, "vTPM attestation", &a.common, Platform::Tpm)
 }
 
 fn run_azure(a: AzureArgs) -> Result<ExitCode> {
@@ -232,7 +241,7 @@ fn run_azure(a: AzureArgs) -> Result<ExitCode> {
     o.allow_debug = a.allow_debug;
     o.expect = expected.as_ref();
     let report = azure::verify(&evidence, &o).with_context(|| format!("evidence {}", a.evidence.display()))?;
-    finish(report, "Azure evidence", &a.common)
+    finish(report, "Azure evidence", &a.common, Platform::Tpm)
 }
 
 fn run_tdx(a: TdxArgs) -> Result<ExitCode> {
@@ -256,7 +265,7 @@ fn run_tdx(a: TdxArgs) -> Result<ExitCode> {
     o.accepted_tcb = &accepted;
     o.expect = expected.as_ref();
     let report = tdx::verify(&raw, &o).with_context(|| format!("quote {}", a.quote.display()))?;
-    finish(report, "TDX quote", &a.common)
+    finish(report, "TDX quote", &a.common, Platform::Tdx)
 }
 
 fn at(c: &Common) -> Result<u64> {
@@ -299,7 +308,7 @@ fn documents(text: &str, what: &str, path: &Path) -> Result<Vec<Measurements>> {
     })
 }
 
-fn finish(mut report: Report, what: &str, common: &Common) -> Result<ExitCode> {
+fn finish(mut report: Report, what: &str, common: &Common, platform: Platform) -> Result<ExitCode> {
     let mut references = Vec::new();
     for p in &common.reference {
         let text = std::fs::read_to_string(p).with_context(|| format!("cannot read reference {}", p.display()))?;
@@ -308,6 +317,7 @@ fn finish(mut report: Report, what: &str, common: &Common) -> Result<ExitCode> {
     if !references.is_empty() {
         cvmkit_evidence::reference::apply(&mut report, &references);
     }
+    explain(&mut report, common, platform)?;
     let report = &report;
     if common.json {
         crate::output::print_json(report)?;
@@ -348,9 +358,49 @@ fn print_table(r: &Report, what: &str) {
         if let Some(d) = &x.first_difference {
             println!("{:<13} first difference: event {} {} ({})", "", d.index, d.label, d.verdict.word());
         }
+        for line in &x.explanation {
+            println!("{:<13} {line}", "");
+        }
     }
     for n in &r.notes {
         println!("note: {n}");
     }
     println!("{what}: {}", if r.passed() { "VALID" } else { "INVALID" });
+}
+
+/// An SBOM read from `path`.
+fn read_sbom(path: &Path) -> Result<cvmkit_provenance::sbom::Bom> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read SBOM {}", path.display()))?;
+    Ok(cvmkit_provenance::sbom::parse(&text, &path.display().to_string())?)
+}
+
+/// Adds to each mismatching register what the SBOMs say: the components that feed it, and,
+/// where a `--candidate` image predicts the reported value, what changed in them.
+fn explain(report: &mut Report, c: &Common, platform: Platform) -> Result<()> {
+    let Some(expect) = &c.expect else { return Ok(()) };
+    let sbom_path = match &c.sbom {
+        Some(p) => Some(p.clone()),
+        None => expect.parent().map(|d| d.join("sbom.cdx.json")).filter(|p| p.is_file()),
+    };
+    let Some(sbom_path) = sbom_path else {
+        anyhow::ensure!(c.candidate.is_empty(), "--candidate needs the SBOM of --expect's image: give --sbom FILE (no sbom.cdx.json beside {})", expect.display());
+        return Ok(());
+    };
+    let expected = read_sbom(&sbom_path)?;
+    let mut candidates = Vec::new();
+    for dir in &c.candidate {
+        let m = dir.join("measurements.json");
+        let text = std::fs::read_to_string(&m).with_context(|| format!("candidate {}: cannot read {}", dir.display(), m.display()))?;
+        let doc = expect::select(documents(&text, "candidate", &m)?, platform).with_context(|| format!("candidate {}", dir.display()))?;
+        candidates.push((dir.display().to_string(), doc, read_sbom(&dir.join("sbom.cdx.json"))?));
+    }
+    for r in &mut report.registers {
+        if r.status != RegisterStatus::Mismatch {
+            continue;
+        }
+        let Some(actual) = &r.actual else { continue };
+        let matching = candidates.iter().find(|(_, doc, _)| doc.registers.iter().any(|x| x.name == r.name && x.bank == r.bank && x.value == *actual));
+        r.explanation = cvmkit_provenance::compare::explain(platform.name(), &r.name, &expected, matching.map(|(n, _, s)| (n.as_str(), s)));
+    }
+    Ok(())
 }

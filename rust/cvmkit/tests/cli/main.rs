@@ -20,6 +20,8 @@ mod errors;
 mod initrd;
 /// `cvmkit measure` against peers, `cvmkit replay` against real event logs and quotes.
 mod measure;
+/// Issue 17: the SBOM, the provenance statement, a planted change named by diff and verify.
+mod provenance;
 /// `cvmkit reference capture` on real GCE logs; `cvmkit verify --reference`.
 mod reference;
 /// The QEMU 10.2 boundary: the TDX kernel measured as patched before, as the file from then on.
