@@ -110,3 +110,55 @@ fn source_date_epoch_is_the_only_clock() {
     // 1700000000 = 0x6553f100: the cpio header spells mtime as 8 hex digits (GNU cpio agrees, see initrd tests).
     assert!(i1.windows(8).any(|w| w == b"6553F100" || w == b"6553f100"));
 }
+
+/// `cvmkit build --spec` then `cvmkit provenance` in `dir` under a perturbed umask, clock, TZ
+/// and locale; returns (sbom.cdx.json, the statement, measurements.json).
+fn build_spec_perturbed(dir: &Path, root: &Path, inputs: &Inputs, umask: &str, clock: &str, tz: &str, lang: &str) -> [Vec<u8>; 3] {
+    let spec = serde_json::json!({
+        "schema": "cvmkit.image/v1",
+        "name": "repro",
+        "source_date_epoch": 1700000000,
+        "initrd": { "trees": [root], "spec_files": [example_file("initrd.spec")] },
+        "uki": { "stub": inputs.stub, "kernel": inputs.kernel, "cmdline": "console=ttyS0" },
+        "disk": { "format": "raw" },
+        "measure": [{ "platform": "tpm" }, { "platform": "tdx", "firmware": inputs.ovmf }],
+        "components": [{ "path": root, "name": "root", "version": "1", "licenses": ["MIT"] }]
+    });
+    std::fs::write(dir.join("image.json"), spec.to_string()).unwrap();
+    let script = format!(
+        "umask {umask}; set -e; \"$CVMKIT\" build --spec image.json -o out >/dev/null; \
+         \"$CVMKIT\" provenance out --image repro --flake github:cvmkit/cvmkit --flake-lock \"$LOCK\" -o statement.json"
+    );
+    run(
+        Command::new(require_tool("faketime"))
+            .arg(clock)
+            .args(["sh", "-c", &script])
+            .current_dir(dir)
+            .env("CVMKIT", env!("CARGO_BIN_EXE_cvmkit"))
+            .env("LOCK", repo_root().join("flake.lock"))
+            .env("TZ", tz)
+            .env("LC_ALL", lang)
+            .env("LANG", lang),
+        true,
+    );
+    ["out/sbom.cdx.json", "statement.json", "out/measurements.json"].map(|f| std::fs::read(dir.join(f)).unwrap())
+}
+
+/// Issue 17: the SBOM and the provenance statement are the same bytes wherever, whenever and
+/// however the image is built (tree created in another order, other mtimes, paths, umask,
+/// clock, TZ, locale).
+#[test]
+fn sbom_and_provenance_are_byte_identical_under_perturbation() {
+    let inputs = inputs();
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::Builder::new().prefix("other-place-").tempdir().unwrap();
+    let root_a = staged_copy(a.path(), &inputs, false, "2001-02-03 04:05:06");
+    let root_b = staged_copy(b.path(), &inputs, true, "2029-12-31 23:59:59");
+    let x = build_spec_perturbed(a.path(), &root_a, &inputs, "022", "2020-01-01 00:00:00", "UTC", "C");
+    let y = build_spec_perturbed(b.path(), &root_b, &inputs, "077", "2034-06-15 12:34:56", "Pacific/Chatham", "C.UTF-8");
+    for (i, name) in ["sbom.cdx.json", "the provenance statement", "measurements.json"].iter().enumerate() {
+        assert!(x[i] == y[i], "{name} differs between perturbed builds");
+    }
+    let sbom = String::from_utf8(x[0].clone()).unwrap();
+    assert!(sbom.contains("\"/etc/app/a.conf\"") && sbom.contains("\"/bin/busybox\""), "files missing from the SBOM");
+}
