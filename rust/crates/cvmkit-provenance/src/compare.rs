@@ -90,8 +90,20 @@ pub fn diff(a: &Bom, b: &Bom) -> Vec<Change> {
     for key in keys {
         let (role, component) = (key.0.clone(), key.1.clone());
         match (ia.get(&key), ib.get(&key)) {
-            (Some(_), None) => out.push(Change::Removed { component, role }),
-            (None, Some(_)) => out.push(Change::Added { component, role }),
+            // A package's files are listed too, so a file that moved to a package of another
+            // name is paired up below.
+            (Some(ca), None) => {
+                out.push(Change::Removed { component: component.clone(), role: role.clone() });
+                for (p, h) in files(ca) {
+                    out.push(Change::FileRemoved { component: component.clone(), role: role.clone(), path: p.into(), sha256: h.into() });
+                }
+            }
+            (None, Some(cb)) => {
+                out.push(Change::Added { component: component.clone(), role: role.clone() });
+                for (p, h) in files(cb) {
+                    out.push(Change::FileAdded { component: component.clone(), role: role.clone(), path: p.into(), sha256: h.into() });
+                }
+            }
             (Some(ca), Some(cb)) => {
                 if ca.version != cb.version {
                     out.push(Change::Version {
@@ -214,4 +226,73 @@ pub fn explain(platform: &str, register: &str, expected: &Bom, candidate: Option
 /// The store path of a component, if Nix built it.
 pub fn store_path(c: &Component) -> Option<&str> {
     c.property(prop::STORE_PATH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sbom::{parse, Bom};
+
+    fn bom(components: serde_json::Value) -> Bom {
+        parse(&serde_json::json!({ "bomFormat": "CycloneDX", "specVersion": "1.6", "components": components }).to_string(), "t").unwrap()
+    }
+
+    fn comp(role: &str, name: &str, version: &str, sha: Option<&str>, files: &[(&str, &str)]) -> serde_json::Value {
+        let mut c = serde_json::json!({ "type": "application", "name": name, "version": version,
+            "properties": [{ "name": "cvmkit:role", "value": role }],
+            "components": files.iter().map(|(p, h)| serde_json::json!({ "type": "file", "name": p, "hashes": [{ "alg": "SHA-256", "content": h }] })).collect::<Vec<_>>() });
+        if let Some(s) = sha {
+            c["hashes"] = serde_json::json!([{ "alg": "SHA-256", "content": s }]);
+        }
+        c
+    }
+
+    #[test]
+    fn diff_names_versions_bytes_files_and_moves() {
+        let a = bom(serde_json::json!([
+            comp("kernel", "linux", "6.18.5", Some("aa"), &[]),
+            comp("initrd", "busybox", "1.36.1", None, &[("/bin/busybox", "11")]),
+            comp("initrd", "app", "1", None, &[("/usr/bin/app", "22"), ("/etc/app.conf", "33")]),
+            comp("initrd", "old", "1", None, &[("/usr/bin/tool", "44")]),
+        ]));
+        let b = bom(serde_json::json!([
+            comp("kernel", "linux", "6.18.6", Some("bb"), &[]),
+            comp("initrd", "busybox", "1.36.1", None, &[("/bin/busybox", "11")]),
+            comp("initrd", "app", "1", None, &[("/usr/bin/app", "55")]),
+            comp("initrd", "new", "1", None, &[("/usr/bin/tool", "66"), ("/usr/bin/extra", "77")]),
+        ]));
+        let lines: Vec<String> = diff(&a, &b).iter().map(|c| c.to_string()).collect();
+        assert_eq!(lines, [
+            "initrd changed: /etc/app.conf (app) removed, was sha256 33".to_string(),
+            "initrd changed: /usr/bin/app (app) sha256 22 -> 55".to_string(),
+            "initrd component new: added".to_string(),
+            "initrd changed: /usr/bin/extra (new) added, sha256 77".to_string(),
+            "initrd changed: /usr/bin/tool (new) sha256 44 -> 66".to_string(),
+            "initrd component old: removed".to_string(),
+            "kernel component linux: version 6.18.5 -> 6.18.6".to_string(),
+            "kernel component linux: sha256 aa -> bb".to_string(),
+        ]);
+        assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn explain_keeps_to_the_registers_inputs() {
+        let a = bom(serde_json::json!([
+            comp("firmware", "OVMF", "1", Some("f1"), &[]),
+            comp("initrd", "app", "1", None, &[("/usr/bin/app", "22")]),
+        ]));
+        let b = bom(serde_json::json!([
+            comp("firmware", "OVMF", "2", Some("f2"), &[]),
+            comp("initrd", "app", "1", None, &[("/usr/bin/app", "23")]),
+        ]));
+        // RTMR2 is not fed by the firmware: only the initrd change is named.
+        assert_eq!(explain("tdx", "RTMR2", &a, Some(("B", &b))), vec![
+            "RTMR2: the reported value is B's prediction; what changed:".to_string(),
+            "initrd changed: /usr/bin/app (app) sha256 22 -> 23".to_string(),
+        ]);
+        // MRTD is the firmware's.
+        assert_eq!(explain("tdx", "MRTD", &a, Some(("B", &b)))[1..], ["firmware component OVMF: version 1 -> 2".to_string(), "firmware component OVMF: sha256 f1 -> f2".to_string()]);
+        assert_eq!(explain("tpm", "PCR4", &a, None), vec!["PCR4 is fed by: initrd app 1 (1 files) (an image whose prediction matches, given as a candidate, names the change)".to_string()]);
+        assert!(explain("tdx", "RTMR3", &a, None)[0].contains("not fed by the image's components"));
+    }
 }
