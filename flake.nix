@@ -58,6 +58,18 @@
             snp = fw.snp.file;
           };
           runtime = pkgs.pkgsStatic.callPackage ./nix/cvmkit.nix { crate = "cvmkit-runtime"; };
+          # What each image's sbom.cdx.json says about these packages beyond their bytes
+          # (version, licence, source hash, the kernel's .config): nix/image.nix
+          # `describeComponent`. Only those whose files are in an image are listed in its SBOM.
+          components = [
+            kernel
+            pkgs.systemd
+            pkgs.pkgsStatic.busybox
+            (pkgs.pkgsStatic.callPackage ./nix/cvmkit.nix { crate = "cvmkit-runtime"; })
+            (pkgs.callPackage ./nix/nginx-static.nix { })
+            fw.tdx.package.fd
+            fw.snp.package.fd
+          ];
           inherit (pkgs.stdenv.hostPlatform) system;
         };
 
@@ -88,10 +100,24 @@
       };
       images = builtins.mapAttrs (
         name: modules:
-        lib.mkImage {
-          inherit name modules;
-          # Outputs: uki.efi, initrd.img, disk.<format>, measurements.json.
-          specExtensions = { inherit (lib.specExtensions) disk measure; };
+        let
+          image = lib.mkImage {
+            inherit name modules;
+            # Outputs: uki.efi, initrd.img, disk.<format>, measurements.json, sbom.cdx.json.
+            specExtensions = { inherit (lib.specExtensions) disk measure; };
+          };
+        in
+        image
+        // {
+          # `nix build .#tdx-gcp.provenance`: the in-toto/SLSA statement of the image's outputs
+          # (unsigned; .github/workflows/release.yml signs it on a release).
+          provenance = lib.mkProvenance {
+            inherit image;
+            flake = "github:cvmkit/cvmkit";
+            flakeLock = ./flake.lock;
+            rev = self.rev or null;
+            narHash = self.narHash or null;
+          };
         }
       ) imageModules;
 

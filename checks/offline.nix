@@ -56,6 +56,15 @@ let
       ;
     firmware = ovmf;
     inherit (inputs) uname;
+    # The SBOM's package metadata, as the flake's comes from nixpkgs' `meta` (Debian's files
+    # carry none: written here from their packages' copyright files).
+    components = [
+      { path = kernel; name = "linux"; version = inputs.uname; licenses = [ "GPL-2.0-only" ]; }
+      { path = stub; name = "systemd-stub"; licenses = [ "LGPL-2.1-or-later" ]; }
+      { path = busybox; name = "busybox"; licenses = [ "GPL-2.0-only" ]; }
+      { path = ovmf; name = "OVMF"; licenses = [ "BSD-2-Clause-Patent" ]; }
+      runtime
+    ];
   };
 
   # examples/minimal as an image module: the same entries as its initrd.spec plus the tree that
@@ -140,6 +149,17 @@ in
     name = "cvmkit-example-full";
     modules = [ exampleModule lib.modules.tdx { measure.qemu_version = "9.2"; } ];
     specExtensions = { inherit (lib.specExtensions) disk measure; };
+  };
+  # Its provenance statement (nix/image.nix mkProvenance), naming this checkout's flake.lock.
+  example-provenance = lib.mkProvenance {
+    image = lib.mkImage {
+      name = "cvmkit-example-full";
+      modules = [ exampleModule lib.modules.tdx { measure.qemu_version = "9.2"; } ];
+      specExtensions = { inherit (lib.specExtensions) disk measure; };
+    };
+    flake = "github:cvmkit/cvmkit";
+    flakeLock = ../flake.lock;
+    rev = "0123456789abcdef0123456789abcdef01234567";
   };
   # The same image as a different derivation: its outputs must be identical.
   exampleSalted = (lib.mkImage {

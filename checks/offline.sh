@@ -299,9 +299,10 @@ if [ -n "$example_out" ]; then
     oeval 'o.example.initrdSpec' | json 'd' >"$d/$name"
     (cd "$d" && "$cvmkit_bin" build --spec-json "$spec" --out out) || return 1
     cmp "$d/out/uki.efi" "$example_out/uki.efi" && cmp "$d/out/initrd.img" "$example_out/initrd.img" || return 1
+    cmp "$d/out/sbom.cdx.json" "$example_out/sbom.cdx.json" || return 1
     rm -rf "$d"
   }
-  check "cvmkit build outside Nix on the same spec gives the same bytes" direct_build
+  check "cvmkit build outside Nix on the same spec gives the same bytes (initrd, UKI, SBOM)" direct_build
 
   classic() {
     local d ex=$repo/examples/minimal
@@ -345,6 +346,48 @@ PY
     rm -rf "$d"
   }
   check "example with disk + measurements.json: rebuilds identically, equals cvmkit disk / measure" full
+
+  # Issue 17: the image's SBOM names the store paths and Nix metadata of what is in it (checked
+  # with the CycloneDX library's strict validator), and mkProvenance's statement parses with the
+  # in-toto attestation library and names the image's outputs.
+  sbom_provenance() {
+    local out prov py=$repo/.cache/venv/bin/python
+    [ -x "$py" ] || { echo "needs $py (scripts/setup.sh installs the PyPI peers)"; return 1; }
+    out=$(obuild example-full) || return 1
+    prov=$(obuild example-provenance) || return 1
+    "$py" - "$out" "$prov" "$KERNEL" <<'PY' || return 1
+import hashlib, json, os, sys
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from google.protobuf import json_format
+from in_toto_attestation.v1 import statement_pb2
+from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+out, prov, kernel = sys.argv[1:]
+text = open(os.path.join(out, "sbom.cdx.json")).read()
+errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+assert errors is None, errors
+bom = json.loads(text)
+props = lambda c: {p["name"]: p["value"] for p in c.get("properties", [])}
+by_name = {c["name"]: c for c in bom["components"]}
+k = by_name["linux"]
+assert props(k)["cvmkit:nix-store-path"].startswith("/nix/store/"), k
+assert k["licenses"] == [{"license": {"id": "GPL-2.0-only"}}], k
+assert k["hashes"][0]["content"] == hashlib.sha256(open(kernel, "rb").read()).hexdigest()
+bb = by_name["busybox"]
+assert [f["name"] for f in bb["components"]] == ["/bin/busybox"], bb
+assert "OVMF" in by_name and "systemd-stub" in by_name, sorted(by_name)
+st = json.load(open(prov))
+json_format.ParseDict(st, statement_pb2.Statement())
+json_format.ParseDict(st["predicate"], provenance_pb2.Provenance())
+subjects = {s["name"]: s["digest"]["sha256"] for s in st["subject"]}
+for name in ["uki.efi", "disk.raw", "measurements.json", "sbom.cdx.json"]:
+    assert subjects[name] == hashlib.sha256(open(os.path.join(out, name), "rb").read()).hexdigest(), name
+deps = {d["name"]: d for d in st["predicate"]["buildDefinition"]["resolvedDependencies"]}
+assert deps["nixpkgs"]["uri"] == "git+https://github.com/NixOS/nixpkgs" and deps["source"]["digest"]["gitCommit"].startswith("0123"), deps
+print("sbom:", len(bom["components"]), "components,", sum(len(c.get("components", [])) for c in bom["components"]), "files; provenance:", sorted(subjects))
+PY
+  }
+  check "the image's SBOM (valid CycloneDX 1.6, Nix store paths and licences) and mkProvenance's in-toto statement" sbom_provenance
 
   # The building blocks, each a cvmkit subcommand as a derivation, equal mkImage's outputs.
   blocks() {
@@ -517,7 +560,19 @@ flake_checks() {
   local out
   out=$(nix build "path:$src#tdx-qemu" "${f[@]}" --no-link --json | json 'd[0]["outputs"]["out"]') || return 1
   ls -l "$out"
-  [ -s "$out/uki.efi" ] && [ -s "$out/initrd.img" ] || return 1
+  [ -s "$out/uki.efi" ] && [ -s "$out/initrd.img" ] && [ -s "$out/sbom.cdx.json" ] || return 1
+  echo "--- nix build .#tdx-qemu.provenance"
+  local prov
+  prov=$(nix build "path:$src#tdx-qemu.provenance" "${f[@]}" --no-link --json | json 'd[0]["outputs"]["out"]') || return 1
+  python3 - "$prov" "$out" <<'PY' || return 1
+import hashlib, json, os, sys
+st = json.load(open(sys.argv[1]))
+subjects = {s["name"]: s["digest"]["sha256"] for s in st["subject"]}
+assert subjects["uki.efi"] == hashlib.sha256(open(os.path.join(sys.argv[2], "uki.efi"), "rb").read()).hexdigest()
+deps = {d["name"]: d for d in st["predicate"]["buildDefinition"]["resolvedDependencies"]}
+assert "narHash" in deps["source"]["annotations"] and "nixpkgs" in deps, deps
+print("tdx-qemu.provenance:", sorted(subjects), "source narHash", deps["source"]["annotations"]["narHash"][:20])
+PY
   echo "--- nix run .#measure -- --help"
   nix run "path:$src#measure" "${f[@]}" -- --help | tee "$work/logs/measure-help.txt" || return 1
   grep -q 'Usage: cvmkit measure' "$work/logs/measure-help.txt" || return 1

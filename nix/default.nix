@@ -23,6 +23,10 @@
   : the firmware per platform, `{ tdx ? …; snp ? …; }` (the flake's come from nix/firmware.nix):
     an image of that platform is measured against it; `firmware` serves the rest
 
+  `components`
+  : packages described in every image's SBOM (derivations or attribute sets: see
+    `describeComponent`), default none
+
   `system`
   : the Nix system images build for (default x86_64-linux)
 
@@ -42,6 +46,7 @@
   firmwares ? { },
   uname ? null,
   runtime ? null,
+  components ? [ ],
   system ? "x86_64-linux",
 }:
 let
@@ -60,6 +65,7 @@ let
       firmwares
       uname
       runtime
+      components
       system
       ;
     lib = self;
@@ -88,6 +94,8 @@ let
     inherit (imageLib)
       mkImage
       mkGoldenCheck
+      mkProvenance
+      describeComponent
       mkSpec
       renderOsRelease
       specExtensions
@@ -181,6 +189,7 @@ let
             firmwares
             uname
             runtime
+            components
             system
             ;
         }

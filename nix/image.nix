@@ -177,6 +177,70 @@ rec {
   };
 
   /**
+    What the SBOM (`sbom.cdx.json`) says about a package beyond its bytes, from a derivation:
+    `path` (its store path: the image inputs and initrd files under it are this package), `name`
+    (`pname`, else the name without its version), `version`, `licenses` (`meta.license`'s SPDX
+    ids, else short names), `source` (`src`'s URL and `outputHash`, the fixed-output hash Nix
+    checked) and, for a kernel with one, `config` (its `configfile`, hashed into the SBOM).
+    An attribute set with `path` is taken as already described (missing keys stay out).
+
+    # Inputs
+
+    `c`
+    : a derivation (or one of its outputs), or `{ path; name ? …; version ? …; licenses ? [ ];
+      source ? { url; hash; }; config ? …; }`
+
+    # Type
+
+    ```
+    describeComponent :: (Derivation | AttrSet) -> AttrSet
+    ```
+
+    # Examples
+
+    ```nix
+    describeComponent pkgs.pkgsStatic.busybox
+    => { path = "/nix/store/…-busybox-static-…-1.36.1"; name = "busybox"; version = "1.36.1";
+         licenses = [ "GPL-2.0-only" ]; source = { url = "https://busybox.net/…"; hash = "sha256-…"; }; }
+    ```
+  */
+  describeComponent =
+    c:
+    let
+      isDrv = isAttrs c && (c.type or null) == "derivation";
+      plain = s: builtins.unsafeDiscardStringContext (toString s);
+      nonNull = attrs: builtins.removeAttrs attrs (filter (k: attrs.${k} == null) (attrNames attrs));
+      licenseList =
+        l:
+        if l == null then [ ] else if isList l then l else [ l ];
+      licenseName = l: if isString l then l else l.spdxId or l.shortName or l.fullName or "unknown";
+      src = c.src or null;
+      srcUrl =
+        if src == null || !(isAttrs src) then
+          null
+        else if src ? url && isString src.url then
+          plain src.url
+        else if (src.urls or [ ]) != [ ] then
+          plain (builtins.head src.urls)
+        else
+          null;
+      srcHash = if src != null && isAttrs src && src ? outputHash then plain src.outputHash else null;
+      parsed = builtins.parseDrvName (c.name or "");
+    in
+    if isDrv then
+      nonNull {
+        path = "${c}";
+        name = c.pname or parsed.name;
+        version = c.version or (if parsed.version == "" then null else parsed.version);
+        licenses = map licenseName (licenseList (c.meta.license or null));
+        source = if srcUrl == null && srcHash == null then null else nonNull { url = srcUrl; hash = srcHash; };
+        config = if c ? configfile && c.configfile != null then "${c.configfile}" else null;
+      }
+    else
+      assert assertMsg (isAttrs c && c ? path) "a component is a derivation or an attribute set with `path`, got ${builtins.typeOf c}";
+      c // { path = toInput "components.path" c.path; };
+
+  /**
     The `cvmkit.image/v1` spec (the types of `rust/crates/cvmkit-image`, as JSON Schema in
     `nix/cvmkit.image.v1.schema.json`; the library tests validate this function's output
     against it) for a merged config.
@@ -198,10 +262,14 @@ rec {
     `specExtensions`
     : further top-level keys, each computed from the config (see `specExtensions`)
 
+    `components`
+    : packages for the SBOM (derivations or attribute sets, see `describeComponent`); the
+      workload's package is added when it is a derivation
+
     # Type
 
     ```
-    mkSpec :: { name, config, sourceDateEpoch ? 0, specExtensions ? {} } -> AttrSet
+    mkSpec :: { name, config, sourceDateEpoch ? 0, specExtensions ? {}, components ? [] } -> AttrSet
     ```
 
     # Examples
@@ -219,9 +287,13 @@ rec {
       config,
       sourceDateEpoch ? 0,
       specExtensions ? { },
+      components ? [ ],
     }:
     let
       osRelease = config.osRelease;
+      w = config.workload;
+      workloadPackage = if w != null && isAttrs (w.package or null) && (w.package.type or null) == "derivation" then [ w.package ] else [ ];
+      described = map describeComponent (components ++ workloadPackage);
       osReleaseFile =
         if isAttrs osRelease && !(osRelease ? outPath) then
           (if osRelease == { } then null else toFile "os-release" (renderOsRelease osRelease))
@@ -264,6 +336,7 @@ rec {
           extra_initrds = map (toInput "initrd.extra") config.initrd.extra;
         };
     }
+    // optional (described != [ ]) { components = described; }
     // mapAttrs (_: f: f config) specExtensions;
 
   /**
@@ -360,6 +433,13 @@ rec {
     `specExtensions`
     : extra spec keys (see `specExtensions`), default none
 
+    `components`
+    : packages described in the image's SBOM (`sbom.cdx.json`, which every build writes):
+      derivations or attribute sets (`describeComponent`); default the library's (the flake
+      names its kernel, systemd, busybox, runtime, nginx and firmware packages). The workload's
+      package is added when it is a derivation. Packages whose files are not in the image are
+      left out of the SBOM.
+
     `salt`
     : null, or any string: added as an unused attribute so the same image builds again as a
       different derivation (reproducibility checks)
@@ -402,6 +482,7 @@ rec {
       runtime ? defaults.runtime,
       sourceDateEpoch ? 0,
       specExtensions ? { },
+      components ? defaults.components,
       salt ? null,
       system ? defaults.system,
       pkgs ? defaults.pkgs,
@@ -446,6 +527,7 @@ rec {
           config
           sourceDateEpoch
           specExtensions
+          components
           ;
       };
       specJSON = toJSON spec;
@@ -554,5 +636,78 @@ rec {
         "--refresh-hint"
         refreshHint
       ];
+    };
+
+  /**
+    The provenance of an image: a derivation whose builder is `cvmkit provenance IMAGE --image
+    NAME …` (no shell), whose output is an in-toto Statement (v1) with a SLSA v1 provenance
+    predicate. Its subjects are the image's `uki.efi`, disk, `measurements.json` and
+    `sbom.cdx.json` (sha256); its build definition names the flake, the locked inputs of
+    `flakeLock` (each input's git revision and narHash: nixpkgs, and cvmkit when it is an input)
+    and the flake's own revision. Unsigned: README "Provenance" signs it with cosign or GitHub's
+    attest action. A separate derivation, so the image itself does not depend on the revision
+    of the flake (a new commit rebuilds only this file).
+
+    # Inputs
+
+    `image`
+    : an image from `mkImage`
+
+    `flake`
+    : how the flake is referred to, e.g. `"github:you/images"` (or null)
+
+    `flakeLock`
+    : the flake's `flake.lock` (a path, or null)
+
+    `rev`, `narHash`
+    : the flake's `self.rev` and `self.narHash` (or null: a dirty tree has no rev)
+
+    `cvmkit`, `system`
+    : as for `mkImage`
+
+    # Type
+
+    ```
+    mkProvenance :: { image; flake ? null; flakeLock ? null; rev ? null; narHash ? null; … } -> Derivation
+    ```
+
+    # Examples
+
+    ```nix
+    lib.mkProvenance { image = images.tdx-gcp; flake = "github:cvmkit/cvmkit";
+      flakeLock = ./flake.lock; rev = self.rev or null; narHash = self.narHash or null; }
+    => «derivation /nix/store/…-tdx-gcp.intoto.json.drv»
+    ```
+  */
+  mkProvenance =
+    {
+      image,
+      flake ? null,
+      flakeLock ? null,
+      rev ? null,
+      narHash ? null,
+      cvmkit ? defaults.cvmkit,
+      system ? defaults.system,
+    }:
+    let
+      opt = flag: v: if v == null then [ ] else [ flag (toString v) ];
+    in
+    derivation {
+      name = "${image.name}.intoto.json";
+      inherit system;
+      builder = "${toInput "cvmkit" cvmkit}/bin/cvmkit";
+      args =
+        [
+          "provenance"
+          "${image}"
+          "--image"
+          image.name
+          "--output"
+          (placeholder "out")
+        ]
+        ++ opt "--flake" flake
+        ++ (if flakeLock == null then [ ] else [ "--flake-lock" "${flakeLock}" ])
+        ++ opt "--source-rev" rev
+        ++ opt "--source-nar-hash" narHash;
     };
 }

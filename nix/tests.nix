@@ -491,7 +491,7 @@ let
         config = eval [ { kernel = kernel; stub = stub; } ];
         specExtensions = { colour = _: "red"; };
       }))
-      [ "spec: unknown key \"colour\" (not in the schema; known: disk, initrd, measure, name, schema, source_date_epoch, uki)" ]
+      [ "spec: unknown key \"colour\" (not in the schema; known: components, disk, initrd, measure, name, schema, source_date_epoch, uki)" ]
     )
     (eq "schema check: an unknown key inside a measure item (from a module's `measure`) fails"
       (L.specErrors (measured { modules = [ L.modules.tdx { measure.qemu = "9.2"; } ]; }).spec)
@@ -515,6 +515,66 @@ let
         [ "spec.measure: 3 is not of type object or array" ]
       ]
     )
+    # --- the SBOM's package metadata (describeComponent, mkImage's `components`) ---
+    (eq "describeComponent reads pname, version, meta.license (SPDX ids), src's URL and outputHash, a kernel's configfile"
+      (map L.describeComponent [
+        (busyboxPkg // {
+          pname = "busybox";
+          version = "1.36.1";
+          meta.license = { spdxId = "GPL-2.0-only"; shortName = "gpl2Only"; };
+          src = { url = "https://busybox.net/downloads/busybox-1.36.1.tar.bz2"; outputHash = "sha256-uMwkyVdNgJ5yecO+NJeVxdXOtv3xnKcJ+AzeUOR94xQ="; };
+        })
+        (kernelPkg // {
+          version = "6.18.5";
+          meta.license = [ { shortName = "gpl2Only"; } ];
+          src = { urls = [ "mirror://kernel/linux/kernel/v6.x/linux-6.18.5.tar.xz" ]; outputHash = "sha256-GJ0fQJzvjQ0jQhDgRZUXLfOS+MspfhS0R+2Vcg4v2UA="; };
+          configfile = fake "linux-config";
+        })
+        stubPkg
+        { path = stubPkg; name = "systemd-stub"; }
+      ])
+      [
+        {
+          path = "${busyboxPkg}";
+          name = "busybox";
+          version = "1.36.1";
+          licenses = [ "GPL-2.0-only" ];
+          source = { url = "https://busybox.net/downloads/busybox-1.36.1.tar.bz2"; hash = "sha256-uMwkyVdNgJ5yecO+NJeVxdXOtv3xnKcJ+AzeUOR94xQ="; };
+        }
+        {
+          path = "${kernelPkg}";
+          name = "linux";
+          version = "6.18.5";
+          licenses = [ "gpl2Only" ];
+          source = { url = "mirror://kernel/linux/kernel/v6.x/linux-6.18.5.tar.xz"; hash = "sha256-GJ0fQJzvjQ0jQhDgRZUXLfOS+MspfhS0R+2Vcg4v2UA="; };
+          config = "${fake "linux-config"}";
+        }
+        { path = "${stubPkg}"; name = "systemd"; licenses = [ ]; }
+        { path = "${stubPkg}"; name = "systemd-stub"; }
+      ]
+    )
+    (throws "describeComponent refuses an attribute set without path" (L.describeComponent { name = "x"; }))
+    (eq "mkImage's components (and the workload's package) reach the spec, which follows the schema"
+      (let
+        hello = fake "hello-2.12.1";
+        img = L.mkImage {
+          name = "sbom";
+          modules = [ { workload = { package = hello; command = [ "/bin/hello" ]; }; } ];
+          components = [ kernelPkg { path = busyboxPkg; licenses = [ "GPL-2.0-only" ]; } ];
+        };
+      in
+      [ (map (c: [ c.path (c.name or null) (c.version or null) ]) img.spec.components) (L.specErrors img.spec) ])
+      [
+        [
+          [ "${kernelPkg}" "linux" null ]
+          [ "${busyboxPkg}" null null ]
+          [ "${fake "hello-2.12.1"}" "hello" "2.12.1" ]
+        ]
+        [ ]
+      ]
+    )
+    (eq "without components the spec has none"
+      (example.spec ? components) false)
     (throws "checkSpec throws on an invalid spec" (L.checkSpec (example.spec // { colour = 1; })))
     (eq "checkSpec returns a valid spec" (L.checkSpec example.spec == example.spec) true)
     (throws "the validator refuses a schema keyword it does not check" (L.schema.validate {
