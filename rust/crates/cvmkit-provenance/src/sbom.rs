@@ -418,6 +418,11 @@ fn owner(f: &InitrdFile, known: &[Known]) -> Owner {
         return Owner::Known(i);
     }
     if let Some((root, _)) = store_root(src) {
+        // A store path that is one file, not a package directory: text the image's modules
+        // wrote (`builtins.toFile`, `writeText`: init scripts, configuration). Listed together.
+        if std::fs::symlink_metadata(&root).is_ok_and(|m| m.is_file()) {
+            return Owner::Generated;
+        }
         return Owner::Store(root);
     }
     match &f.tree {
@@ -495,7 +500,7 @@ pub fn generate(inputs: &Inputs) -> Result<Bom> {
             Owner::File(p) => package("application", "initrd", None, None, &base_name(p))?,
             Owner::Generated => {
                 let mut c = package("data", "initrd", None, None, "generated")?;
-                c.description = Some("files the image spec writes itself (init, configuration)".into());
+                c.description = Some("files the image's spec and modules write themselves (init, configuration)".into());
                 c
             }
         };
@@ -667,6 +672,68 @@ mod tests {
     fn licences_are_ids_only_when_spdx_knows_them() {
         assert_eq!(license("GPL-2.0-only").license.id.as_deref(), Some("GPL-2.0-only"));
         assert_eq!(license("Some custom licence").license.name.as_deref(), Some("Some custom licence"));
+    }
+
+    /// A kernel and stub stand-in, a tree with two files, a file from a spec line, a generated
+    /// file; the tree known by path.
+    fn sample(dir: &Path) -> (Vec<InitrdFile>, Vec<Known>) {
+        std::fs::write(dir.join("kernel"), b"not a bzImage").unwrap();
+        std::fs::write(dir.join("stub"), b"xx#### LoaderInfo: systemd-stub 257.5 ####").unwrap();
+        let file = |name: &str, source: Option<&str>, tree: Option<&str>, content: &[u8]| InitrdFile {
+            name: name.into(),
+            source: source.map(|s| dir.join(s)),
+            tree: tree.map(|t| dir.join(t)),
+            sha256: Sha256::digest(content).into(),
+            size: content.len() as u64,
+        };
+        let files = vec![
+            file("usr/bin/app", Some("app-tree/usr/bin/app"), Some("app-tree"), b"app"),
+            file("etc/app.conf", Some("app-tree/etc/app.conf"), Some("app-tree"), b"conf"),
+            file("init", Some("stage/init"), None, b"#!/bin/sh"),
+            file("etc/hostname", None, None, b"cvm\n"),
+        ];
+        let known = vec![Known { path: dir.join("app-tree"), name: Some("app".into()), version: Some("2.0".into()), licenses: vec!["MIT".into()], ..Default::default() }];
+        (files, known)
+    }
+
+    #[test]
+    fn files_are_grouped_by_origin_and_order_does_not_matter() {
+        let dir = tempfile::tempdir().unwrap();
+        let (files, known) = sample(dir.path());
+        let kernel = dir.path().join("kernel");
+        let stub = dir.path().join("stub");
+        let inputs = |initrd: Vec<InitrdFile>| Inputs {
+            image: "t",
+            source_date_epoch: 0,
+            kernel: &kernel,
+            stub: &stub,
+            firmware: vec![],
+            extra_initrds: vec![],
+            initrd,
+            outputs: vec![],
+            known: &known,
+            tool_version: "0",
+        };
+        let bom = generate(&inputs(files.clone())).unwrap();
+        let mut reversed = files.clone();
+        reversed.reverse();
+        assert_eq!(to_json(&bom), to_json(&generate(&inputs(reversed)).unwrap()));
+        let summary: Vec<(String, Option<String>, Vec<String>)> = bom
+            .components
+            .iter()
+            .map(|c| (c.name.clone(), c.version.clone(), c.components.iter().map(|f| f.name.clone()).collect()))
+            .collect();
+        assert_eq!(summary, vec![
+            ("linux".into(), None, vec![]),
+            ("systemd-stub".into(), Some("257.5".into()), vec![]),
+            ("app".into(), Some("2.0".into()), vec!["/etc/app.conf".into(), "/usr/bin/app".into()]),
+            ("generated".into(), None, vec!["/etc/hostname".into()]),
+            ("init".into(), None, vec!["/init".into()]),
+        ]);
+        // Paths outside the store never reach the document.
+        assert!(!to_json(&bom).contains(dir.path().to_str().unwrap()));
+        let serial = bom.serial_number.as_deref().unwrap();
+        assert!(serial.starts_with("urn:uuid:") && serial.as_bytes()[23] == b'5', "{serial}");
     }
 
     #[test]
