@@ -506,6 +506,11 @@ pub fn generate(inputs: &Inputs) -> Result<Bom> {
         };
         let mut files = files;
         files.sort_by(|a, b| a.name.cmp(&b.name));
+        // A one-file package (busybox, cvmkit-runtime, nginx): its bytes in the image are that
+        // file's, so the package carries the hash too.
+        if let ([f], false) = (files.as_slice(), o == Owner::Generated) {
+            c.hashes.push(sha256_hash(&f.sha256));
+        }
         for f in files {
             let mut fc = Component::new("file", format!("/{}", f.name));
             fc.bom_ref = Some(format!("file:/{}", f.name));
