@@ -227,9 +227,12 @@ rec {
       srcHash = if src != null && isAttrs src && src ? outputHash then plain src.outputHash else null;
       parsed = builtins.parseDrvName (c.name or "");
     in
+    # `path` without its string context: naming a package in the SBOM must not make every image
+    # depend on it (the flake names both platforms' firmware; a TDX image must not build the
+    # SNP one). Only `config`, which cvmkit reads, stays a dependency.
     if isDrv then
       nonNull {
-        path = "${c}";
+        path = plain "${c}";
         name = c.pname or parsed.name;
         version = c.version or (if parsed.version == "" then null else parsed.version);
         licenses = map licenseName (licenseList (c.meta.license or null));
@@ -238,7 +241,7 @@ rec {
       }
     else
       assert assertMsg (isAttrs c && c ? path) "a component is a derivation or an attribute set with `path`, got ${builtins.typeOf c}";
-      c // { path = toInput "components.path" c.path; };
+      c // { path = plain (toInput "components.path" c.path); };
 
   /**
     The `cvmkit.image/v1` spec (the types of `rust/crates/cvmkit-image`, as JSON Schema in

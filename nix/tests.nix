@@ -554,6 +554,13 @@ let
       ]
     )
     (throws "describeComponent refuses an attribute set without path" (L.describeComponent { name = "x"; }))
+    (eq "a described package is not a dependency of the image (its path has no string context); a kernel's config is"
+      (map (c: [ (builtins.hasContext c.path) (builtins.hasContext (c.config or "")) ]) [
+        (L.describeComponent (kernelPkg // { configfile = fake "linux-config"; }))
+        (L.describeComponent { path = stubPkg; })
+      ])
+      [ [ false true ] [ false false ] ]
+    )
     (eq "mkImage's components (and the workload's package) reach the spec, which follows the schema"
       (let
         hello = fake "hello-2.12.1";
