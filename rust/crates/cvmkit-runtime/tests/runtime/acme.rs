@@ -164,62 +164,6 @@ fn module_gets_one_san_certificate_from_pebble_through_nginx() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "answer");
 }
 
-/// Runs the runtime binary with one busybox-httpd workload behind nginx; `acme` adds settings.
-/// Returns (guard, workload port, nginx HTTPS port, nginx HTTP port).
-fn runtime(d: &Path, http_port: u16, hostnames: &str, acme: &[(&str, String)]) -> (Killed, u16, u16, Server) {
-    let base = free_ports(1);
-    let https_port = free_ports(1);
-    let app = format!(
-        "#!/bin/sh\nmkdir -p www\necho served-by-app > www/index.html\nexec {} httpd -f -p 127.0.0.1:$PORT -h www\n",
-        busybox().display()
-    );
-    let meta = Server::start(Flavor::Plain);
-    meta.set("/app", Reply::Body(app.clone().into_bytes()));
-    meta.set(
-        "/manifest",
-        Reply::Body(manifest_value(&format!("{}app", meta.url()), &sha256_hex(app.as_bytes())).into_bytes()),
-    );
-    meta.set("/hostname", Reply::Body(hostnames.as_bytes().to_vec()));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cvmkit-runtime"));
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.arg("run").current_dir(d);
-    let p = |s: &str| d.join(s).display().to_string();
-    let mut settings: Vec<(&str, String)> = vec![
-        ("config", "/dev/null".to_string()),
-        ("sources", "qemu".into()),
-        ("qemu-url", meta.url()),
-        ("discover-wait-secs", "0".into()),
-        ("env-file", p("etc/env")),
-        ("state-dir", p("state")),
-        ("log-dir", p("log")),
-        ("events-file", p("run/events")),
-        ("nginx-conf", p("etc/nginx.conf")),
-        ("nginx-run-dir", p("run/nginx")),
-        ("tls-dir", p("tls")),
-        ("nginx-bin", require_tool("nginx").display().to_string()),
-        ("nginx-listen", "127.0.0.1".into()),
-        ("https-port", https_port.to_string()),
-        ("http-port", http_port.to_string()),
-        ("base-port", base.to_string()),
-        ("measure", "none".into()),
-    ];
-    settings.extend(acme.iter().cloned());
-    for (k, v) in settings {
-        cmd.arg(format!("--{k}")).arg(v);
-    }
-    let guard = Killed(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-    (guard, base, https_port, meta)
-}
-
-/// Stops nginx's master politely (it runs in the runtime's group, which the guard kills too).
-fn quit_nginx(d: &Path) {
-    if let Ok(pid) = std::fs::read_to_string(d.join("run/nginx/nginx.pid")) {
-        if let Ok(pid) = pid.trim().parse() {
-            cvmkit_testutil::signal_process(pid, cvmkit_testutil::Signal::QUIT);
-        }
-    }
-}
-
 fn runtime_log(d: &Path) -> String {
     std::fs::read_to_string(d.join("log/runtime.log")).unwrap_or_default()
 }
@@ -239,7 +183,7 @@ fn runtime_obtains_a_certificate_and_reloads_nginx_to_https() {
         ("acme-directory", pebble.directory.clone()),
         ("acme-ca-file", pebble.listener_ca.display().to_string()),
     ];
-    let (_rt, base, https_port, _meta) = runtime(d, http_port, "app.test,www.app.test", &acme);
+    let (_rt, base, https_port, _meta) = runtime_behind_nginx(d, http_port, "app.test,www.app.test", &acme);
     let log = wait_log(d, "acme: nginx reloaded with HTTPS");
     assert!(log.contains("acme: certificate for app.test,www.app.test installed"), "{log}");
     let root = pebble.root();
@@ -267,7 +211,7 @@ fn pebble_refusing_validation_leaves_the_workload_on_http() {
         ("acme-directory", pebble.directory.clone()),
         ("acme-ca-file", pebble.listener_ca.display().to_string()),
     ];
-    let (_rt, base, https_port, _meta) = runtime(d, http_port, "app.test", &acme);
+    let (_rt, base, https_port, _meta) = runtime_behind_nginx(d, http_port, "app.test", &acme);
     let log = wait_log(d, "serving app.test over HTTP (workloads unaffected)");
     eprintln!("{log}");
     assert!(log.contains("acme: the CA could not validate app.test:"), "{log}");
@@ -285,7 +229,7 @@ fn unreachable_acme_server_leaves_the_workload_on_http() {
     let d = dir.path();
     let http_port = free_ports(1);
     let acme = [("acme-directory", format!("{}dir", closed_url().replace("http:", "https:")))];
-    let (_rt, _base, _https, _meta) = runtime(d, http_port, "app.test", &acme);
+    let (_rt, _base, _https, _meta) = runtime_behind_nginx(d, http_port, "app.test", &acme);
     let log = wait_log(d, "serving app.test over HTTP (workloads unaffected)");
     eprintln!("{log}");
     assert!(log.contains("acme: ACME server https://127.0.0.1:"), "{log}");

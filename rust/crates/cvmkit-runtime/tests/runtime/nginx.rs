@@ -265,56 +265,18 @@ fn live_nginx_routes_hostnames_by_sni() {
 fn runtime_falls_back_to_http_when_nginx_refuses_the_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let base = free_ports(1);
-    let ports = free_ports(2);
-    let app = format!(
-        "#!/bin/sh\nmkdir -p www\necho served-by-app > www/index.html\nexec {} httpd -f -p 127.0.0.1:$PORT -h www\n",
-        busybox().display()
-    );
-    let meta = Server::start(Flavor::Plain);
-    meta.set("/app", Reply::Body(app.clone().into_bytes()));
-    meta.set(
-        "/manifest",
-        Reply::Body(manifest_value(&format!("{}app", meta.url()), &sha256_hex(app.as_bytes())).into_bytes()),
-    );
-    meta.set("/hostname", Reply::Body(b"a.example".to_vec()));
     std::fs::create_dir_all(d.join("tls/a.example")).unwrap();
     std::fs::write(d.join("tls/a.example/fullchain.pem"), "garbage\n").unwrap();
     std::fs::write(d.join("tls/a.example/privkey.pem"), "garbage\n").unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cvmkit-runtime"));
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.arg("run").current_dir(d);
-    let p = |s: &str| d.join(s).display().to_string();
-    for (k, v) in [
-        ("config", "/dev/null".to_string()),
-        ("sources", "qemu".into()),
-        ("qemu-url", meta.url()),
-        ("gcp-url", closed_url()),
-        ("azure-url", closed_url()),
-        ("discover-wait-secs", "0".into()),
-        ("env-file", p("etc/env")),
-        ("state-dir", p("state")),
-        ("log-dir", p("log")),
-        ("events-file", p("run/events")),
-        ("nginx-conf", p("etc/nginx.conf")),
-        ("nginx-run-dir", p("run/nginx")),
-        ("tls-dir", p("tls")),
-        ("nginx-bin", require_tool("nginx").display().to_string()),
-        ("nginx-listen", "127.0.0.1".into()),
-        ("https-port", ports.to_string()),
-        ("http-port", (ports + 1).to_string()),
-        ("base-port", base.to_string()),
-        ("measure", "none".into()),
-    ] {
-        cmd.arg(format!("--{k}")).arg(v);
-    }
-    let _runtime = Killed(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let http_port = free_ports(1);
+    let (_runtime, base, _https, _meta) =
+        runtime_behind_nginx(d, http_port, "a.example", &[("gcp-url", closed_url()), ("azure-url", closed_url())]);
     // The workload is reachable directly and, through nginx, over plain HTTP by its hostname.
     let direct =
         wait_for(Duration::from_secs(20), || http_get(&format!("http://127.0.0.1:{base}/")).filter(|r| r.0 == 200));
     assert_eq!(direct.expect("workload never answered").1, "served-by-app\n");
     let via =
-        wait_for(Duration::from_secs(20), || curl("http", "a.example", ports + 1, None).ok().filter(|r| r.0 == 200));
+        wait_for(Duration::from_secs(20), || curl("http", "a.example", http_port, None).ok().filter(|r| r.0 == 200));
     assert_eq!(via, Some((200, "served-by-app\n".to_string())));
     let log = std::fs::read_to_string(d.join("log/runtime.log")).unwrap();
     assert!(log.contains("nginx refused the HTTPS configuration"), "{log}");
@@ -322,9 +284,5 @@ fn runtime_falls_back_to_http_when_nginx_refuses_the_certificate() {
     let conf = std::fs::read_to_string(d.join("etc/nginx.conf")).unwrap();
     assert!(!conf.contains("ssl_certificate"), "{conf}");
     // Stop nginx's master politely so its workers go too (the group kill follows).
-    if let Ok(pid) = std::fs::read_to_string(d.join("run/nginx/nginx.pid")) {
-        if let Ok(pid) = pid.trim().parse() {
-            cvmkit_testutil::signal_process(pid, cvmkit_testutil::Signal::QUIT);
-        }
-    }
+    quit_nginx(d);
 }

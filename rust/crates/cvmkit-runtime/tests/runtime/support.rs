@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -331,5 +332,62 @@ impl Server {
     /// Starts a server on 127.0.0.1:`port`.
     pub fn start_at(flavor: Flavor, port: u16) -> Self {
         Self::start_on(flavor, TcpListener::bind(("127.0.0.1", port)).unwrap())
+    }
+}
+
+/// Runs the runtime binary in `d` with one busybox-httpd workload (answering `served-by-app`)
+/// behind the host's nginx on 127.0.0.1, its metadata from a local server; `extra` adds or
+/// overrides settings. Returns (guard, workload port, nginx HTTPS port, the metadata server).
+pub fn runtime_behind_nginx(d: &Path, http_port: u16, hostnames: &str, extra: &[(&str, String)]) -> (Killed, u16, u16, Server) {
+    let base = free_ports(1);
+    let https_port = free_ports(1);
+    let app = format!(
+        "#!/bin/sh\nmkdir -p www\necho served-by-app > www/index.html\nexec {} httpd -f -p 127.0.0.1:$PORT -h www\n",
+        busybox().display()
+    );
+    let meta = Server::start(Flavor::Plain);
+    meta.set("/app", Reply::Body(app.clone().into_bytes()));
+    meta.set(
+        "/manifest",
+        Reply::Body(manifest_value(&format!("{}app", meta.url()), &sha256_hex(app.as_bytes())).into_bytes()),
+    );
+    meta.set("/hostname", Reply::Body(hostnames.as_bytes().to_vec()));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cvmkit-runtime"));
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.arg("run").current_dir(d);
+    let p = |s: &str| d.join(s).display().to_string();
+    let mut settings: Vec<(&str, String)> = vec![
+        ("config", "/dev/null".to_string()),
+        ("sources", "qemu".into()),
+        ("qemu-url", meta.url()),
+        ("discover-wait-secs", "0".into()),
+        ("env-file", p("etc/env")),
+        ("state-dir", p("state")),
+        ("log-dir", p("log")),
+        ("events-file", p("run/events")),
+        ("nginx-conf", p("etc/nginx.conf")),
+        ("nginx-run-dir", p("run/nginx")),
+        ("tls-dir", p("tls")),
+        ("nginx-bin", require_tool("nginx").display().to_string()),
+        ("nginx-listen", "127.0.0.1".into()),
+        ("https-port", https_port.to_string()),
+        ("http-port", http_port.to_string()),
+        ("base-port", base.to_string()),
+        ("measure", "none".into()),
+    ];
+    settings.extend(extra.iter().cloned());
+    for (k, v) in settings {
+        cmd.arg(format!("--{k}")).arg(v);
+    }
+    let guard = Killed(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    (guard, base, https_port, meta)
+}
+
+/// Stops nginx's master politely (it runs in the runtime's group, which the guard kills too).
+pub fn quit_nginx(d: &Path) {
+    if let Ok(pid) = std::fs::read_to_string(d.join("run/nginx/nginx.pid")) {
+        if let Ok(pid) = pid.trim().parse() {
+            cvmkit_testutil::signal_process(pid, cvmkit_testutil::Signal::QUIT);
+        }
     }
 }
