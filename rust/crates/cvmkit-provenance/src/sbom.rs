@@ -543,7 +543,12 @@ pub fn generate(inputs: &Inputs) -> Result<Bom> {
 
     let mut image = Component::new("operating-system", inputs.image);
     image.bom_ref = Some("image".into());
-    image.description = Some("a cvmkit image: a UKI (kernel, initrd, command line) and its disk".into());
+    image.description = Some(if inputs.initrd.iter().any(|f| f.name == "usr/bin/cvmkit-runtime") {
+        // Said here because a reader of the SBOM would otherwise look for them in it.
+        "a cvmkit image: a UKI (kernel, initrd, command line) and its disk; the workloads cvmkit-runtime fetches at boot are not in the image: each is pinned by its sha256 in the manifest, which the runtime measures into PCR 15 / RTMR3".into()
+    } else {
+        "a cvmkit image: a UKI (kernel, initrd, command line) and its disk".into()
+    });
     let mut outputs = inputs.outputs.clone();
     outputs.sort();
     for (name, digest) in &outputs {
