@@ -118,7 +118,15 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
     let mut documents = Vec::new();
     let mut measurements = None;
     if let Some(m) = &spec.measure {
-        let digests = shared_digests(m.as_slice(), &uki);
+        // From the file in bounded memory, not the bytes built above (see `read_uki`).
+        let (banks, initrd_banks) = digest_banks(m.as_slice());
+        let streamed = if banks.is_empty() && initrd_banks.is_empty() {
+            // No item reads the UKI (SNP, Azure's TDX): nothing to hash.
+            cvmkit_uefi_boot::StreamedUki { bytes: Vec::new(), digests: None }
+        } else {
+            crate::predict::read_uki(&uki_path, &banks, &initrd_banks, None)?
+        };
+        let (uki, digests) = (&streamed.bytes, streamed.digests.clone());
         for item in m.as_slice() {
             let mut doc = predict(
                 spec,
@@ -143,6 +151,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             }
             documents.push(doc);
         }
+        crate::predict::check_streamed(digests.as_ref())?;
         let path = out.join("measurements.json");
         let mut text =
             serde_json::to_string_pretty(&documents).context("cannot serialize measurements")?;
@@ -159,12 +168,10 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
     })
 }
 
-/// The document of one `measure` item.
-/// One pass over the UKI for every document: the digests the items' platforms will ask for
-/// (the TPM's banks, TDX's SHA-384 — the same as the TPM's SHA-384 bank — and the initrd the
-/// kernel measures), computed once on all cores and shared. `None` when no item reads the UKI
-/// or it does not open (each prediction then reports why).
-fn shared_digests(items: &[MeasureSpec], uki: &[u8]) -> Option<Arc<DigestCache>> {
+/// The banks the items' predictions ask the UKI's digests in: the TPM's banks, TDX's SHA-384
+/// (the same as the TPM's SHA-384 bank), and those of the initrd the kernel measures. One pass
+/// over the UKI computes them all, shared by every document.
+fn digest_banks(items: &[MeasureSpec]) -> (Vec<cvmkit_measure::Bank>, Vec<cvmkit_measure::Bank>) {
     use cvmkit_measure::Bank;
     let (mut banks, mut initrd) = (Vec::new(), Vec::new());
     for m in items {
@@ -179,9 +186,10 @@ fn shared_digests(items: &[MeasureSpec], uki: &[u8]) -> Option<Arc<DigestCache>>
             _ => {}
         }
     }
-    crate::predict::shared_digests(uki, &banks, &initrd)
+    (banks, initrd)
 }
 
+/// The document of one `measure` item.
 fn predict(
     spec: &Spec,
     m: &MeasureSpec,

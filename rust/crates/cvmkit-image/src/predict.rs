@@ -40,6 +40,31 @@ pub fn shared_digests(uki: &[u8], banks: &[cvmkit_measure::Bank], initrd_banks: 
     Some(cache)
 }
 
+/// The UKI at `path` read for predictions in `banks` (and of the kernel's initrd in
+/// `initrd_banks`) in memory bounded whatever its size: its large digests computed in one
+/// sequential pass over the file ([`cvmkit_uefi_boot::read_streamed`]). Give the bytes and the
+/// cache to the predictions ([`Tpm::document`], [`Tdx::document_with`]) together, then
+/// [`check_streamed`] the cache.
+pub fn read_uki(
+    path: &std::path::Path,
+    banks: &[cvmkit_measure::Bank],
+    initrd_banks: &[cvmkit_measure::Bank],
+    stub_version: Option<u32>,
+) -> Result<cvmkit_uefi_boot::StreamedUki> {
+    cvmkit_uefi_boot::read_streamed(path, banks, initrd_banks, stub_version, None)
+        .with_context(|| format!("cannot read UKI {}", path.display()))
+}
+
+/// Refuses predictions that asked a cache filled by [`read_uki`] for a digest it did not
+/// compute: they hashed bytes that were never read (a bug in choosing the banks, never the
+/// input's fault).
+pub fn check_streamed(digests: Option<&Arc<DigestCache>>) -> Result<()> {
+    match digests.map(|d| d.misses()) {
+        Some(n) if n > 0 => bail!("internal error: {n} UKI digest(s) were not computed by the one pass over the file; the predictions are not trustworthy (please report)"),
+        _ => Ok(()),
+    }
+}
+
 /// A TPM prediction: PCR 4 and PCR 11 for OVMF booting a UKI from an ESP (more PCRs for a GCE
 /// firmware model, see `cvmkit_tpm::Firmware`).
 #[derive(Debug, Clone)]
@@ -78,14 +103,8 @@ impl Tpm {
 
     /// The document for the UKI bytes `uki` (read from `self.uki`).
     pub fn document(&self, uki: &[u8]) -> Result<Measurements> {
-        use cvmkit_measure::Bank as B;
         use cvmkit_tpm::TpmOptions;
-        let banks = self.banks.iter().map(|b| match b {
-            TpmBank::Sha1 => B::Sha1,
-            TpmBank::Sha256 => B::Sha256,
-            TpmBank::Sha384 => B::Sha384,
-            TpmBank::Sha512 => B::Sha512,
-        });
+        let banks = self.banks.iter().map(|b| b.bank());
         let opts = TpmOptions::default()
             .with_banks(banks.collect::<Vec<_>>())
             .with_phases(self.phases.iter().filter(|p| !p.is_empty()).cloned())
