@@ -131,7 +131,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             let mut doc = predict(
                 spec,
                 item,
-                &uki,
+                uki,
                 &uki_path,
                 gpt_disk.as_deref(),
                 &initrd_path,

@@ -376,16 +376,30 @@ impl Snp {
         if needs_vcpus && vcpu.is_none() && vmm_type == Vmm::Qemu {
             bail!("give the vCPU with --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping");
         }
-        let kernel = self
-            .kernel
-            .as_ref()
-            .map(|p| read_input(p, "kernel"))
-            .transpose()?;
-        let initrd = self
-            .initrd
-            .as_ref()
-            .map(|p| read_input(p, "initrd"))
-            .transpose()?;
+        // With a kernel, its hash and the initrd's are computed from the files on two threads,
+        // in bounded memory; without one, the bytes go to the model, which says what is wrong.
+        let hashed = match &self.kernel {
+            Some(kp) => {
+                let sha = |p: &PathBuf, what: &str| {
+                    cvmkit_snp::sha256_file(p).with_context(|| format!("cannot read {what} {}", p.display()))
+                };
+                let (k, i) = std::thread::scope(|scope| {
+                    let i = scope.spawn(|| self.initrd.as_ref().map(|p| sha(p, "initrd")).transpose());
+                    let k = sha(kp, "kernel");
+                    (k, i.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                });
+                let (k, i) = (k?, i?);
+                Some(cvmkit_snp::Hashed {
+                    hashes: cvmkit_snp::SevHashes::from_digests(k, i, self.append.as_deref()),
+                    initrd: i.is_some(),
+                })
+            }
+            None => None,
+        };
+        let initrd = match (&hashed, &self.initrd) {
+            (None, Some(p)) => Some(read_input(p, "initrd")?),
+            _ => None,
+        };
         let ovmf_hash = self
             .ovmf_hash
             .as_deref()
@@ -397,10 +411,11 @@ impl Snp {
             vcpu,
             guest_features: parse_hex_u64(&self.guest_features, "--guest-features")?,
             vmm_type,
-            kernel: kernel.as_deref(),
+            kernel: None,
             initrd: initrd.as_deref(),
             append: self.append.as_deref(),
             ovmf_hash,
+            hashed,
         };
 
         let (kernel_name, initrd_name) = (
