@@ -48,25 +48,19 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         .with_context(|| what("initrd spec"))?;
     let trees: Vec<&Path> = spec.initrd.trees.iter().map(PathBuf::as_path).collect();
     let spec_refs: Vec<&cvmkit_initrd::Spec> = specs.iter().collect();
-    let mut initrd = Vec::new();
-    cvmkit_initrd::build_from(
-        &trees,
-        &spec_refs,
-        &opts,
-        spec.initrd.compress.0,
-        &mut initrd,
-    )
-    .with_context(|| what("initrd"))?;
+    // Written to its file as it is built: an uncompressed initrd never sits in memory (a
+    // compressed one is compressed whole, as the compressors' bytes depend on it).
     let initrd_path = out.join("initrd.img");
-    write_bytes(&initrd_path, &initrd)?;
+    write_atomically(&initrd_path, |w| {
+        cvmkit_initrd::build_from(&trees, &spec_refs, &opts, spec.initrd.compress.0, w)
+            .with_context(|| what("initrd"))
+    })?;
 
-    // 2. UKI
+    // 2. UKI, the initrds copied from their files into it (cvmkit_uki::write_uki).
     let stub = read_input(&spec.uki.stub, "stub")?;
     let kernel = read_input(&spec.uki.kernel, "kernel")?;
-    let mut initrds = vec![initrd];
-    for p in &spec.uki.extra_initrds {
-        initrds.push(read_input(p, "initrd")?);
-    }
+    let mut initrd_files: Vec<&Path> = vec![&initrd_path];
+    initrd_files.extend(spec.uki.extra_initrds.iter().map(PathBuf::as_path));
     let os_release = spec
         .uki
         .os_release
@@ -75,16 +69,24 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         .transpose()?;
     let parts = cvmkit_uki::UkiParts {
         linux: &kernel,
-        initrds: initrds.iter().map(Vec::as_slice).collect(),
         cmdline: spec.uki.cmdline.as_deref(),
         os_release: os_release.as_deref(),
         uname: spec.uki.uname.as_deref(),
         ..Default::default()
     };
-    let uki = cvmkit_uki::build_uki(&stub, &parts, spec.source_date_epoch)
-        .with_context(|| what("UKI"))?;
     let uki_path = out.join("uki.efi");
-    write_bytes(&uki_path, &uki)?;
+    write_atomically(&uki_path, |w| {
+        cvmkit_uki::write_uki(
+            &stub,
+            &parts,
+            &initrd_files,
+            spec.source_date_epoch,
+            &cvmkit_uki::UkiOptions::default(),
+            w,
+        )
+        .with_context(|| what("UKI"))
+    })?;
+    drop((stub, kernel));
 
     // 3. disk
     let mut gpt_disk: Option<Vec<u8>> = None;
