@@ -64,7 +64,11 @@ pub fn read_streamed(
 ) -> io::Result<StreamedUki> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
-    let len = usize::try_from(len).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large"))?;
+    // A PE image's sections lie below 4 GiB (32-bit offsets); a larger file is read as before,
+    // which reports running out of memory as an error rather than aborting on the allocation.
+    let Some(len) = usize::try_from(len).ok().filter(|&n| n as u64 <= u64::from(u32::MAX)) else {
+        return whole(path);
+    };
     // Zeroed, so untouched pages are never made resident (see the module comment).
     let mut bytes = vec![0u8; len];
     read_headers(&file, &mut bytes, 0, len)?;
@@ -118,10 +122,12 @@ fn whole(path: &Path) -> io::Result<StreamedUki> {
     Ok(StreamedUki { bytes: std::fs::read(path)?, digests: None })
 }
 
-/// The file range of `part`, a slice of `pe`'s bytes.
+/// The file range of `part`, a slice of `pe`'s bytes; `None` for an empty or other slice (a
+/// section without raw data is a static empty slice).
 fn range_of(pe: &PeFile<'_>, part: &[u8]) -> Option<(usize, usize)> {
     let start = (part.as_ptr() as usize).checked_sub(pe.data().as_ptr() as usize)?;
-    Some((start, start + part.len()))
+    let end = start.checked_add(part.len())?;
+    (!part.is_empty() && end <= pe.data().len()).then_some((start, end))
 }
 
 /// Reads the PE headers (to `SizeOfHeaders` and the end of the section table) of the image of
@@ -485,6 +491,26 @@ fn hash_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file that is no UKI (garbage, a truncated PE header) is read whole for the prediction
+    /// to say why, without a cache and without panicking.
+    #[test]
+    fn not_a_uki_is_read_whole() {
+        let path = std::env::temp_dir().join(format!("cvmkit-stream-bad-{}", std::process::id()));
+        let mut pe = vec![0u8; 200];
+        pe[..2].copy_from_slice(b"MZ");
+        pe[0x3c] = 0x40;
+        pe[0x40..0x44].copy_from_slice(b"PE\0\0");
+        pe[0x46] = 0xff; // 255 sections in a 200-byte file
+        for bytes in [b"not a PE".to_vec(), Vec::new(), pe] {
+            std::fs::write(&path, &bytes).unwrap();
+            let s = read_streamed(&path, &[Bank::Sha256], &[Bank::Sha256], None, None).unwrap();
+            assert!(s.digests.is_none());
+            assert_eq!(s.bytes, bytes);
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert!(read_streamed(&path, &[Bank::Sha256], &[], None, None).is_err());
+    }
 
     /// Pieces out of file order (read again after the pass), across slices and chunks,
     /// generated pieces, and a digest forked off another: each as hashing the bytes directly.
