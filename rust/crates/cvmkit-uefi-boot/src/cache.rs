@@ -6,7 +6,8 @@
 //! each (bank, content) on its own job spread over the cores, largest first; the predictions
 //! then find them in the [`DigestCache`]. The initrd the stub hands the kernel starts with the
 //! `.initrd` section, so its hash continues from a copy of that section's hash state instead of
-//! reading the section again.
+//! reading the section again. [`crate::read_streamed`] fills the same cache from the UKI's file
+//! in one sequential pass, without holding the file in memory.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
