@@ -89,6 +89,58 @@ a=$("$venv/bin/sev-snp-measure" --mode snp --vcpus 4 --vcpu-type EPYC-v4 --ovmf 
 b=$("$cvmkit" measure snp --vcpus 4 --vcpu-type EPYC-v4 --firmware "$work/amdsev.fd" --kernel "$work/cvm.efi" --initrd "$work/cvm.cpio" --append console=ttyS0 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["registers"][0]["value"])')
 [ "$a" = "$b" ] || { echo "bench: SNP digests differ: peer $a, cvmkit $b" >&2; exit 1; }
 
+# Bounded memory (issue 16): `cvmkit build` of an image whose uncompressed initrd holds a random
+# file of 0.25-2 GiB (initrd written as built, the UKI written from the initrd file, the raw disk
+# from the UKI file, the measurements from one pass over the UKI file), then `cvmkit measure all`
+# on that UKI: wall time and peak RSS (GNU time), one run each. Files are deleted after each size.
+stage_root() {
+  mkdir -p "$1/bin"; cp "$BUSYBOX" "$1/bin/busybox"; cp "$repo/examples/minimal/init" "$1/init"
+}
+image_spec() { # root compress disk-format measure-json
+  cat <<JSON
+{"schema": "cvmkit.image/v1", "name": "bench", "source_date_epoch": 0,
+ "initrd": {"trees": ["$1"], "spec_files": ["$repo/examples/minimal/initrd.spec"], "compress": "$2"},
+ "uki": {"stub": "$STUB", "kernel": "$KERNEL", "cmdline": "console=ttyS0 panic=-1\n",
+         "os_release": "$repo/examples/minimal/os-release", "uname": "$(basename "$KERNEL" | sed 's/^vmlinuz-//')"},
+ "disk": {"format": "$3"}, "measure": $4}
+JSON
+}
+measure_items='[{"platform": "tpm"}, {"platform": "tdx", "firmware": "'$OVMF'"}, {"platform": "snp", "firmware": "'$OVMF'", "vcpus": 1, "vcpu_type": "EPYC-v4"}]'
+timed() { # output-file command...: "seconds peak-KiB cpu-seconds" (wall, max RSS, user + system)
+  local f=$1; shift
+  /usr/bin/time -f '%e %M %U %S' -o "$f" "$@" >/dev/null
+  read -r e m u s < "$f"; echo "$e $m $(python3 -c "print('%.2f' % ($u + $s))")" > "$f"
+}
+bigrows=""
+for mib in 256 512 1024 2048; do
+  big=$work/big; rm -rf "$big"; mkdir -p "$big"; stage_root "$big/root"
+  head -c $((mib << 20)) /dev/urandom > "$big/root/big.bin"
+  image_spec "$big/root" none raw "$measure_items" > "$big/image.json"
+  timed "$work/tb" "$cvmkit" build --spec "$big/image.json" -o "$big/out"
+  timed "$work/tm" "$cvmkit" measure all --uki "$big/out/uki.efi" --disk "$big/out/disk.raw" --tdx-firmware "$OVMF" --snp-firmware "$work/amdsev.fd"
+  read -r bt bm bc < "$work/tb"; read -r mt mm mc < "$work/tm"
+  bigrows+="| $(python3 -c "print('%.2f' % ($mib / 1024))") GiB | $(( $(size "$big/out/uki.efi") >> 20 )) MiB | $bt | $bc | $(( bm >> 10 )) | $mt | $mc | $(( mm >> 10 )) |"$'\n'
+  rm -rf "$big"
+done
+
+# `cvmkit build` of the example image (examples/minimal: busybox + /init, zstd initrd, UKI, raw
+# disk, TPM + TDX + SNP documents); with BENCH_OLD=<an older cvmkit binary>, that one too.
+ex=$work/ex; mkdir -p "$ex"; stage_root "$ex/root"
+image_spec "$ex/root" zstd raw "$measure_items" > "$ex/image.json"
+hyperfine -N -r "$runs" -w 1 --export-json "$work/b1.json" "$cvmkit build --spec $ex/image.json -o $ex/out" >/dev/null
+b1=$(mean "$work/b1.json")
+b0=""
+if [ -n "${BENCH_OLD:-}" ]; then
+  hyperfine -N -r "$runs" -w 1 --export-json "$work/b0.json" "$BENCH_OLD build --spec $ex/image.json -o $ex/old" >/dev/null
+  b0=$(mean "$work/b0.json")
+  cmp -s "$ex/out/uki.efi" "$ex/old/uki.efi" && cmp -s "$ex/out/measurements.json" "$ex/old/measurements.json" \
+    || { echo "bench: BENCH_OLD builds other bytes" >&2; exit 1; }
+fi
+
+bigrows=${bigrows%$'\n'}
+buildrows="| cvmkit build | $b1 | |"
+[ -z "$b0" ] || buildrows="| BENCH_OLD: $(basename "$BENCH_OLD") build | $b0 | 1.0× |"$'\n'"| cvmkit build | $b1 | $(python3 -c "print('%.1f' % ($b0 / $b1))")× |"
+
 # Disks (issue 5): a 2 GiB sparse raw disk holding the 60 MB UKI, and its GCP tar.gz, vs the
 # usual pipeline (truncate, sfdisk, mkfs.vfat, mmd/mcopy, dd into the disk, tar --sparse | gzip).
 cat > "$work/disk.sh" <<DISK
@@ -168,6 +220,14 @@ Inputs: $files files, $mb MB (modules of $(basename "$KERNEL")); UKI of $(( $(si
 | the floor: one SHA-384 pass over the UKI | openssl dgst -sha384 | $m5 | 1.0× |
 | three commands, one after another | cvmkit measure tpm; tdx; snp | $sep | $(ratio "$sep" "$m5")× |
 | one pass, shared digests, both cores | cvmkit measure all | $m6 | $(ratio "$m6" "$m5")× |
+
+| bounded memory: \`cvmkit build\` (uncompressed initrd with a random file, UKI, raw disk, TPM + TDX + SNP) and \`cvmkit measure all\` on its UKI | UKI | build (s) | build CPU (s) | build peak RSS (MiB) | measure all (s) | measure all CPU (s) | measure all peak RSS (MiB) |
+|---|---:|---:|---:|---:|---:|---:|---:|
+$bigrows
+
+| \`cvmkit build\` of the example image (busybox, zstd initrd, UKI, raw disk, 3 documents) | time (s) | speed-up |
+|---|---:|---:|
+$buildrows
 
 | disk: 2 GiB sparse raw + GCP tar.gz with the 60 MB UKI | tool | time (s) | tar.gz bytes | speed-up |
 |---|---|---:|---:|---:|

@@ -20,7 +20,7 @@ debs=(
   swtpm swtpm-tools             # a software TPM for the PCR boot test
   systemd                       # systemd-measure, the PCR 11 oracle
   python3 python3-venv          # PyPI peers
-  hyperfine                     # benchmarks
+  hyperfine time                # benchmarks (GNU time: peak memory)
   nginx curl openssl            # runtime tests: generated configs under nginx -t, live HTTPS
   pebble                        # runtime ACME tests: Let's Encrypt's test CA (pebble, pebble-challtestsrv)
   nix-bin                       # checks/offline.sh: the Nix layer with Debian's Nix 2.8

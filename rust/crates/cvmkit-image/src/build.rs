@@ -50,25 +50,19 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         .with_context(|| what("initrd spec"))?;
     let trees: Vec<&Path> = spec.initrd.trees.iter().map(PathBuf::as_path).collect();
     let spec_refs: Vec<&cvmkit_initrd::Spec> = specs.iter().collect();
-    let mut initrd = Vec::new();
-    cvmkit_initrd::build_from(
-        &trees,
-        &spec_refs,
-        &opts,
-        spec.initrd.compress.0,
-        &mut initrd,
-    )
-    .with_context(|| what("initrd"))?;
+    // Written to its file as it is built: an uncompressed initrd never sits in memory (a
+    // compressed one is compressed whole, as the compressors' bytes depend on it).
     let initrd_path = out.join("initrd.img");
-    write_bytes(&initrd_path, &initrd)?;
+    write_atomically(&initrd_path, |w| {
+        cvmkit_initrd::build_from(&trees, &spec_refs, &opts, spec.initrd.compress.0, w)
+            .with_context(|| what("initrd"))
+    })?;
 
-    // 2. UKI
+    // 2. UKI, the initrds copied from their files into it (cvmkit_uki::write_uki).
     let stub = read_input(&spec.uki.stub, "stub")?;
     let kernel = read_input(&spec.uki.kernel, "kernel")?;
-    let mut initrds = vec![initrd];
-    for p in &spec.uki.extra_initrds {
-        initrds.push(read_input(p, "initrd")?);
-    }
+    let mut initrd_files: Vec<&Path> = vec![&initrd_path];
+    initrd_files.extend(spec.uki.extra_initrds.iter().map(PathBuf::as_path));
     let os_release = spec
         .uki
         .os_release
@@ -77,16 +71,24 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         .transpose()?;
     let parts = cvmkit_uki::UkiParts {
         linux: &kernel,
-        initrds: initrds.iter().map(Vec::as_slice).collect(),
         cmdline: spec.uki.cmdline.as_deref(),
         os_release: os_release.as_deref(),
         uname: spec.uki.uname.as_deref(),
         ..Default::default()
     };
-    let uki = cvmkit_uki::build_uki(&stub, &parts, spec.source_date_epoch)
-        .with_context(|| what("UKI"))?;
     let uki_path = out.join("uki.efi");
-    write_bytes(&uki_path, &uki)?;
+    write_atomically(&uki_path, |w| {
+        cvmkit_uki::write_uki(
+            &stub,
+            &parts,
+            &initrd_files,
+            spec.source_date_epoch,
+            &cvmkit_uki::UkiOptions::default(),
+            w,
+        )
+        .with_context(|| what("UKI"))
+    })?;
+    drop((stub, kernel));
 
     // 3. disk
     let mut gpt_disk: Option<Vec<u8>> = None;
@@ -120,12 +122,20 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
     let mut documents = Vec::new();
     let mut measurements = None;
     if let Some(m) = &spec.measure {
-        let digests = shared_digests(m.as_slice(), &uki);
+        // From the file in bounded memory, not the bytes built above (see `read_uki`).
+        let (banks, initrd_banks) = digest_banks(m.as_slice());
+        let streamed = if banks.is_empty() && initrd_banks.is_empty() {
+            // No item reads the UKI (SNP, Azure's TDX): nothing to hash.
+            cvmkit_uefi_boot::StreamedUki { bytes: Vec::new(), digests: None }
+        } else {
+            crate::predict::read_uki(&uki_path, &banks, &initrd_banks, None)?
+        };
+        let (uki, digests) = (&streamed.bytes, streamed.digests.clone());
         for item in m.as_slice() {
             let mut doc = predict(
                 spec,
                 item,
-                &uki,
+                uki,
                 &uki_path,
                 gpt_disk.as_deref(),
                 &initrd_path,
@@ -145,6 +155,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             }
             documents.push(doc);
         }
+        crate::predict::check_streamed(digests.as_ref())?;
         let path = out.join("measurements.json");
         let mut text =
             serde_json::to_string_pretty(&documents).context("cannot serialize measurements")?;
@@ -172,12 +183,10 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
     })
 }
 
-/// The document of one `measure` item.
-/// One pass over the UKI for every document: the digests the items' platforms will ask for
-/// (the TPM's banks, TDX's SHA-384 — the same as the TPM's SHA-384 bank — and the initrd the
-/// kernel measures), computed once on all cores and shared. `None` when no item reads the UKI
-/// or it does not open (each prediction then reports why).
-fn shared_digests(items: &[MeasureSpec], uki: &[u8]) -> Option<Arc<DigestCache>> {
+/// The banks the items' predictions ask the UKI's digests in: the TPM's banks, TDX's SHA-384
+/// (the same as the TPM's SHA-384 bank), and those of the initrd the kernel measures. One pass
+/// over the UKI computes them all, shared by every document.
+fn digest_banks(items: &[MeasureSpec]) -> (Vec<cvmkit_measure::Bank>, Vec<cvmkit_measure::Bank>) {
     use cvmkit_measure::Bank;
     let (mut banks, mut initrd) = (Vec::new(), Vec::new());
     for m in items {
@@ -192,9 +201,10 @@ fn shared_digests(items: &[MeasureSpec], uki: &[u8]) -> Option<Arc<DigestCache>>
             _ => {}
         }
     }
-    crate::predict::shared_digests(uki, &banks, &initrd)
+    (banks, initrd)
 }
 
+/// The document of one `measure` item.
 fn predict(
     spec: &Spec,
     m: &MeasureSpec,

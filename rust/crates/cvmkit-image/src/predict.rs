@@ -40,6 +40,31 @@ pub fn shared_digests(uki: &[u8], banks: &[cvmkit_measure::Bank], initrd_banks: 
     Some(cache)
 }
 
+/// The UKI at `path` read for predictions in `banks` (and of the kernel's initrd in
+/// `initrd_banks`) in memory bounded whatever its size: its large digests computed in one
+/// sequential pass over the file ([`cvmkit_uefi_boot::read_streamed`]). Give the bytes and the
+/// cache to the predictions ([`Tpm::document`], [`Tdx::document_with`]) together, then
+/// [`check_streamed`] the cache.
+pub fn read_uki(
+    path: &std::path::Path,
+    banks: &[cvmkit_measure::Bank],
+    initrd_banks: &[cvmkit_measure::Bank],
+    stub_version: Option<u32>,
+) -> Result<cvmkit_uefi_boot::StreamedUki> {
+    cvmkit_uefi_boot::read_streamed(path, banks, initrd_banks, stub_version, None)
+        .with_context(|| format!("cannot read UKI {}", path.display()))
+}
+
+/// Refuses predictions that asked a cache filled by [`read_uki`] for a digest it did not
+/// compute: they hashed bytes that were never read (a bug in choosing the banks, never the
+/// input's fault).
+pub fn check_streamed(digests: Option<&Arc<DigestCache>>) -> Result<()> {
+    match digests.map(|d| d.misses()) {
+        Some(n) if n > 0 => bail!("internal error: {n} UKI digest(s) were not computed by the one pass over the file; the predictions are not trustworthy (please report)"),
+        _ => Ok(()),
+    }
+}
+
 /// A TPM prediction: PCR 4 and PCR 11 for OVMF booting a UKI from an ESP (more PCRs for a GCE
 /// firmware model, see `cvmkit_tpm::Firmware`).
 #[derive(Debug, Clone)]
@@ -78,14 +103,8 @@ impl Tpm {
 
     /// The document for the UKI bytes `uki` (read from `self.uki`).
     pub fn document(&self, uki: &[u8]) -> Result<Measurements> {
-        use cvmkit_measure::Bank as B;
         use cvmkit_tpm::TpmOptions;
-        let banks = self.banks.iter().map(|b| match b {
-            TpmBank::Sha1 => B::Sha1,
-            TpmBank::Sha256 => B::Sha256,
-            TpmBank::Sha384 => B::Sha384,
-            TpmBank::Sha512 => B::Sha512,
-        });
+        let banks = self.banks.iter().map(|b| b.bank());
         let opts = TpmOptions::default()
             .with_banks(banks.collect::<Vec<_>>())
             .with_phases(self.phases.iter().filter(|p| !p.is_empty()).cloned())
@@ -357,16 +376,30 @@ impl Snp {
         if needs_vcpus && vcpu.is_none() && vmm_type == Vmm::Qemu {
             bail!("give the vCPU with --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping");
         }
-        let kernel = self
-            .kernel
-            .as_ref()
-            .map(|p| read_input(p, "kernel"))
-            .transpose()?;
-        let initrd = self
-            .initrd
-            .as_ref()
-            .map(|p| read_input(p, "initrd"))
-            .transpose()?;
+        // With a kernel, its hash and the initrd's are computed from the files on two threads,
+        // in bounded memory; without one, the bytes go to the model, which says what is wrong.
+        let hashed = match &self.kernel {
+            Some(kp) => {
+                let sha = |p: &PathBuf, what: &str| {
+                    cvmkit_snp::sha256_file(p).with_context(|| format!("cannot read {what} {}", p.display()))
+                };
+                let (k, i) = std::thread::scope(|scope| {
+                    let i = scope.spawn(|| self.initrd.as_ref().map(|p| sha(p, "initrd")).transpose());
+                    let k = sha(kp, "kernel");
+                    (k, i.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                });
+                let (k, i) = (k?, i?);
+                Some(cvmkit_snp::Hashed {
+                    hashes: cvmkit_snp::SevHashes::from_digests(k, i, self.append.as_deref()),
+                    initrd: i.is_some(),
+                })
+            }
+            None => None,
+        };
+        let initrd = match (&hashed, &self.initrd) {
+            (None, Some(p)) => Some(read_input(p, "initrd")?),
+            _ => None,
+        };
         let ovmf_hash = self
             .ovmf_hash
             .as_deref()
@@ -378,10 +411,11 @@ impl Snp {
             vcpu,
             guest_features: parse_hex_u64(&self.guest_features, "--guest-features")?,
             vmm_type,
-            kernel: kernel.as_deref(),
+            kernel: None,
             initrd: initrd.as_deref(),
             append: self.append.as_deref(),
             ovmf_hash,
+            hashed,
         };
 
         let (kernel_name, initrd_name) = (

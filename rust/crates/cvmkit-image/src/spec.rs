@@ -433,6 +433,19 @@ string_enum! {
     }
 }
 
+impl TpmBank {
+    /// The bank.
+    pub fn bank(self) -> cvmkit_measure::Bank {
+        use cvmkit_measure::Bank as B;
+        match self {
+            TpmBank::Sha1 => B::Sha1,
+            TpmBank::Sha256 => B::Sha256,
+            TpmBank::Sha384 => B::Sha384,
+            TpmBank::Sha512 => B::Sha512,
+        }
+    }
+}
+
 impl From<DiskFormat> for cvmkit_disk::Format {
     fn from(f: DiskFormat) -> Self {
         match f {

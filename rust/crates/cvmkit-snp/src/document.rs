@@ -38,9 +38,9 @@ pub fn document(
     // launch digest and for the inputs.
     let hashes = args.sev_hashes()?;
     let file = |path: &str, sha256: &[u8; 32]| Input { path: Some(path.into()), sha256: Some(cvmkit_measure::hex(sha256)), value: None };
-    if let (Some(h), Some(_)) = (&hashes, args.kernel) {
+    if let (Some(h), true) = (&hashes, args.has_kernel()) {
         doc.inputs.insert("kernel".into(), file(sources.kernel.unwrap_or("kernel"), &h.kernel));
-        if args.initrd.is_some() {
+        if args.has_initrd() {
             doc.inputs.insert("initrd".into(), file(sources.initrd.unwrap_or("initrd"), &h.initrd));
         }
     }

@@ -70,7 +70,7 @@ pub use document::{document, Sources};
 pub use error::SnpError;
 pub use gctx::{Gctx, PageType, LD_SIZE, PAGE_INFO_LEN, PAGE_SIZE, VMSA_GPA};
 pub use sev_hashes::{
-    SevHashes, SEV_CMDLINE_ENTRY_GUID, SEV_HASH_TABLE_ENTRY_SIZE, SEV_HASH_TABLE_HEADER_GUID,
+    sha256_file, SevHashes, SEV_CMDLINE_ENTRY_GUID, SEV_HASH_TABLE_ENTRY_SIZE, SEV_HASH_TABLE_HEADER_GUID,
     SEV_HASH_TABLE_PADDED_SIZE, SEV_HASH_TABLE_SIZE, SEV_INITRD_ENTRY_GUID, SEV_KERNEL_ENTRY_GUID,
 };
 pub use vcpu::{cpu_sig, UnknownVcpuType, UnknownVmmType, Vcpu, VcpuType, VmmType};
@@ -106,11 +106,26 @@ pub struct SnpArgs<'a> {
     pub append: Option<&'a str>,
     /// A precomputed [`ovmf_hash`] (SNP only): the firmware's pages are then not re-hashed.
     pub ovmf_hash: Option<[u8; LD_SIZE]>,
+    /// The kernel hashes computed by the caller from the files (streamed, in bounded memory), in
+    /// place of hashing `kernel` and `initrd`, which are then `None` (`append` is still recorded).
+    pub hashed: Option<Hashed>,
+}
+
+/// Kernel hashes of measured direct boot computed from the files ([`SnpArgs::hashed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashed {
+    /// The digests ([`SevHashes::from_digests`]).
+    pub hashes: SevHashes,
+    /// Whether an initrd was given (its input is then recorded).
+    pub initrd: bool,
 }
 
 impl SnpArgs<'_> {
     /// The kernel hashes, `None` without a kernel; an error for an initrd or command line without one.
     pub fn sev_hashes(&self) -> Result<Option<SevHashes>, SnpError> {
+        if let Some(h) = self.hashed {
+            return Ok(Some(h.hashes));
+        }
         match self.kernel {
             Some(kernel) => Ok(Some(SevHashes::new(kernel, self.initrd, self.append))),
             None if self.initrd.is_some() => Err(SnpError::NoKernel { what: "initrd" }),
@@ -119,6 +134,18 @@ impl SnpArgs<'_> {
             }),
             None => Ok(None),
         }
+    }
+}
+
+impl SnpArgs<'_> {
+    /// Whether a kernel is booted directly (given as bytes or as [`SnpArgs::hashed`]).
+    pub fn has_kernel(&self) -> bool {
+        self.kernel.is_some() || self.hashed.is_some()
+    }
+
+    /// Whether an initrd is given (as bytes or in [`SnpArgs::hashed`]).
+    pub fn has_initrd(&self) -> bool {
+        self.initrd.is_some() || self.hashed.is_some_and(|h| h.initrd)
     }
 }
 
@@ -365,7 +392,7 @@ fn snp_measure_inner(
         .as_ref()
         .map(|m| m.sections.as_slice())
         .unwrap_or_default();
-    if args.kernel.is_some()
+    if args.has_kernel()
         && !sections
             .iter()
             .any(|s| s.section_type == SevSectionType::SnpKernelHashes)
@@ -519,7 +546,7 @@ fn sev_table(
     firmware: &Firmware<'_>,
     args: &SnpArgs<'_>,
 ) -> Result<Option<[u8; SEV_HASH_TABLE_PADDED_SIZE]>, SnpError> {
-    if args.kernel.is_some() && firmware.sev_hash_table()?.is_none_or(|t| t.gpa == 0) {
+    if args.has_kernel() && firmware.sev_hash_table()?.is_none_or(|t| t.gpa == 0) {
         return Err(SnpError::NoHashTable {
             file: firmware.name().map(str::to_owned),
         });

@@ -91,6 +91,12 @@ impl SevHashes {
         })
     }
 
+    /// Like [`new`](Self::new) from the digests of the kernel and initrd files, computed by the
+    /// caller (e.g. [`sha256_file`] on two threads): `initrd` `None` is no initrd.
+    pub fn from_digests(kernel: [u8; 32], initrd: Option<[u8; 32]>, append: Option<&str>) -> SevHashes {
+        SevHashes { cmdline: cmdline_hash(append), initrd: initrd.unwrap_or_else(|| Sha256::digest([]).into()), kernel }
+    }
+
     /// The padded table (176 bytes) as QEMU writes it into guest memory and SEV/SEV-ES measure it.
     pub fn table(&self) -> [u8; SEV_HASH_TABLE_PADDED_SIZE] {
         let mut t = [0u8; SEV_HASH_TABLE_PADDED_SIZE];
@@ -126,4 +132,43 @@ fn cmdline_hash(append: Option<&str>) -> [u8; 32] {
     h.update(append.unwrap_or_default().as_bytes());
     h.update([0u8]);
     h.finalize().into()
+}
+
+/// The SHA-256 of the file at `path`, read in 1 MiB pieces into one buffer: memory bounded
+/// whatever its size (a kernel hash of QEMU's measured direct boot).
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut h = Sha256::new();
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(h.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hashing the files piece by piece gives the table of hashing their bytes.
+    #[test]
+    fn from_files_equals_from_bytes() {
+        let dir = std::env::temp_dir().join(format!("cvmkit-sev-hashes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kernel: Vec<u8> = (0..(3 << 20) + 7).map(|i: u32| (i % 251) as u8).collect();
+        let initrd = b"initrd".repeat(1000);
+        std::fs::write(dir.join("k"), &kernel).unwrap();
+        std::fs::write(dir.join("i"), &initrd).unwrap();
+        let k = sha256_file(&dir.join("k")).unwrap();
+        let i = sha256_file(&dir.join("i")).unwrap();
+        assert_eq!(SevHashes::from_digests(k, Some(i), Some("a=b")), SevHashes::new(&kernel, Some(&initrd), Some("a=b")));
+        assert_eq!(SevHashes::from_digests(k, None, None), SevHashes::new(&kernel, None, None));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -61,6 +61,7 @@ fn sev_snp_measure_test_suite() {
                 .get("snp_ovmf_hash")
                 .and_then(Value::as_str)
                 .map(|h| parse_ovmf_hash(h).unwrap()),
+            hashed: None,
         };
         if let Some(also) = case.get("also_asserts") {
             for (what, expected) in also.as_object().unwrap() {

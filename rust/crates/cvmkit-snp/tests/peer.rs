@@ -212,6 +212,7 @@ fn ours(case: &Case, files: &Files, ovmf_hashes: &[String]) -> Outcome {
         append,
         ovmf_hash: (case.mode == Mode::SnpWithOvmfHash)
             .then(|| parse_ovmf_hash(&ovmf_hashes[case.fw]).unwrap()),
+        hashed: None,
     };
     let mode = match case.mode {
         Mode::Snp | Mode::SnpWithOvmfHash => SevMode::Snp,

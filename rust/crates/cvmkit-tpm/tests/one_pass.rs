@@ -69,6 +69,52 @@ fn check(stub: Stub) {
     assert_eq!(cache.computed(), after_prefetch);
 }
 
+/// The same digests from the file in one sequential pass, in bounded memory
+/// (`cvmkit_uefi_boot::read_streamed`): the same count, the same predictions, although the
+/// buffer the predictions see does not hold the kernel or the initrd.
+fn check_streamed(stub: Stub, linux: LinuxVirtualSize) {
+    let dir = tempfile::tempdir().unwrap();
+    let uki = build_uki(stub, &build_initrd(dir.path()), linux);
+    let path = dir.path().join("uki.efi");
+    std::fs::write(&path, &uki).unwrap();
+    let banks = [Bank::Sha1, Bank::Sha256, Bank::Sha384];
+    let streamed = cvmkit_uefi_boot::read_streamed(&path, &banks, &[Bank::Sha384], None, None).unwrap();
+    let cache = streamed.digests.clone().expect("the UKI opens");
+    let sections = Uki::open(&uki, None, None).unwrap().sections.len();
+    assert_eq!(cache.computed(), 3 * (2 + sections) + 1 + 1, "{stub:?}");
+    assert_eq!(streamed.bytes.len(), uki.len());
+    assert_ne!(streamed.bytes, uki, "{stub:?}: the large sections were read into memory");
+
+    let opts = TpmOptions::default();
+    let gce = opts.clone().with_firmware(Firmware::GceTd).with_gpt_data(Some(gpt()));
+    assert_eq!(predict_with(&streamed.bytes, &opts, Some(cache.clone())).unwrap(), predict(&uki, &opts).unwrap(), "{stub:?}");
+    assert_eq!(predict_with(&streamed.bytes, &gce, Some(cache.clone())).unwrap(), predict(&uki, &gce).unwrap(), "{stub:?}");
+    let mut boot = UkiBoot::new(&streamed.bytes, gpt());
+    boot.digests = Some(cache.clone());
+    let plain = UkiBoot::new(&uki, gpt());
+    assert_eq!(uki_rtmr1(&boot, &OvmfProfile::EDK2_202411).unwrap(), uki_rtmr1(&plain, &OvmfProfile::EDK2_202411).unwrap());
+    assert_eq!(
+        uki_rtmr2(&boot, LinuxStubMeasurement::CcMeasurement).unwrap(),
+        uki_rtmr2(&plain, LinuxStubMeasurement::CcMeasurement).unwrap()
+    );
+    assert_eq!(cache.misses(), 0, "{stub:?}: a prediction needed a digest the pass did not compute");
+}
+
+#[test]
+fn stub_252_streamed_from_the_file() {
+    check_streamed(Stub::V252, LinuxVirtualSize::FileSize);
+}
+
+#[test]
+fn stub_257_streamed_from_the_file() {
+    check_streamed(Stub::V257, LinuxVirtualSize::FileSize);
+}
+
+#[test]
+fn streamed_with_zero_filled_linux() {
+    check_streamed(Stub::V257, LinuxVirtualSize::SizeOfImage);
+}
+
 #[test]
 fn stub_252_predictions_share_one_pass() {
     check(Stub::V252);

@@ -6,10 +6,11 @@
 //! each (bank, content) on its own job spread over the cores, largest first; the predictions
 //! then find them in the [`DigestCache`]. The initrd the stub hands the kernel starts with the
 //! `.initrd` section, so its hash continues from a copy of that section's hash state instead of
-//! reading the section again.
+//! reading the section again. [`crate::read_streamed`] fills the same cache from the UKI's file
+//! in one sequential pass, without holding the file in memory.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use cvmkit_measure::{Bank, Hasher};
@@ -37,6 +38,10 @@ pub struct DigestCache {
     owner: OnceLock<(usize, usize)>,
     map: Mutex<HashMap<(Bank, Key), Vec<u8>>>,
     computed: AtomicUsize,
+    /// Filled from the file by [`crate::read_streamed`]: the bytes the cache belongs to do not
+    /// hold the large contents, so a digest missing here cannot be computed from them.
+    complete: AtomicBool,
+    misses: AtomicUsize,
 }
 
 impl DigestCache {
@@ -68,6 +73,7 @@ impl DigestCache {
         if let Some(d) = self.get(Bank::Sha256, Key::File) {
             return d;
         }
+        self.missed();
         let d = Bank::Sha256.hash(data);
         self.put(Bank::Sha256, Key::File, d.clone());
         d
@@ -77,6 +83,27 @@ impl DigestCache {
     /// needs leaves it unchanged (tests show nothing is hashed twice).
     pub fn computed(&self) -> usize {
         self.computed.load(Ordering::Relaxed)
+    }
+
+    /// Marks the cache as holding every large digest of its UKI (see [`crate::read_streamed`]).
+    pub(crate) fn set_complete(&self) {
+        self.complete.store(true, Ordering::Relaxed);
+    }
+
+    /// Records a digest asked of a complete cache that it does not hold; true when complete.
+    pub(crate) fn missed(&self) -> bool {
+        let complete = self.complete.load(Ordering::Relaxed);
+        if complete {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        complete
+    }
+
+    /// How many digests predictions asked of a cache filled by [`crate::read_streamed`] that it
+    /// did not hold: they were hashed from bytes not read, so a caller must refuse the results
+    /// unless this is 0 (a bug, never the input's fault).
+    pub fn misses(&self) -> usize {
+        self.misses.load(Ordering::Relaxed)
     }
 
     /// How many digests are held.

@@ -31,11 +31,13 @@ use cvmkit_pe::PeFile;
 mod cache;
 mod error;
 mod sections;
+mod stream;
 pub mod stub;
 
 pub use cache::DigestCache;
 pub use error::BootError;
 pub use sections::{Located, MAX_ZERO_FILL};
+pub use stream::{read_streamed, StreamedUki, BUFFERS, CHUNK};
 pub use stub::{mangle_stub_cmdline, pcr11_sections, StubBehaviour, StubInfo, MIN_STUB_VERSION};
 
 /// EDK2 `EFI_CALLING_EFI_APPLICATION`, measured without a NUL.
@@ -219,6 +221,7 @@ impl<'a> Uki<'a> {
             if let Some(d) = c.get(bank, k) {
                 return d;
             }
+            c.missed();
             let d = self.compute(&event.content, bank);
             c.put(bank, k, d.clone());
             return d;

@@ -150,6 +150,30 @@ pub enum Error {
         /// Bytes available.
         room: u32,
     },
+    /// An initrd file given to [`crate::write_uki`] cannot be read.
+    #[error("cannot read initrd {path}: {error}")]
+    ReadInitrd {
+        /// The file.
+        path: String,
+        /// Why (the I/O error, as text: this type is `Clone` and `Eq`).
+        error: String,
+    },
+    /// An initrd file changed size while [`crate::write_uki`] copied it.
+    #[error("initrd {path} changed while the UKI was written: it had {expected} bytes, now {now}")]
+    InitrdChanged {
+        /// The file.
+        path: String,
+        /// Its size when the UKI was laid out.
+        expected: u64,
+        /// What was read.
+        now: String,
+    },
+    /// The output of [`crate::write_uki`] cannot be written.
+    #[error("cannot write the UKI: {error}")]
+    Write {
+        /// The I/O error, as text.
+        error: String,
+    },
     /// An address, size or offset of the result does not fit 32 bits.
     #[error("the UKI is too large: {what} does not fit in 32 bits")]
     TooLarge {

@@ -64,6 +64,9 @@
 mod error;
 
 use cvmkit_pe::pe::*;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+
 use cvmkit_pe::{pe_checksum, PeFile, Section};
 
 pub use error::Error;
@@ -198,10 +201,29 @@ fn merge_sbat_from<'a>(
     Ok(format!("{SBAT_HEADER}\n{}\n\0", entries.join("\n")))
 }
 
+/// A piece of a new section's content.
+#[derive(Debug, Clone)]
+enum Chunk<'a> {
+    Bytes(&'a [u8]),
+    Owned(Vec<u8>),
+    /// A file of this length, copied when the UKI is written ([`write_uki`]).
+    File(&'a Path, u64),
+}
+
+impl Chunk<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Chunk::Bytes(b) => b.len() as u64,
+            Chunk::Owned(b) => b.len() as u64,
+            Chunk::File(_, n) => *n,
+        }
+    }
+}
+
 /// A section to append: its content as borrowed pieces, and where it goes.
 struct NewSection<'a> {
     name: String,
-    chunks: Vec<&'a [u8]>,
+    chunks: Vec<Chunk<'a>>,
     len: u64,
     virtual_size: u64,
     characteristics: u32,
@@ -212,8 +234,8 @@ struct NewSection<'a> {
 }
 
 impl<'a> NewSection<'a> {
-    fn new(name: &str, chunks: Vec<&'a [u8]>, characteristics: u32) -> Self {
-        let len = chunks.iter().map(|c| c.len() as u64).sum();
+    fn new(name: &str, chunks: Vec<Chunk<'a>>, characteristics: u32) -> Self {
+        let len = chunks.iter().map(Chunk::len).sum();
         NewSection {
             name: name.to_string(),
             chunks,
@@ -309,6 +331,173 @@ pub fn build_uki_with(
     timestamp: u32,
     options: &UkiOptions,
 ) -> Result<Vec<u8>, Error> {
+    let plan = plan(stub, parts, &[], timestamp, options)?;
+    let total = usize::try_from(plan.total).map_err(|_| Error::TooLarge {
+        what: "the file size",
+    })?;
+    // Write, in the same order.
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&plan.head);
+    for (at, chunks) in &plan.sections {
+        out.resize(*at as usize, 0);
+        for c in chunks {
+            match c {
+                Chunk::Bytes(b) => out.extend_from_slice(b),
+                Chunk::Owned(b) => out.extend_from_slice(b),
+                Chunk::File(..) => unreachable!("plan() got no files"),
+            }
+        }
+    }
+    out.resize(total, 0);
+    let checksum = pe_checksum(&out, plan.checksum_at);
+    out[plan.checksum_at..plan.checksum_at + 4].copy_from_slice(&checksum.to_le_bytes());
+    Ok(out)
+}
+
+/// [`build_uki_with`] written to `out` (at its current position) without holding the initrds
+/// in memory: `initrd_files` follow `parts.initrds` in `.initrd` and are copied from their files
+/// as the UKI is written; the PE checksum is summed on the way and written last, seeking back.
+/// The bytes are those [`build_uki_with`] returns for the same parts with the files' bytes.
+/// Returns the UKI's length.
+pub fn write_uki<W: Write + Seek>(
+    stub: &[u8],
+    parts: &UkiParts<'_>,
+    initrd_files: &[&Path],
+    timestamp: u32,
+    options: &UkiOptions,
+    out: &mut W,
+) -> Result<u64, Error> {
+    let mut files = Vec::with_capacity(initrd_files.len());
+    for p in initrd_files {
+        let len = std::fs::metadata(p).map_err(|e| read_error(p, e))?.len();
+        files.push((*p, len));
+    }
+    let plan = plan(stub, parts, &files, timestamp, options)?;
+    let write_err = |e: std::io::Error| Error::Write { error: e.to_string() };
+    let start = out.stream_position().map_err(write_err)?;
+    let mut w = ChecksumWriter { inner: &mut *out, sum: 0, at: 0 };
+    w.write_all(&plan.head).map_err(write_err)?;
+    let mut buf = Vec::new();
+    for (at, chunks) in &plan.sections {
+        w.write_zeros(at - w.at).map_err(write_err)?;
+        for c in chunks {
+            match c {
+                Chunk::Bytes(b) => w.write_all(b).map_err(write_err)?,
+                Chunk::Owned(b) => w.write_all(b).map_err(write_err)?,
+                Chunk::File(path, len) => copy_file(path, *len, &mut w, &mut buf)?,
+            }
+        }
+    }
+    w.write_zeros(plan.total - w.at).map_err(write_err)?;
+    let checksum = w.checksum();
+    out.seek(SeekFrom::Start(start + plan.checksum_at as u64)).map_err(write_err)?;
+    out.write_all(&checksum.to_le_bytes()).map_err(write_err)?;
+    out.seek(SeekFrom::Start(start + plan.total)).map_err(write_err)?;
+    Ok(plan.total)
+}
+
+fn read_error(path: &Path, e: std::io::Error) -> Error {
+    Error::ReadInitrd { path: path.display().to_string(), error: e.to_string() }
+}
+
+/// Copies exactly `len` bytes of the file at `path` into `w`, refusing a file whose size
+/// changed since the layout.
+fn copy_file<W: Write>(path: &Path, len: u64, w: &mut ChecksumWriter<'_, W>, buf: &mut Vec<u8>) -> Result<(), Error> {
+    use std::io::Read;
+    buf.resize(1 << 20, 0);
+    let mut f = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
+    let mut done = 0u64;
+    loop {
+        let want = (buf.len() as u64).min(len - done).max(1) as usize;
+        let n = match f.read(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(path, e)),
+        };
+        if n == 0 && done == len {
+            return Ok(());
+        }
+        if n == 0 || done + n as u64 > len {
+            let now = if n == 0 { format!("{done}") } else { "more".into() };
+            return Err(Error::InitrdChanged { path: path.display().to_string(), expected: len, now });
+        }
+        w.write_all(&buf[..n]).map_err(|e| Error::Write { error: e.to_string() })?;
+        done += n as u64;
+    }
+}
+
+/// A writer summing what passes as the PE checksum does: 16-bit little-endian words (an odd
+/// last byte as a low byte), the `CheckSum` field written as zero.
+struct ChecksumWriter<'w, W: Write> {
+    inner: &'w mut W,
+    sum: u64,
+    at: u64,
+}
+
+impl<W: Write> ChecksumWriter<'_, W> {
+    fn write_zeros(&mut self, mut n: u64) -> std::io::Result<()> {
+        static ZEROS: [u8; 65536] = [0; 65536];
+        while n > 0 {
+            let k = n.min(ZEROS.len() as u64) as usize;
+            self.write_all(&ZEROS[..k])?;
+            n -= k as u64;
+        }
+        Ok(())
+    }
+
+    /// `pe_checksum` of everything written (a u64 cannot overflow below 2^48 words).
+    fn checksum(&self) -> u32 {
+        let mut sum = self.sum;
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        (sum as u32).wrapping_add(self.at as u32)
+    }
+}
+
+impl<W: Write> Write for ChecksumWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let mut data = &buf[..n];
+        if self.at % 2 == 1 {
+            if let Some((&b, rest)) = data.split_first() {
+                self.sum += u64::from(b) << 8;
+                data = rest;
+            }
+        }
+        let mut words = data.chunks_exact(2);
+        for w in &mut words {
+            self.sum += u64::from(u16::from_le_bytes([w[0], w[1]]));
+        }
+        if let [last] = words.remainder() {
+            self.sum += u64::from(*last);
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A UKI laid out: the stub's bytes up to its end with the headers (and `.sbat`) rewritten
+/// and `CheckSum` zero, then each new section's content at its file offset, zero-padded to
+/// `total` bytes.
+struct Plan<'a> {
+    head: Vec<u8>,
+    sections: Vec<(u64, Vec<Chunk<'a>>)>,
+    total: u64,
+    checksum_at: usize,
+}
+
+fn plan<'a>(
+    stub: &'a [u8],
+    parts: &UkiParts<'a>,
+    initrd_files: &[(&'a Path, u64)],
+    timestamp: u32,
+    options: &UkiOptions,
+) -> Result<Plan<'a>, Error> {
     let pe = PeFile::parse(stub).map_err(Error::Stub)?;
     check_stub(&pe)?;
     let kernel = PeFile::parse(parts.linux).map_err(Error::LinuxNotPe)?;
@@ -342,11 +531,22 @@ pub fn build_uki_with(
     ];
     for (name, content) in standard {
         if let Some(c) = content.filter(|c| !c.is_empty()) {
-            new.push(NewSection::new(name, vec![c], data));
+            new.push(NewSection::new(name, vec![Chunk::Bytes(c)], data));
         }
     }
-    let initrd = initrd_chunks(&parts.initrds);
-    if initrd.iter().any(|c| !c.is_empty()) {
+    // As `initrd_chunks`, with the files after the in-memory initrds.
+    let mut initrd: Vec<Chunk<'a>> = Vec::new();
+    let count = parts.initrds.len() + initrd_files.len();
+    const ZEROS: [u8; 3] = [0; 3];
+    let pieces = parts.initrds.iter().map(|b| Chunk::Bytes(b)).chain(initrd_files.iter().map(|(p, n)| Chunk::File(p, *n)));
+    for c in pieces {
+        let pad = (4 - c.len() % 4) % 4;
+        initrd.push(c);
+        if count > 1 {
+            initrd.push(Chunk::Bytes(&ZEROS[..pad as usize]));
+        }
+    }
+    if initrd.iter().any(|c| c.len() != 0) {
         new.push(NewSection::new(".initrd", initrd, data));
     }
     for (name, content) in &parts.extra {
@@ -354,18 +554,18 @@ pub fn build_uki_with(
         if content.is_empty() {
             return Err(Error::EmptySection { name: name.clone() });
         }
-        new.push(NewSection::new(name, vec![content], data));
+        new.push(NewSection::new(name, vec![Chunk::Bytes(content)], data));
     }
     let sbat_in_stub = match (&sbat, &stub_sbat) {
         (Some(text), None) => {
             // Stubs without .sbat (older than systemd 250) get a new one, before .linux.
-            new.push(NewSection::new(".sbat", vec![text.as_bytes()], data));
+            new.push(NewSection::new(".sbat", vec![Chunk::Owned(text.as_bytes().to_vec())], data));
             false
         }
         (Some(_), Some(_)) => true,
         (None, _) => false,
     };
-    let mut linux = NewSection::new(".linux", vec![parts.linux], LINUX_SECTION_CHARACTERISTICS);
+    let mut linux = NewSection::new(".linux", vec![Chunk::Bytes(parts.linux)], LINUX_SECTION_CHARACTERISTICS);
     if options.linux_virtual_size == LinuxVirtualSize::SizeOfImage {
         linux.virtual_size = linux
             .len
@@ -527,21 +727,18 @@ pub fn build_uki_with(
         to_u32(size_of_initialized_data, "SizeOfInitializedData")?;
     optional_header.size_of_headers = size_of_headers as u32;
     optional_header.check_sum = 0;
-    let total = usize::try_from(file_offset).map_err(|_| Error::TooLarge {
-        what: "the file size",
-    })?;
 
-    // Write, in the same order.
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(&stub[..stub_end]);
-    for n in &new {
-        out.resize(n.pointer_to_raw_data as usize, 0);
-        for c in &n.chunks {
-            out.extend_from_slice(c);
-        }
+    // Everything rewritten lies in the stub's headers and sections, before `stub_end`; new
+    // section headers past it would land in the first new section's data.
+    if table_end + new.len() * IMAGE_SIZEOF_SECTION_HEADER > stub_end {
+        return Err(Error::NoHeaderSpace {
+            needed: new.len(),
+            available: stub_end.saturating_sub(table_end) / IMAGE_SIZEOF_SECTION_HEADER,
+            table_end,
+            size_of_headers: size_of_headers as u32,
+        });
     }
-    out.resize(total, 0);
-
+    let mut out = stub[..stub_end].to_vec();
     let layout = pe.layout();
     out[layout.file_header..layout.file_header + IMAGE_SIZEOF_FILE_HEADER]
         .copy_from_slice(&file_header.to_bytes());
@@ -554,9 +751,13 @@ pub fn build_uki_with(
     if let (Some((old, h)), Some(text)) = (&sbat_header, &sbat) {
         write_sbat(&mut out, old, h, text.as_bytes());
     }
-    let checksum = pe_checksum(&out, layout.checksum);
-    out[layout.checksum..layout.checksum + 4].copy_from_slice(&checksum.to_le_bytes());
-    Ok(out)
+    out[layout.checksum..layout.checksum + 4].fill(0);
+    Ok(Plan {
+        head: out,
+        sections: new.into_iter().map(|n| (n.pointer_to_raw_data, n.chunks)).collect(),
+        total: file_offset,
+        checksum_at: layout.checksum,
+    })
 }
 
 /// Replaces the stub's `.sbat` data (zero-padded to its `SizeOfRawData`) and its header.

@@ -263,6 +263,7 @@ per_stub! {
     sbat::new_section_when_stub_has_none => sbat_new_section_when_stub_has_none,
     sbat::errors => sbat_errors,
     objcopy::same_layout_and_bytes_as_objcopy => same_layout_and_bytes_as_objcopy,
+    streamed::same_bytes_as_in_memory => streamed_same_bytes_as_in_memory,
     speed::sixty_megabytes => sixty_megabytes,
 }
 
@@ -932,5 +933,55 @@ mod speed {
         eprintln!("built a {} byte UKI in {took:?}", uki.len());
         let budget = if cfg!(debug_assertions) { 3.0 } else { 0.5 };
         assert!(took.as_secs_f64() < budget, "took {took:?}");
+    }
+}
+
+/// `write_uki`: initrds copied from their files into the output, the checksum summed on the
+/// way, gives the bytes `build_uki` gives in memory.
+mod streamed {
+    use super::*;
+    use cvmkit_uki::{build_uki_with, write_uki, UkiOptions};
+
+    fn streamed(stub: &[u8], p: &UkiParts<'_>, files: &[&Path], prefix: &[u8]) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(prefix.to_vec());
+        out.set_position(prefix.len() as u64);
+        let len = write_uki(stub, p, files, 7, &UkiOptions::default(), &mut out).unwrap();
+        let out = out.into_inner();
+        assert_eq!(&out[..prefix.len()], prefix);
+        assert_eq!(out.len() as u64, prefix.len() as u64 + len);
+        out[prefix.len()..].to_vec()
+    }
+
+    pub fn same_bytes_as_in_memory(kind: StubKind) {
+        let i = inputs(kind);
+        let dir = tempfile::tempdir().unwrap();
+        let f1 = write(dir.path(), "i1", &i.initrd1);
+        let f2 = write(dir.path(), "i2", &i.initrd2);
+        let memory = |initrds: Vec<&[u8]>, sbat: Option<&'static str>| {
+            let mut p = parts(&i);
+            p.initrds = initrds;
+            p.sbat = sbat;
+            build_uki_with(&i.stub, &p, 7, &UkiOptions::default()).unwrap()
+        };
+        fn from<'a>(i: &'a Inputs, initrds: Vec<&'a [u8]>, sbat: Option<&'static str>) -> UkiParts<'a> {
+            let mut p = parts(i);
+            p.initrds = initrds;
+            p.sbat = sbat;
+            p
+        }
+        let sbat = Some("sbat,1\nuki,1,UKI,uki,1,x\n");
+        // Both initrds from files (padded each), one from memory then one file, one file alone
+        // (not padded), none; SBAT merged in place; written after other bytes (odd offset).
+        let expect = memory(vec![&i.initrd1, &i.initrd2], None);
+        assert_eq!(streamed(&i.stub, &from(&i, vec![], None), &[&f1, &f2], b""), expect);
+        assert_eq!(streamed(&i.stub, &from(&i, vec![&i.initrd1], None), &[&f2], b"abc"), expect);
+        assert_eq!(streamed(&i.stub, &from(&i, vec![], None), &[&f2], b""), memory(vec![&i.initrd2], None));
+        assert_eq!(streamed(&i.stub, &from(&i, vec![], None), &[], b""), memory(vec![], None));
+        assert_eq!(streamed(&i.stub, &from(&i, vec![], sbat), &[&f1, &f2], b"x"), memory(vec![&i.initrd1, &i.initrd2], sbat));
+        let missing = dir.path().join("missing");
+        let err = write_uki(&i.stub, &from(&i, vec![], None), &[&missing], 7, &UkiOptions::default(), &mut std::io::Cursor::new(Vec::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(&format!("cannot read initrd {}: ", missing.display())), "{err}");
     }
 }

@@ -302,7 +302,6 @@ fn disk_gpt(disk_path: &Path) -> Result<Vec<u8>> {
 
 fn all(a: AllArgs) -> Result<ExitCode> {
     use cvmkit_measure::Bank;
-    let uki = read_input(&a.uki, "UKI")?;
     let gpt = a.disk.as_deref().map(disk_gpt).transpose()?;
     if a.tdx_firmware.is_some() && gpt.is_none() {
         bail!("--tdx-firmware predicts a disk boot: give the disk with --disk");
@@ -315,17 +314,19 @@ fn all(a: AllArgs) -> Result<ExitCode> {
     if tdx {
         banks.push(Bank::Sha384);
     }
-    let digests = predict::shared_digests(&uki, &banks, if tdx { &[Bank::Sha384] } else { &[] });
+    // One sequential pass over the file computes every large digest, in bounded memory.
+    let streamed = predict::read_uki(&a.uki, &banks, if tdx { &[Bank::Sha384] } else { &[] }, None)?;
+    let (uki, digests) = (&streamed.bytes, streamed.digests.clone());
     let mut docs = Vec::new();
     if !a.no_tpm {
         let mut t = predict::Tpm::new(&a.uki);
         t.failed_boot_attempts = a.failed_boot_attempts;
         t.digests = digests.clone();
-        docs.push(t.document(&uki)?);
+        docs.push(t.document(uki)?);
     }
     if let (Some(fw), Some(gpt)) = (&a.tdx_firmware, gpt) {
         let boot = TdxBoot::Uki { uki: a.uki.clone(), gpt, disk: a.disk.clone(), failed_boot_attempts: a.failed_boot_attempts, stub_version: None };
-        docs.push(predict::Tdx::new(fw, boot).document_with(Some(&uki), digests.clone())?);
+        docs.push(predict::Tdx::new(fw, boot).document_with(Some(uki), digests.clone())?);
     }
     if let Some(fw) = &a.snp_firmware {
         let mut s = predict::Snp::new(fw);
@@ -336,6 +337,7 @@ fn all(a: AllArgs) -> Result<ExitCode> {
         s.append = a.append.clone();
         docs.push(s.document()?);
     }
+    predict::check_streamed(digests.as_ref())?;
     if docs.is_empty() {
         bail!("nothing to measure: give --tdx-firmware or --snp-firmware, or leave out --no-tpm");
     }
@@ -350,7 +352,6 @@ fn all(a: AllArgs) -> Result<ExitCode> {
 }
 
 fn tpm(a: TpmArgs) -> Result<ExitCode> {
-    let uki = read_input(&a.uki, "UKI")?;
     let firmware = match a.firmware_model {
         FirmwareModel::Ovmf => cvmkit_tpm::Firmware::Ovmf,
         FirmwareModel::Gce => cvmkit_tpm::Firmware::Gce,
@@ -360,6 +361,8 @@ fn tpm(a: TpmArgs) -> Result<ExitCode> {
     if gpt.is_some() && matches!(a.firmware_model, FirmwareModel::Ovmf) {
         bail!("--disk is for --firmware-model gce or gce-td (OVMF's PCR 5 is not predicted)");
     }
+    let banks: Vec<cvmkit_measure::Bank> = a.banks.iter().map(|b| b.bank()).collect();
+    let streamed = predict::read_uki(&a.uki, &banks, &[], a.stub_version)?;
     let request = predict::Tpm {
         uki: a.uki,
         banks: a.banks,
@@ -369,9 +372,11 @@ fn tpm(a: TpmArgs) -> Result<ExitCode> {
         stub_version: a.stub_version,
         firmware,
         gpt,
-        digests: None,
+        digests: streamed.digests.clone(),
     };
-    emit(&request.document(&uki)?, a.json, a.output.as_deref())?;
+    let doc = request.document(&streamed.bytes)?;
+    predict::check_streamed(streamed.digests.as_ref())?;
+    emit(&doc, a.json, a.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -409,6 +414,18 @@ fn tdx(a: TdxArgs) -> Result<ExitCode> {
         rtmr0,
         boot,
     };
-    emit(&request.document()?, a.json, a.output.as_deref())?;
+    let doc = match &request.boot {
+        TdxBoot::Uki { uki, stub_version, .. } => {
+            // RTMR1/RTMR2 hash in SHA-384, the kernel's initrd too when it measures it.
+            use cvmkit_measure::Bank;
+            let initrd: &[Bank] = if request.kernel_measures == KernelMeasures::Cc { &[Bank::Sha384] } else { &[] };
+            let streamed = predict::read_uki(uki, &[Bank::Sha384], initrd, *stub_version)?;
+            let doc = request.document_with(Some(&streamed.bytes), streamed.digests.clone())?;
+            predict::check_streamed(streamed.digests.as_ref())?;
+            doc
+        }
+        TdxBoot::Direct { .. } => request.document()?,
+    };
+    emit(&doc, a.json, a.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
