@@ -165,8 +165,10 @@ fn merge_moves(changes: Vec<Change>) -> Vec<Change> {
     out
 }
 
-/// The image inputs whose bytes a register measures, as SBOM roles. `None`: a register cvmkit
-/// does not know (or one the runtime extends: its workloads are not in the image).
+/// The image inputs whose bytes a register measures, as SBOM roles. `platform` is `tdx`, `tpm`,
+/// `snp` (the firmware alone: what boots a disk) or `snp-direct-boot` (QEMU's kernel hashes: the
+/// kernel and initrd too). `None`: a register cvmkit does not know (or one the runtime extends:
+/// its workloads are not in the image).
 pub fn roles_of(platform: &str, register: &str) -> Option<&'static [&'static str]> {
     const FIRMWARE: &[&str] = &["firmware"];
     const UKI: &[&str] = &["kernel", "stub", "initrd", "extra-initrd"];
@@ -177,7 +179,8 @@ pub fn roles_of(platform: &str, register: &str) -> Option<&'static [&'static str
         // (PCR 11's events) and the initrd the kernel loads.
         ("tdx", "RTMR1") => UKI,
         ("tdx", "RTMR2") => SECTIONS,
-        ("snp", "LAUNCH_DIGEST") => &["firmware", "kernel", "initrd"],
+        ("snp", "LAUNCH_DIGEST") => FIRMWARE,
+        ("snp-direct-boot", "LAUNCH_DIGEST") => &["firmware", "kernel", "initrd"],
         ("tpm", r) => match r.strip_prefix("PCR").and_then(|n| n.parse::<u32>().ok())? {
             0..=3 | 6 | 7 => FIRMWARE,
             4 => UKI,
@@ -296,5 +299,8 @@ mod tests {
         assert_eq!(explain("tdx", "MRTD", &a, Some(("B", &b)))[1..], ["firmware component OVMF: version 1 -> 2".to_string(), "firmware component OVMF: sha256 f1 -> f2".to_string()]);
         assert_eq!(explain("tpm", "PCR4", &a, None), vec!["PCR4 is fed by: initrd app 1 (1 files) (an image whose prediction matches, given as a candidate, names the change)".to_string()]);
         assert!(explain("tdx", "RTMR3", &a, None)[0].contains("not fed by the image's components"));
+        // SNP: the initrd feeds the launch digest only with QEMU's kernel hashes.
+        assert_eq!(explain("snp", "LAUNCH_DIGEST", &a, Some(("B", &b))).len(), 3);
+        assert_eq!(explain("snp-direct-boot", "LAUNCH_DIGEST", &a, Some(("B", &b))).len(), 4);
     }
 }

@@ -387,6 +387,13 @@ fn explain(report: &mut Report, c: &Common, platform: Platform) -> Result<()> {
         return Ok(());
     };
     let expected = read_sbom(&sbom_path)?;
+    // Which inputs feed SNP's launch digest depends on the boot: with QEMU's kernel hashes the
+    // prediction lists the kernel among its inputs.
+    let direct = read_prediction(expect, platform).is_ok_and(|d| d.inputs.contains_key("kernel"));
+    let kind = match platform {
+        Platform::Snp if direct => "snp-direct-boot",
+        p => p.name(),
+    };
     let mut candidates = Vec::new();
     for dir in &c.candidate {
         let m = dir.join("measurements.json");
@@ -400,7 +407,7 @@ fn explain(report: &mut Report, c: &Common, platform: Platform) -> Result<()> {
         }
         let Some(actual) = &r.actual else { continue };
         let matching = candidates.iter().find(|(_, doc, _)| doc.registers.iter().any(|x| x.name == r.name && x.bank == r.bank && x.value == *actual));
-        r.explanation = cvmkit_provenance::compare::explain(platform.name(), &r.name, &expected, matching.map(|(n, _, s)| (n.as_str(), s)));
+        r.explanation = cvmkit_provenance::compare::explain(kind, &r.name, &expected, matching.map(|(n, _, s)| (n.as_str(), s)));
     }
     Ok(())
 }

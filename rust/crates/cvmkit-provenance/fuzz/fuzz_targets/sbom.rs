@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = c.to_string();
     }
     assert!(compare::diff(&a, &a).is_empty(), "an SBOM differs from itself");
-    for (platform, register) in [("tdx", "RTMR1"), ("tdx", "RTMR2"), ("tdx", "MRTD"), ("tpm", "PCR4"), ("tpm", "PCR99"), ("snp", "LAUNCH_DIGEST"), ("tpm", "PCR")] {
+    for (platform, register) in [("tdx", "RTMR1"), ("tdx", "RTMR2"), ("tdx", "MRTD"), ("tpm", "PCR4"), ("tpm", "PCR99"), ("snp", "LAUNCH_DIGEST"), ("snp-direct-boot", "LAUNCH_DIGEST"), ("tpm", "PCR")] {
         let _ = compare::explain(platform, register, &a, Some(("b", &b)));
         let _ = compare::explain(platform, register, &a, None);
     }
