@@ -52,10 +52,21 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
     let spec_refs: Vec<&cvmkit_initrd::Spec> = specs.iter().collect();
     // Written to its file as it is built: an uncompressed initrd never sits in memory (a
     // compressed one is compressed whole, as the compressors' bytes depend on it).
+    // The SBOM's per-file and whole-initrd digests are taken on the way, not by reading again.
     let initrd_path = out.join("initrd.img");
-    write_atomically(&initrd_path, |w| {
-        cvmkit_initrd::build_from(&trees, &spec_refs, &opts, spec.initrd.compress.0, w)
-            .with_context(|| what("initrd"))
+    let mut file_digests = crate::sbom::FileDigests::default();
+    let (initrd_model, initrd_sha256) = write_atomically(&initrd_path, |w| {
+        let mut hashing = crate::sbom::HashingWriter { inner: w, hash: Default::default() };
+        let (_, model) = cvmkit_initrd::build_observed(
+            &trees,
+            &spec_refs,
+            &opts,
+            spec.initrd.compress.0,
+            &mut hashing,
+            &mut |name, piece| file_digests.observe(name, piece),
+        )
+        .with_context(|| what("initrd"))?;
+        Ok((model, sha2::Digest::finalize(hashing.hash).into()))
     })?;
 
     // 2. UKI, the initrds copied from their files into it (cvmkit_uki::write_uki).
@@ -166,11 +177,12 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
 
     // 5. sbom.cdx.json: every component, with the sha256 of its bytes in the image.
     let sbom_path = out.join(crate::sbom::FILE);
+    let uki_sha256 = cvmkit_provenance::sha256_file(&uki_path, "UKI").with_context(|| what("SBOM"))?;
     let sbom = crate::sbom::generate(
         spec,
-        &spec_refs,
-        &opts,
-        &[("uki.efi", &uki_path), ("initrd.img", &initrd_path)],
+        &initrd_model,
+        file_digests,
+        &[("uki.efi", uki_sha256), ("initrd.img", initrd_sha256)],
     )?;
     write_bytes(&sbom_path, sbom.as_bytes())?;
     Ok(Artifacts {

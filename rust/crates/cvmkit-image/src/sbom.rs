@@ -1,44 +1,71 @@
 //! sbom.cdx.json of a build: the spec's inputs and the initrd's files, handed to
 //! `cvmkit_provenance::sbom`.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use cvmkit_initrd::{FileSource, Initrd, Kind, Origin};
 use cvmkit_provenance::sbom::{self, InitrdFile, Known};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Context as _, Error, Result};
+use crate::error::{Context as _, Result};
 use crate::spec::{Platform, Spec, Target};
 
 /// The file name of the SBOM in an image's output directory.
 pub const FILE: &str = "sbom.cdx.json";
 
-/// The SBOM of `spec`'s image, whose outputs (name, path) are hashed into it.
-pub fn generate(
-    spec: &Spec,
-    initrd_specs: &[&cvmkit_initrd::Spec],
-    opts: &cvmkit_initrd::Options,
-    outputs: &[(&str, &Path)],
-) -> Result<String> {
-    let what = || format!("image {}: SBOM", spec.name);
-    // The same model the archive was written from (listing a tree costs a stat per file; the
-    // initrd builder does not keep its model), so every file has its origin.
-    let mut initrd = Initrd::new();
-    for t in &spec.initrd.trees {
-        initrd.add_tree(t, opts).with_context(what)?;
+/// SHA-256 per regular file of the initrd, by entry name, fed by
+/// [`cvmkit_initrd::build_observed`] as the archive is written.
+#[derive(Default)]
+pub struct FileDigests(BTreeMap<Vec<u8>, Sha256>);
+
+impl FileDigests {
+    /// The observer to hand to `build_observed`.
+    pub fn observe(&mut self, name: &[u8], piece: &[u8]) {
+        self.0.entry(name.to_vec()).or_default().update(piece);
     }
-    for s in initrd_specs {
-        initrd.apply_spec(s).with_context(what)?;
+}
+
+/// A writer that hashes what passes through it (the initrd as it is written).
+pub struct HashingWriter<W> {
+    pub inner: W,
+    pub hash: Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The SBOM of `spec`'s image from the initrd model the build wrote, the files' digests taken
+/// while writing it, and the outputs' sha256 (name, digest).
+pub fn generate(spec: &Spec, initrd: &Initrd, digests: FileDigests, outputs: &[(&str, [u8; 32])]) -> Result<String> {
+    let what = || format!("image {}: SBOM", spec.name);
+    let mut by_name: BTreeMap<Vec<u8>, [u8; 32]> = digests.0.into_iter().map(|(n, h)| (n, h.finalize().into())).collect();
+    // Of a group of hard links only one entry carried the data: the others have its contents.
+    let mut by_group: BTreeMap<u64, [u8; 32]> = BTreeMap::new();
+    for (name, node) in initrd.iter() {
+        if let (Kind::File { link_group: Some(g), .. }, Some(d)) = (&node.kind, by_name.get(name)) {
+            by_group.insert(*g, *d);
+        }
     }
     let mut files = Vec::new();
     for (name, node) in initrd.iter() {
-        let Kind::File { source, .. } = &node.kind else { continue };
-        let (src, sha256) = match source {
-            FileSource::Disk { path, .. } => (
-                Some(path.clone()),
-                cvmkit_provenance::sha256_file(path, "initrd file").map_err(|e| Error::msg(format!("{}: {e}", what())))?,
-            ),
-            FileSource::Bytes(b) => (None, Sha256::digest(b).into()),
+        let Kind::File { source, link_group } = &node.kind else { continue };
+        let sha256 = by_name
+            .remove(name)
+            .or_else(|| link_group.and_then(|g| by_group.get(&g).copied()))
+            // Nothing observed: an empty file.
+            .unwrap_or_else(|| Sha256::digest([]).into());
+        let src = match source {
+            FileSource::Disk { path, .. } => Some(path.clone()),
+            FileSource::Bytes(_) => None,
         };
         let tree = match &node.origin {
             Origin::Tree(p) => spec.initrd.trees.iter().filter(|t| p.starts_with(t)).max_by_key(|t| t.as_os_str().len()).cloned(),
@@ -74,11 +101,6 @@ pub fn generate(
         .filter(|m| m.target.unwrap_or_default() == Target::Qemu && m.platform != Platform::Tpm)
         .filter_map(|m| m.firmware.clone())
         .collect();
-    let mut hashed = Vec::new();
-    for (name, path) in outputs {
-        let d = cvmkit_provenance::sha256_file(path, "output").map_err(|e| Error::msg(format!("{}: {e}", what())))?;
-        hashed.push((name.to_string(), d));
-    }
     let inputs = sbom::Inputs {
         image: &spec.name,
         source_date_epoch: spec.source_date_epoch,
@@ -87,10 +109,10 @@ pub fn generate(
         firmware,
         extra_initrds: spec.uki.extra_initrds.clone(),
         initrd: files,
-        outputs: hashed,
+        outputs: outputs.iter().map(|(n, d)| (n.to_string(), *d)).collect(),
         known: &known,
         tool_version: env!("CARGO_PKG_VERSION"),
     };
-    let bom = sbom::generate(&inputs).map_err(|e| Error::msg(format!("{}: {e}", what())))?;
+    let bom = sbom::generate(&inputs).with_context(what)?;
     Ok(sbom::to_json(&bom))
 }

@@ -754,6 +754,19 @@ impl Initrd {
     /// File contents are streamed from disk. A file whose size differs from the
     /// size it had when it was listed is an error.
     pub fn write_cpio(&self, opts: &Options, out: &mut dyn Write) -> Result<u64, Error> {
+        self.write_cpio_observed(opts, out, &mut |_, _| {})
+    }
+
+    /// [`write_cpio`](Self::write_cpio), handing each regular file's contents to `observe`
+    /// (entry name, a piece of the contents) as they are written, in order: what a caller
+    /// hashes per file without reading the files again. Of a group of hard links only the entry
+    /// that carries the data is observed; an empty file is not.
+    pub fn write_cpio_observed(
+        &self,
+        opts: &Options,
+        out: &mut dyn Write,
+        observe: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<u64, Error> {
         if self.nodes.len() >= u32::MAX as usize {
             return Err(Error::Conflict {
                 path: "the image".into(),
@@ -792,13 +805,15 @@ impl Initrd {
                 Kind::File {
                     source: FileSource::Disk { path, size },
                     ..
-                } if p.filesize > 0 || *size == 0 => write_disk_file(&mut w, name, &header, path)?,
+                } if p.filesize > 0 || *size == 0 => write_disk_file(&mut w, name, &header, path, observe)?,
                 Kind::File {
                     source: FileSource::Bytes(bytes),
                     ..
-                } if p.filesize > 0 => w
-                    .write_entry(name, &header, &mut bytes.as_slice())
-                    .map_err(Error::Write)?,
+                } if p.filesize > 0 => {
+                    observe(name, bytes);
+                    w.write_entry(name, &header, &mut bytes.as_slice())
+                        .map_err(Error::Write)?
+                }
                 Kind::Symlink { target } => w
                     .write_entry(name, &header, &mut target.as_slice())
                     .map_err(Error::Write)?,
@@ -845,6 +860,7 @@ fn write_disk_file(
     name: &[u8],
     header: &Header,
     path: &Path,
+    observe: &mut dyn FnMut(&[u8], &[u8]),
 ) -> Result<(), Error> {
     let shown = || path.display().to_string();
     let mut file = fs::File::open(path).map_err(|error| Error::Read {
@@ -855,6 +871,8 @@ fn write_disk_file(
         inner: &mut file,
         read: 0,
         failed: false,
+        name,
+        observe,
     };
     let expected = u64::from(header.filesize);
     if let Err(error) = w.write_entry(name, header, &mut tracked) {
@@ -893,17 +911,21 @@ fn write_disk_file(
 }
 
 /// Counts bytes read and remembers whether reading failed, so that errors from
-/// [`Writer::write_entry`] can be told apart from write errors.
+/// [`Writer::write_entry`] can be told apart from write errors; hands what it
+/// reads to the observer of [`Initrd::write_cpio_observed`].
 struct Tracked<'a> {
     inner: &'a mut fs::File,
     read: u64,
     failed: bool,
+    name: &'a [u8],
+    observe: &'a mut dyn FnMut(&[u8], &[u8]),
 }
 
 impl Read for Tracked<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.inner.read(buf) {
             Ok(n) => {
+                (self.observe)(self.name, &buf[..n]);
                 self.read += n as u64;
                 Ok(n)
             }

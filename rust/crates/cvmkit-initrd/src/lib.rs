@@ -222,6 +222,20 @@ pub fn build_from(
     compression: Compression,
     out: &mut dyn Write,
 ) -> Result<Stats, Error> {
+    build_observed(roots, specs, opts, compression, out, &mut |_, _| {}).map(|(stats, _)| stats)
+}
+
+/// [`build_from`], handing each regular file's contents to `observe` as they are written (see
+/// [`Initrd::write_cpio_observed`]) and returning the model it wrote: what an image's SBOM
+/// lists, without walking the trees or reading the files a second time.
+pub fn build_observed(
+    roots: &[&Path],
+    specs: &[&Spec],
+    opts: &Options,
+    compression: Compression,
+    out: &mut dyn Write,
+    observe: &mut dyn FnMut(&[u8], &[u8]),
+) -> Result<(Stats, Initrd), Error> {
     compression.validate()?;
     let mut initrd = Initrd::new();
     for root in roots {
@@ -236,25 +250,27 @@ pub fn build_from(
     let entries = initrd.len() as u64;
     if compression == Compression::None {
         let mut buffered = BufWriter::with_capacity(256 * 1024, out);
-        let cpio_bytes = initrd.write_cpio(opts, &mut buffered)?;
+        let cpio_bytes = initrd.write_cpio_observed(opts, &mut buffered, observe)?;
         buffered.flush().map_err(Error::Write)?;
-        return Ok(Stats {
+        let stats = Stats {
             entries,
             cpio_bytes,
             output_bytes: cpio_bytes,
-        });
+        };
+        return Ok((stats, initrd));
     }
     let mut cpio = Vec::new();
     // The exact size is known up front; reserving it avoids a peak of twice
     // the archive while the vector grows. Failing to reserve is not fatal.
     let _ = cpio.try_reserve_exact(usize::try_from(initrd.cpio_size()).unwrap_or(0));
-    let cpio_bytes = initrd.write_cpio(opts, &mut cpio)?;
+    let cpio_bytes = initrd.write_cpio_observed(opts, &mut cpio, observe)?;
     let output_bytes = compression.compress(&cpio, out)?;
-    Ok(Stats {
+    let stats = Stats {
         entries,
         cpio_bytes,
         output_bytes,
-    })
+    };
+    Ok((stats, initrd))
 }
 
 /// Turns a name from a spec or the API into the form stored in the archive:

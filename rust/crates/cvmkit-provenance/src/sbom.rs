@@ -330,12 +330,19 @@ fn head(path: &Path, n: usize, what: &'static str) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// The [`Known`] entry whose path is the longest prefix of `path`.
-fn known_for<'k>(known: &'k [Known], path: &Path) -> Option<&'k Known> {
+/// The index of the [`Known`] entry whose path is the longest prefix of `path`.
+fn known_index(known: &[Known], path: &Path) -> Option<usize> {
     known
         .iter()
-        .filter(|k| !k.path.as_os_str().is_empty() && path.starts_with(&k.path))
-        .max_by_key(|k| k.path.as_os_str().len())
+        .enumerate()
+        .filter(|(_, k)| !k.path.as_os_str().is_empty() && path.starts_with(&k.path))
+        .max_by_key(|(_, k)| k.path.as_os_str().len())
+        .map(|(i, _)| i)
+}
+
+/// The [`Known`] entry whose path is the longest prefix of `path`.
+fn known_for<'k>(known: &'k [Known], path: &Path) -> Option<&'k Known> {
+    known_index(known, path).map(|i| &known[i])
 }
 
 /// A package component for the input at `path`: named by `known`, else by its store path,
@@ -409,12 +416,7 @@ fn owner(f: &InitrdFile, known: &[Known]) -> Owner {
     let Some(src) = &f.source else {
         return Owner::Generated;
     };
-    let k = known
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| !k.path.as_os_str().is_empty() && src.starts_with(&k.path))
-        .max_by_key(|(_, k)| k.path.as_os_str().len());
-    if let Some((i, _)) = k {
+    if let Some(i) = known_index(known, src) {
         return Owner::Known(i);
     }
     if let Some((root, _)) = store_root(src) {

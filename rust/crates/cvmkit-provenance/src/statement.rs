@@ -172,26 +172,20 @@ pub fn statement(dir: &Path, info: &BuildInfo) -> Result<Statement> {
     if let Some(f) = &info.flake {
         external.insert("flake".to_string(), f.clone());
     }
+    // A flake (the source itself, or a locked input): its git revision as the digest, its
+    // narHash as an annotation (in-toto's digest set has no name for it).
+    let dependency = |name: &str, uri: Option<&String>, rev: Option<&String>, nar_hash: Option<&String>| ResourceDescriptor {
+        name: Some(name.into()),
+        uri: uri.cloned(),
+        digest: rev.map(|r| ("gitCommit".to_string(), r.clone())).into_iter().collect(),
+        annotations: nar_hash.map(|h| ("narHash".to_string(), h.clone())).into_iter().collect(),
+    };
     let mut deps = Vec::new();
     if info.flake.is_some() || info.source_rev.is_some() || info.source_nar_hash.is_some() {
-        let mut d = ResourceDescriptor { name: Some("source".into()), uri: info.flake.clone(), ..Default::default() };
-        if let Some(r) = &info.source_rev {
-            d.digest.insert("gitCommit".into(), r.clone());
-        }
-        if let Some(h) = &info.source_nar_hash {
-            d.annotations.insert("narHash".into(), h.clone());
-        }
-        deps.push(d);
+        deps.push(dependency("source", info.flake.as_ref(), info.source_rev.as_ref(), info.source_nar_hash.as_ref()));
     }
     for i in &info.inputs {
-        let mut d = ResourceDescriptor { name: Some(i.name.clone()), uri: Some(i.uri.clone()), ..Default::default() };
-        if let Some(r) = &i.rev {
-            d.digest.insert("gitCommit".into(), r.clone());
-        }
-        if let Some(h) = &i.nar_hash {
-            d.annotations.insert("narHash".into(), h.clone());
-        }
-        deps.push(d);
+        deps.push(dependency(&i.name, Some(&i.uri), i.rev.as_ref(), i.nar_hash.as_ref()));
     }
     Ok(Statement {
         statement_type: STATEMENT_TYPE.into(),
