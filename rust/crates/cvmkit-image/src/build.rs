@@ -30,12 +30,247 @@ pub struct Artifacts {
 
 /// Builds the image of `spec` into `out` (created; outputs already there are replaced). Every
 /// output is written all-or-nothing, so a failure never leaves a half-written file.
+///
+/// Work that does not wait on the initrd runs beside it: while one core compresses the
+/// initrd, another hashes the kernel for the measurements (`.linux`'s digests, taken instead of
+/// hashing `.linux` again once the UKI exists) and predicts what depends on firmware alone;
+/// the disk is written while the measurements read the UKI. Same bytes as one step after another.
 pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let what = |step: &str| format!("image {}: {step}", spec.name);
+    let items: &[MeasureSpec] = spec.measure.as_ref().map_or(&[], |m| m.as_slice());
+    let (banks, initrd_banks) = digest_banks(items);
+    let mut all_banks = banks.clone();
+    all_banks.extend(initrd_banks.iter().filter(|b| !banks.contains(b)));
+    let (initrd_file, uki_file) = (out.join("initrd.img"), out.join("uki.efi"));
+    // References, for the threads below to copy.
+    let (initrd_path, uki_path, all_banks) = (&initrd_file, &uki_file, &all_banks);
+    let stub = read_input(&spec.uki.stub, "stub")?;
+    std::thread::scope(|scope| -> Result<Artifacts> {
+        let (kernel_tx, kernel_rx) = std::sync::mpsc::sync_channel(1);
+        let background = scope.spawn(move || {
+            let kernel = match read_input(&spec.uki.kernel, "kernel") {
+                Ok(k) => Arc::new(k),
+                Err(e) => {
+                    let _ = kernel_tx.send(Err(e));
+                    return (None, Vec::new(), Default::default());
+                }
+            };
+            let _ = kernel_tx.send(Ok(kernel.clone()));
+            let known = (!all_banks.is_empty())
+                .then(|| cvmkit_uefi_boot::KnownLinux::compute(kernel.clone(), &all_banks));
+            // For the SBOM: the kernel's and the firmware's SHA-256.
+            let mut hashed = std::collections::BTreeMap::new();
+            let sha256 = known
+                .as_ref()
+                .and_then(|k| k.digest(cvmkit_measure::Bank::Sha256));
+            let sha256 = sha256.unwrap_or_else(|| cvmkit_measure::Bank::Sha256.hash(&kernel));
+            hashed.insert(
+                spec.uki.kernel.clone(),
+                sha256.try_into().expect("32 bytes"),
+            );
+            for fw in items.iter().filter_map(|m| m.firmware.as_ref()) {
+                if !hashed.contains_key(fw) {
+                    // Unreadable: left to the SBOM and the predictions to report.
+                    if let Ok(d) = cvmkit_provenance::sha256_file(fw, "firmware") {
+                        hashed.insert(fw.clone(), d);
+                    }
+                }
+            }
+            let early: Vec<Option<Result<Measurements>>> = items
+                .iter()
+                .map(|m| {
+                    firmware_only(m)
+                        .then(|| predict(spec, m, &[], uki_path, None, initrd_path, None))
+                })
+                .collect();
+            (known, early, hashed)
+        });
 
-    // 1. initrd
+        // 1. initrd
+        let (initrd_model, initrd_sha256, file_digests) = build_initrd(spec, &initrd_path)?;
+        // 2. UKI, the initrds copied from their files into it (cvmkit_uki::write_uki).
+        let kernel = kernel_rx
+            .recv()
+            .expect("the kernel is sent before anything else")?;
+        let mut initrd_files: Vec<&Path> = vec![initrd_path];
+        initrd_files.extend(spec.uki.extra_initrds.iter().map(PathBuf::as_path));
+        let os_release = spec
+            .uki
+            .os_release
+            .as_ref()
+            .map(|p| read_input(p, "os-release"))
+            .transpose()?;
+        let parts = cvmkit_uki::UkiParts {
+            linux: &kernel,
+            cmdline: spec.uki.cmdline.as_deref(),
+            os_release: os_release.as_deref(),
+            uname: spec.uki.uname.as_deref(),
+            ..Default::default()
+        };
+        write_atomically(&uki_path, |w| {
+            cvmkit_uki::write_uki(
+                &stub,
+                &parts,
+                &initrd_files,
+                spec.source_date_epoch,
+                &cvmkit_uki::UkiOptions::default(),
+                w,
+            )
+            .with_context(|| what("UKI"))
+        })?;
+        let (known, mut early, hashed) = background
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+
+        // 3. the disk, written while 4. reads the UKI and predicts.
+        let mut gpt_disk: Option<Vec<u8>> = None;
+        let mut disk_path = None;
+        let mut layout = None;
+        if let Some(d) = &spec.disk {
+            let format = cvmkit_disk::Format::from(d.format);
+            let seed = d.seed.clone().unwrap_or_else(|| spec.name.clone());
+            let mut ds =
+                cvmkit_disk::DiskSpec::new(&uki_path, seed, u64::from(spec.source_date_epoch));
+            ds.data_size = d.data_size.map(|s| s.0);
+            ds.esp_size = d.esp_size.map(|s| s.0);
+            ds.disk_size = d.disk_size.map(|s| s.0);
+            let l = cvmkit_disk::DiskLayout::plan(&ds, format).with_context(|| what("disk"))?;
+            // The GPT as firmware reads it (protective MBR, header, entries): what TDX's
+            // EV_EFI_GPT_EVENT measures, the same whatever container the disk ships in.
+            gpt_disk = Some(l.gpt().primary_bytes());
+            disk_path = Some(out.join(format!("disk.{}", format.extension())));
+            layout = Some(l);
+        }
+        let disk = match (layout, &disk_path) {
+            (Some(l), Some(p)) => {
+                let p = p.clone();
+                Some(scope.spawn(move || write_disk(&l, &p)))
+            }
+            _ => None,
+        };
+        // Its errors come first, as when the steps ran one after another.
+        let disk_result = || -> Result<()> {
+            disk.map_or(Ok(()), |h| {
+                h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+        };
+        // From the file in bounded memory, not the bytes built above (see `read_uki`).
+        let streamed = match all_banks.is_empty() {
+            // No item reads the UKI (SNP, Azure's TDX): nothing to hash.
+            true => cvmkit_uefi_boot::StreamedUki {
+                bytes: Vec::new(),
+                digests: None,
+            },
+            false => match cvmkit_uefi_boot::read_streamed_with(
+                uki_path,
+                &banks,
+                &initrd_banks,
+                None,
+                None,
+                known.as_ref(),
+            ) {
+                Ok(s) => s,
+                Err(e) => {
+                    disk_result()?;
+                    return Err(e)
+                        .with_context(|| format!("cannot read UKI {}", uki_path.display()));
+                }
+            },
+        };
+
+        // 5. sbom.cdx.json (every component, with the sha256 of its bytes in the image), made
+        // while 4. predicts.
+        let sbom_path = out.join(crate::sbom::FILE);
+        let uki_sha256 = streamed
+            .digests
+            .as_ref()
+            .and_then(|d| d.whole_file_sha256());
+        let sbom_file = sbom_path.clone();
+        let sbom = scope.spawn(move || -> Result<()> {
+            let uki_sha256: [u8; 32] = match uki_sha256 {
+                Some(d) => d.try_into().expect("a SHA-256 digest is 32 bytes"),
+                None => {
+                    cvmkit_provenance::sha256_file(uki_path, "UKI").with_context(|| what("SBOM"))?
+                }
+            };
+            let sbom = crate::sbom::generate(
+                spec,
+                &initrd_model,
+                file_digests,
+                &[("uki.efi", uki_sha256), ("initrd.img", initrd_sha256)],
+                hashed,
+            )?;
+            write_bytes(&sbom_file, sbom.as_bytes())
+        });
+
+        // 4. measurements.json: one document per platform, in the order given.
+        let mut documents = Vec::new();
+        let mut measurements = None;
+        let predicted = (|| -> Result<()> {
+            if spec.measure.is_some() {
+                let (uki, digests) = (&streamed.bytes, streamed.digests.clone());
+                for (i, item) in items.iter().enumerate() {
+                    let mut doc = match early.get_mut(i).and_then(Option::take) {
+                        Some(doc) => doc?,
+                        None => predict(
+                            spec,
+                            item,
+                            uki,
+                            &uki_path,
+                            gpt_disk.as_deref(),
+                            &initrd_path,
+                            digests.as_ref(),
+                        )?,
+                    };
+                    doc.notes.extend(item.notes.iter().cloned());
+                    // Outputs are named relative to the output directory: its path (a Nix store
+                    // path, a temporary directory) must not reach the bytes of measurements.json.
+                    for input in doc.inputs.values_mut() {
+                        if let Some(rel) = input
+                            .path
+                            .as_deref()
+                            .and_then(|p| Path::new(p).strip_prefix(out).ok())
+                        {
+                            input.path = Some(rel.display().to_string());
+                        }
+                    }
+                    documents.push(doc);
+                }
+                crate::predict::check_streamed(digests.as_ref())?;
+                let path = out.join("measurements.json");
+                let mut text = serde_json::to_string_pretty(&documents)
+                    .context("cannot serialize measurements")?;
+                text.push('\n');
+                write_bytes(&path, text.as_bytes())?;
+                measurements = Some(path);
+            }
+            Ok(())
+        })();
+        disk_result()?;
+        predicted?;
+        sbom.join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        Ok(Artifacts {
+            initrd: initrd_file.clone(),
+            uki: uki_file.clone(),
+            disk: disk_path,
+            measurements,
+            documents,
+            sbom: sbom_path,
+        })
+    })
+}
+
+/// Writes the initrd of `spec` to `path` as it is built (an uncompressed one never sits in
+/// memory; a compressed one is compressed whole, as the compressors' bytes depend on it), taking
+/// the SBOM's per-file and whole-initrd SHA-256 on the way rather than reading again.
+fn build_initrd(
+    spec: &Spec,
+    path: &Path,
+) -> Result<(cvmkit_initrd::Initrd, [u8; 32], crate::sbom::FileDigests)> {
+    let what = |step: &str| format!("image {}: {step}", spec.name);
     let opts = cvmkit_initrd::Options {
         mtime: spec.source_date_epoch,
         preserve_modes: spec.initrd.preserve_modes,
@@ -50,13 +285,12 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         .with_context(|| what("initrd spec"))?;
     let trees: Vec<&Path> = spec.initrd.trees.iter().map(PathBuf::as_path).collect();
     let spec_refs: Vec<&cvmkit_initrd::Spec> = specs.iter().collect();
-    // Written to its file as it is built: an uncompressed initrd never sits in memory (a
-    // compressed one is compressed whole, as the compressors' bytes depend on it).
-    // The SBOM's per-file and whole-initrd digests are taken on the way, not by reading again.
-    let initrd_path = out.join("initrd.img");
     let mut file_digests = crate::sbom::FileDigests::default();
-    let (initrd_model, initrd_sha256) = write_atomically(&initrd_path, |w| {
-        let mut hashing = crate::sbom::HashingWriter { inner: w, hash: Default::default() };
+    let (model, sha256) = write_atomically(path, |w| {
+        let mut hashing = crate::sbom::HashingWriter {
+            inner: w,
+            hash: Default::default(),
+        };
         let (_, model) = cvmkit_initrd::build_observed(
             &trees,
             &spec_refs,
@@ -68,131 +302,30 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         .with_context(|| what("initrd"))?;
         Ok((model, sha2::Digest::finalize(hashing.hash).into()))
     })?;
+    Ok((model, sha256, file_digests))
+}
 
-    // 2. UKI, the initrds copied from their files into it (cvmkit_uki::write_uki).
-    let stub = read_input(&spec.uki.stub, "stub")?;
-    let kernel = read_input(&spec.uki.kernel, "kernel")?;
-    let mut initrd_files: Vec<&Path> = vec![&initrd_path];
-    initrd_files.extend(spec.uki.extra_initrds.iter().map(PathBuf::as_path));
-    let os_release = spec
-        .uki
-        .os_release
-        .as_ref()
-        .map(|p| read_input(p, "os-release"))
-        .transpose()?;
-    let parts = cvmkit_uki::UkiParts {
-        linux: &kernel,
-        cmdline: spec.uki.cmdline.as_deref(),
-        os_release: os_release.as_deref(),
-        uname: spec.uki.uname.as_deref(),
-        ..Default::default()
-    };
-    let uki_path = out.join("uki.efi");
-    write_atomically(&uki_path, |w| {
-        cvmkit_uki::write_uki(
-            &stub,
-            &parts,
-            &initrd_files,
-            spec.source_date_epoch,
-            &cvmkit_uki::UkiOptions::default(),
-            w,
-        )
-        .with_context(|| what("UKI"))
-    })?;
-    drop((stub, kernel));
-
-    // 3. disk
-    let mut gpt_disk: Option<Vec<u8>> = None;
-    let mut disk_path = None;
-    if let Some(d) = &spec.disk {
-        let format = cvmkit_disk::Format::from(d.format);
-        let seed = d.seed.clone().unwrap_or_else(|| spec.name.clone());
-        let mut ds = cvmkit_disk::DiskSpec::new(&uki_path, seed, u64::from(spec.source_date_epoch));
-        ds.data_size = d.data_size.map(|s| s.0);
-        ds.esp_size = d.esp_size.map(|s| s.0);
-        ds.disk_size = d.disk_size.map(|s| s.0);
-        let layout = cvmkit_disk::DiskLayout::plan(&ds, format).with_context(|| what("disk"))?;
-        let path = out.join(format!("disk.{}", format.extension()));
-        write_atomically(&path, |w| {
-            let file = w.get_mut();
-            let report = layout
-                .write(&mut **file)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            // Sparse formats seek over zeros; the length makes the trailing hole part of the file.
-            file.set_len(report.output_size)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            Ok(())
-        })?;
-        // The GPT as firmware reads it (protective MBR, header, entries): what TDX's
-        // EV_EFI_GPT_EVENT measures, the same whatever container the disk ships in.
-        gpt_disk = Some(layout.gpt().primary_bytes());
-        disk_path = Some(path);
-    }
-
-    // 4. measurements.json: one document per platform, in the order given.
-    let mut documents = Vec::new();
-    let mut measurements = None;
-    if let Some(m) = &spec.measure {
-        // From the file in bounded memory, not the bytes built above (see `read_uki`).
-        let (banks, initrd_banks) = digest_banks(m.as_slice());
-        let streamed = if banks.is_empty() && initrd_banks.is_empty() {
-            // No item reads the UKI (SNP, Azure's TDX): nothing to hash.
-            cvmkit_uefi_boot::StreamedUki { bytes: Vec::new(), digests: None }
-        } else {
-            crate::predict::read_uki(&uki_path, &banks, &initrd_banks, None)?
-        };
-        let (uki, digests) = (&streamed.bytes, streamed.digests.clone());
-        for item in m.as_slice() {
-            let mut doc = predict(
-                spec,
-                item,
-                uki,
-                &uki_path,
-                gpt_disk.as_deref(),
-                &initrd_path,
-                digests.as_ref(),
-            )?;
-            doc.notes.extend(item.notes.iter().cloned());
-            // Outputs are named relative to the output directory: its path (a Nix store path,
-            // a temporary directory) must not reach the bytes of measurements.json.
-            for input in doc.inputs.values_mut() {
-                if let Some(rel) = input
-                    .path
-                    .as_deref()
-                    .and_then(|p| Path::new(p).strip_prefix(out).ok())
-                {
-                    input.path = Some(rel.display().to_string());
-                }
-            }
-            documents.push(doc);
-        }
-        crate::predict::check_streamed(digests.as_ref())?;
-        let path = out.join("measurements.json");
-        let mut text =
-            serde_json::to_string_pretty(&documents).context("cannot serialize measurements")?;
-        text.push('\n');
-        write_bytes(&path, text.as_bytes())?;
-        measurements = Some(path);
-    }
-
-    // 5. sbom.cdx.json: every component, with the sha256 of its bytes in the image.
-    let sbom_path = out.join(crate::sbom::FILE);
-    let uki_sha256 = cvmkit_provenance::sha256_file(&uki_path, "UKI").with_context(|| what("SBOM"))?;
-    let sbom = crate::sbom::generate(
-        spec,
-        &initrd_model,
-        file_digests,
-        &[("uki.efi", uki_sha256), ("initrd.img", initrd_sha256)],
-    )?;
-    write_bytes(&sbom_path, sbom.as_bytes())?;
-    Ok(Artifacts {
-        initrd: initrd_path,
-        uki: uki_path,
-        disk: disk_path,
-        measurements,
-        documents,
-        sbom: sbom_path,
+/// Writes the disk of `layout` to `path`, all or nothing.
+fn write_disk(layout: &cvmkit_disk::DiskLayout, path: &Path) -> Result<()> {
+    write_atomically(path, |w| {
+        let file = w.get_mut();
+        let report = layout
+            .write(&mut **file)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        // Sparse formats seek over zeros; the length makes the trailing hole part of the file.
+        file.set_len(report.output_size)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
     })
+}
+
+/// Items whose document depends on firmware alone (SNP's launch digest without kernel hashes,
+/// on QEMU): predicted before the UKI exists.
+fn firmware_only(m: &MeasureSpec) -> bool {
+    m.platform == Platform::Snp
+        && !m.kernel_hashes
+        && m.target.unwrap_or_default() == Target::Qemu
+        && m.tee.is_none()
 }
 
 /// The banks the items' predictions ask the UKI's digests in: the TPM's banks, TDX's SHA-384

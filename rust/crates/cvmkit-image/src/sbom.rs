@@ -44,8 +44,14 @@ impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
 }
 
 /// The SBOM of `spec`'s image from the initrd model the build wrote, the files' digests taken
-/// while writing it, and the outputs' sha256 (name, digest).
-pub fn generate(spec: &Spec, initrd: &Initrd, digests: FileDigests, outputs: &[(&str, [u8; 32])]) -> Result<String> {
+/// while writing it, the outputs' sha256 (name, digest) and input files' sha256 already known.
+pub fn generate(
+    spec: &Spec,
+    initrd: &Initrd,
+    digests: FileDigests,
+    outputs: &[(&str, [u8; 32])],
+    hashed: BTreeMap<PathBuf, [u8; 32]>,
+) -> Result<String> {
     let what = || format!("image {}: SBOM", spec.name);
     let mut by_name: BTreeMap<Vec<u8>, [u8; 32]> = digests.0.into_iter().map(|(n, h)| (n, h.finalize().into())).collect();
     // Of a group of hard links only one entry carried the data: the others have its contents.
@@ -112,6 +118,7 @@ pub fn generate(spec: &Spec, initrd: &Initrd, digests: FileDigests, outputs: &[(
         outputs: outputs.iter().map(|(n, d)| (n.to_string(), *d)).collect(),
         known: &known,
         tool_version: env!("CARGO_PKG_VERSION"),
+        hashed,
     };
     let bom = sbom::generate(&inputs).with_context(what)?;
     Ok(sbom::to_json(&bom))

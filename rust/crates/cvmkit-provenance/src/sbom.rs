@@ -74,6 +74,18 @@ pub struct Inputs<'a> {
     pub known: &'a [Known],
     /// cvmkit's version, the tool named in the SBOM.
     pub tool_version: &'a str,
+    /// SHA-256 of input files the caller has already hashed (`cvmkit build` hashes the kernel
+    /// and firmware while the initrd compresses): used instead of reading them again.
+    pub hashed: std::collections::BTreeMap<PathBuf, [u8; 32]>,
+}
+
+impl Inputs<'_> {
+    fn sha256(&self, path: &Path, what: &'static str) -> Result<[u8; 32]> {
+        match self.hashed.get(path) {
+            Some(d) => Ok(*d),
+            None => sha256_file(path, what),
+        }
+    }
 }
 
 /// A CycloneDX BOM: the subset of the 1.6 JSON format cvmkit writes and reads back.
@@ -457,7 +469,7 @@ pub fn generate(inputs: &Inputs) -> Result<Bom> {
     if let Some(r) = release {
         kernel.prop(prop::KERNEL_RELEASE, r);
     }
-    kernel.hashes.push(sha256_hash(&sha256_file(inputs.kernel, "kernel")?));
+    kernel.hashes.push(sha256_hash(&inputs.sha256(inputs.kernel, "kernel")?));
     components.push(kernel);
 
     // systemd-stub: a file of the systemd package; its version is the stub's own.
@@ -481,7 +493,7 @@ pub fn generate(inputs: &Inputs) -> Result<Bom> {
     for fw in firmware {
         let mut c = package("firmware", "firmware", Some(fw), known_for(known, fw), &base_name(fw))?;
         c.description = Some("firmware the measurements are predicted from (not in the image)".into());
-        c.hashes.push(sha256_hash(&sha256_file(fw, "firmware")?));
+        c.hashes.push(sha256_hash(&inputs.sha256(fw, "firmware")?));
         components.push(c);
     }
 
@@ -527,7 +539,7 @@ pub fn generate(inputs: &Inputs) -> Result<Bom> {
 
     for p in &inputs.extra_initrds {
         let mut c = package("data", "extra-initrd", Some(p), known_for(known, p), &base_name(p))?;
-        c.hashes.push(sha256_hash(&sha256_file(p, "initrd")?));
+        c.hashes.push(sha256_hash(&inputs.sha256(p, "initrd")?));
         components.push(c);
     }
 
@@ -710,6 +722,7 @@ mod tests {
             outputs: vec![],
             known: &known,
             tool_version: "0",
+            hashed: Default::default(),
         };
         let bom = generate(&inputs(files.clone())).unwrap();
         let mut reversed = files.clone();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cvmkit_tdx::{uefi_gpt_data, uki_rtmr1, uki_rtmr2, LinuxStubMeasurement, OvmfProfile, UkiBoot};
 use cvmkit_tpm::{predict, predict_with, Bank, DigestCache, Firmware, TpmOptions};
-use cvmkit_uefi_boot::Uki;
+use cvmkit_uefi_boot::{read_streamed_with, KnownLinux, Uki};
 use cvmkit_uki::LinuxVirtualSize;
 use util::*;
 
@@ -72,13 +72,17 @@ fn check(stub: Stub) {
 /// The same digests from the file in one sequential pass, in bounded memory
 /// (`cvmkit_uefi_boot::read_streamed`): the same count, the same predictions, although the
 /// buffer the predictions see does not hold the kernel or the initrd.
-fn check_streamed(stub: Stub, linux: LinuxVirtualSize) {
+/// With `known`, `.linux`'s digests come from the kernel hashed before the UKI was written
+/// (`KnownLinux`, what `cvmkit build` does while the initrd compresses).
+fn check_streamed(stub: Stub, linux: LinuxVirtualSize, known: bool) {
     let dir = tempfile::tempdir().unwrap();
     let uki = build_uki(stub, &build_initrd(dir.path()), linux);
     let path = dir.path().join("uki.efi");
     std::fs::write(&path, &uki).unwrap();
     let banks = [Bank::Sha1, Bank::Sha256, Bank::Sha384];
-    let streamed = cvmkit_uefi_boot::read_streamed(&path, &banks, &[Bank::Sha384], None, None).unwrap();
+    let kernel = Arc::new(std::fs::read(input("KERNEL")).unwrap());
+    let known = known.then(|| KnownLinux::compute(kernel, &banks));
+    let streamed = read_streamed_with(&path, &banks, &[Bank::Sha384], None, None, known.as_ref()).unwrap();
     let cache = streamed.digests.clone().expect("the UKI opens");
     let sections = Uki::open(&uki, None, None).unwrap().sections.len();
     assert_eq!(cache.computed(), 3 * (2 + sections) + 1 + 1, "{stub:?}");
@@ -102,17 +106,41 @@ fn check_streamed(stub: Stub, linux: LinuxVirtualSize) {
 
 #[test]
 fn stub_252_streamed_from_the_file() {
-    check_streamed(Stub::V252, LinuxVirtualSize::FileSize);
+    check_streamed(Stub::V252, LinuxVirtualSize::FileSize, false);
 }
 
 #[test]
 fn stub_257_streamed_from_the_file() {
-    check_streamed(Stub::V257, LinuxVirtualSize::FileSize);
+    check_streamed(Stub::V257, LinuxVirtualSize::FileSize, false);
 }
 
 #[test]
 fn streamed_with_zero_filled_linux() {
-    check_streamed(Stub::V257, LinuxVirtualSize::SizeOfImage);
+    check_streamed(Stub::V257, LinuxVirtualSize::SizeOfImage, false);
+}
+
+#[test]
+fn streamed_with_the_kernel_hashed_before() {
+    check_streamed(Stub::V252, LinuxVirtualSize::FileSize, true);
+    check_streamed(Stub::V257, LinuxVirtualSize::FileSize, true);
+    check_streamed(Stub::V257, LinuxVirtualSize::SizeOfImage, true);
+}
+
+/// A kernel that is not the bytes of `.linux` (one bit flipped, same length) is refused: its
+/// digests would be predictions of another image.
+#[test]
+fn known_kernel_that_is_not_linux_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let uki = build_uki(Stub::V257, &build_initrd(dir.path()), LinuxVirtualSize::FileSize);
+    let path = dir.path().join("uki.efi");
+    std::fs::write(&path, &uki).unwrap();
+    let banks = [Bank::Sha1, Bank::Sha256, Bank::Sha384];
+    let mut kernel = std::fs::read(input("KERNEL")).unwrap();
+    let mid = kernel.len() / 2;
+    kernel[mid] ^= 1;
+    let known = KnownLinux::compute(Arc::new(kernel), &banks);
+    let err = read_streamed_with(&path, &banks, &[Bank::Sha384], None, None, Some(&known)).unwrap_err();
+    assert!(err.to_string().contains("is not the kernel"), "{err}");
 }
 
 #[test]

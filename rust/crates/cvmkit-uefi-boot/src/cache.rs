@@ -28,6 +28,8 @@ pub(crate) enum Key {
     StubInitrd,
     /// The whole file (documents name their inputs by SHA-256).
     File,
+    /// Not a digest: whether a file range held the bytes expected of it (see `KnownLinux`).
+    Check,
 }
 
 /// Digests of one UKI's contents, shared by every [`Uki`] opened on the same bytes with
@@ -77,6 +79,11 @@ impl DigestCache {
         let d = Bank::Sha256.hash(data);
         self.put(Bank::Sha256, Key::File, d.clone());
         d
+    }
+
+    /// The SHA-256 of the whole UKI file, when a pass over it computed it.
+    pub fn whole_file_sha256(&self) -> Option<Vec<u8>> {
+        self.get(Bank::Sha256, Key::File)
     }
 
     /// How many digests were computed into the cache: a prediction that finds everything it

@@ -51,6 +51,72 @@ pub struct StreamedUki {
     pub digests: Option<Arc<DigestCache>>,
 }
 
+/// The kernel a UKI's `.linux` section was built from, hashed before the UKI exists:
+/// `cvmkit build` computes it while the initrd compresses, on the core the compressor leaves
+/// free, and [`read_streamed_with`] then takes these digests instead of hashing `.linux` again.
+/// As the file passes, the pass checks that `.linux` holds exactly these bytes (a comparison,
+/// far cheaper than a hash), so a wrong `KnownLinux` is an error, never a wrong prediction.
+pub struct KnownLinux {
+    bytes: Arc<Vec<u8>>,
+    /// The kernel's Authenticode ranges (empty when it is no PE image).
+    ranges: Vec<std::ops::Range<usize>>,
+    /// Per bank: the state after every byte (the section digest then adds its zero fill), and
+    /// the Authenticode digest over `ranges`.
+    banks: Vec<(Bank, Hasher, Option<Vec<u8>>)>,
+}
+
+impl KnownLinux {
+    /// Hashes `kernel` in every bank of `banks`, on the calling thread.
+    pub fn compute(kernel: Arc<Vec<u8>>, banks: &[Bank]) -> KnownLinux {
+        let ranges = PeFile::parse(&kernel).map(|pe| pe.authenticode_ranges()).unwrap_or_default();
+        let mut out: Vec<(Bank, Hasher, Option<Vec<u8>>)> = Vec::new();
+        for &bank in banks {
+            if out.iter().any(|(b, ..)| *b == bank) {
+                continue;
+            }
+            let (mut whole, mut auth) = (Hasher::new(bank), Hasher::new(bank));
+            // Slice by slice, both digests in turn, so each slice is read from the cache twice.
+            let mut next = ranges.iter().cloned().peekable();
+            for (i, slice) in kernel.chunks(SLICE).enumerate() {
+                let (start, end) = (i * SLICE, i * SLICE + slice.len());
+                whole.update(slice);
+                while let Some(r) = next.peek_mut() {
+                    if r.start >= end {
+                        break;
+                    }
+                    // Ranges are ascending and disjoint (headers, sections by offset, trailer).
+                    let (a, b) = (r.start.max(start), r.end.min(end));
+                    auth.update(&slice[a - start..b - start]);
+                    if r.end <= end {
+                        next.next();
+                    } else {
+                        r.start = end;
+                        break;
+                    }
+                }
+            }
+            let auth = (!ranges.is_empty() && ranges.windows(2).all(|w| w[0].end <= w[1].start)).then(|| auth.finalize());
+            out.push((bank, whole, auth));
+        }
+        KnownLinux { bytes: kernel, ranges, banks: out }
+    }
+
+    /// The kernel file's plain digest in `bank`, if it was hashed in it.
+    pub fn digest(&self, bank: Bank) -> Option<Vec<u8>> {
+        self.bank(bank).map(|(_, whole, _)| whole.clone().finalize())
+    }
+
+    fn bank(&self, bank: Bank) -> Option<&(Bank, Hasher, Option<Vec<u8>>)> {
+        self.banks.iter().find(|(b, ..)| *b == bank)
+    }
+}
+
+impl std::fmt::Debug for KnownLinux {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnownLinux").field("bytes", &self.bytes.len()).field("banks", &self.banks.len()).finish()
+    }
+}
+
 /// Reads the UKI at `path` for predictions in `banks` (and of the kernel's initrd measurement
 /// in `initrd_banks`), opened as [`Uki::open`] opens it with `stub_version` and `profile`:
 /// the digests of [`Uki::prefetch`] computed in one sequential pass over the file, in memory
@@ -61,6 +127,19 @@ pub fn read_streamed(
     initrd_banks: &[Bank],
     stub_version: Option<u32>,
     profile: Option<u32>,
+) -> io::Result<StreamedUki> {
+    read_streamed_with(path, banks, initrd_banks, stub_version, profile, None)
+}
+
+/// [`read_streamed`] taking the digests of `.linux` from `known` (the kernel the UKI was built
+/// from) instead of hashing them; an error when `.linux` does not hold `known`'s bytes.
+pub fn read_streamed_with(
+    path: &Path,
+    banks: &[Bank],
+    initrd_banks: &[Bank],
+    stub_version: Option<u32>,
+    profile: Option<u32>,
+    known: Option<&KnownLinux>,
 ) -> io::Result<StreamedUki> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
@@ -110,7 +189,10 @@ pub fn read_streamed(
     {
         let Ok(uki) = Uki::open(&bytes, stub_version, profile) else { return whole(path) };
         let uki = uki.with_cache(Some(cache.clone()));
-        let digests = uki.stream_plan(banks, initrd_banks);
+        let mut digests = uki.stream_plan(banks, initrd_banks);
+        if let Some(known) = known {
+            uki.take_known(&mut digests, known, &cache);
+        }
         run(&file, len as u64, digests, &cache)?;
     }
     cache.set_complete();
@@ -186,9 +268,60 @@ pub(crate) struct Planned {
     /// Another digest whose input is this one's followed by `segs`: computed from a copy of
     /// this one's state (the stub's initrd starting with the `.initrd` section).
     pub then: Option<(Key, Vec<Seg>)>,
+    /// Not a digest: the bytes `segs` must hold (see [`KnownLinux`]); the result is 1 if they do.
+    pub expect: Option<Arc<Vec<u8>>>,
 }
 
 impl<'a> Uki<'a> {
+    /// Replaces the planned digests of `.linux` by `known`'s, into `cache`, when `.linux` is
+    /// `known`'s kernel byte for byte as far as the headers tell (length, Authenticode ranges),
+    /// and plans the check that its bytes are.
+    fn take_known(&self, plan: &mut Vec<Planned>, known: &KnownLinux, cache: &DigestCache) {
+        let Some(l) = self.section(".linux") else { return };
+        let Some((base, _)) = range_of(&self.pe, self.pe.section_data(&l.section).unwrap_or_default()) else { return };
+        let fb = l.file_bytes;
+        if fb != known.bytes.len() {
+            return;
+        }
+        let section = Key::Section(l.section.index, l.file_bytes, l.zero_fill);
+        // `.linux` as LoadImage() gets it is the kernel's bytes when no Authenticode range
+        // reaches into the zero fill: then its ranges are the kernel's own.
+        let authenticode_same = match self.linux_load_image(false) {
+            Ok(Some(buffer)) => PeFile::parse(&buffer)
+                .map(|k| k.authenticode_ranges())
+                .is_ok_and(|r| r == known.ranges && r.iter().all(|r| r.end <= fb)),
+            _ => false,
+        };
+        let mut took = false;
+        plan.retain(|p| {
+            let Some((_, whole, auth)) = known.bank(p.bank) else { return true };
+            let digest = match p.key {
+                k if k == section && p.then.is_none() => {
+                    let mut h = whole.clone();
+                    h.update_zeros(l.zero_fill);
+                    h.finalize()
+                }
+                Key::Image(Image::Linux) if authenticode_same => match auth {
+                    Some(d) => d.clone(),
+                    None => return true,
+                },
+                _ => return true,
+            };
+            cache.put(p.bank, p.key, digest);
+            took = true;
+            false
+        });
+        if took {
+            plan.push(Planned {
+                bank: Bank::Sha1,
+                key: Key::Check,
+                segs: vec![Seg::File(base as u64, (base + fb) as u64)],
+                then: None,
+                expect: Some(known.bytes.clone()),
+            });
+        }
+    }
+
     /// The digests [`Uki::prefetch`] computes, as pieces of the file.
     pub(crate) fn stream_plan(&self, banks: &[Bank], initrd_banks: &[Bank]) -> Vec<Planned> {
         let data = self.pe.data();
@@ -238,7 +371,7 @@ impl<'a> Uki<'a> {
         };
         let mut plan = Vec::new();
         for &bank in &all {
-            plan.push(Planned { bank, key: Key::Image(Image::Uki), segs: uki_ranges.clone(), then: None });
+            plan.push(Planned { bank, key: Key::Image(Image::Uki), segs: uki_ranges.clone(), then: None, expect: None });
             let initrd = initrd_banks.contains(&bank).then_some(parts.as_deref()).flatten();
             let initrd_first = initrd.and_then(|p| match p.first() {
                 Some(Part::Section(l)) if l.name == ".initrd" => Some(l.section.index),
@@ -252,16 +385,17 @@ impl<'a> Uki<'a> {
                     key: Key::Section(l.section.index, l.file_bytes, l.zero_fill),
                     segs: located(l),
                     then,
+                    expect: None,
                 });
             }
             if let (Some(parts), None) = (initrd, initrd_first) {
-                plan.push(Planned { bank, key: Key::StubInitrd, segs: part_segs(parts), then: None });
+                plan.push(Planned { bank, key: Key::StubInitrd, segs: part_segs(parts), then: None, expect: None });
             }
             if let Some(segs) = &linux {
-                plan.push(Planned { bank, key: Key::Image(Image::Linux), segs: segs.clone(), then: None });
+                plan.push(Planned { bank, key: Key::Image(Image::Linux), segs: segs.clone(), then: None, expect: None });
             }
         }
-        plan.push(Planned { bank: Bank::Sha256, key: Key::File, segs: vec![Seg::File(0, data.len() as u64)], then: None });
+        plan.push(Planned { bank: Bank::Sha256, key: Key::File, segs: vec![Seg::File(0, data.len() as u64)], then: None, expect: None });
         plan
     }
 }
@@ -271,20 +405,57 @@ type Chunk = (u64, Arc<Vec<u8>>);
 /// A computed digest.
 type Done = (Bank, Key, Vec<u8>);
 
+/// Where a digest's input goes: a hash, or the comparison of [`Planned::expect`].
+#[derive(Clone)]
+enum Sink {
+    Hash(Hasher),
+    Same { expected: Arc<Vec<u8>>, at: usize, same: bool },
+}
+
+impl Sink {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Sink::Hash(h) => h.update(data),
+            Sink::Same { expected, at, same } => {
+                *same &= expected.get(*at..*at + data.len()) == Some(data);
+                *at += data.len();
+            }
+        }
+    }
+
+    fn update_zeros(&mut self, n: u64) {
+        match self {
+            Sink::Hash(h) => h.update_zeros(n),
+            Sink::Same { same, .. } => *same &= n == 0,
+        }
+    }
+
+    fn finalize(self) -> Vec<u8> {
+        match self {
+            Sink::Hash(h) => h.finalize(),
+            Sink::Same { expected, at, same } => vec![u8::from(same && at == expected.len())],
+        }
+    }
+}
+
 /// A digest being computed.
 struct Running {
     bank: Bank,
     key: Key,
     segs: VecDeque<Seg>,
     then: Option<(Key, Vec<Seg>)>,
-    h: Hasher,
+    h: Sink,
     /// Its input needs file bytes before what has been read: finished by reading them again.
     behind: bool,
 }
 
 impl Running {
     fn new(p: Planned) -> Running {
-        Running { bank: p.bank, key: p.key, segs: p.segs.into(), then: p.then, h: Hasher::new(p.bank), behind: false }
+        let h = match p.expect {
+            Some(expected) => Sink::Same { expected, at: 0, same: true },
+            None => Sink::Hash(Hasher::new(p.bank)),
+        };
+        Running { bank: p.bank, key: p.key, segs: p.segs.into(), then: p.then, h, behind: false }
     }
 
     /// Feeds what of `chunk` (file bytes from `off`) this digest needs next; moves on over
@@ -367,6 +538,9 @@ fn cost(bank: Bank) -> u64 {
 }
 
 fn plan_bytes(p: &Planned) -> u64 {
+    if p.expect.is_some() {
+        return 0; // a comparison costs next to nothing
+    }
     let n = |segs: &[Seg]| -> u64 {
         segs.iter()
             .map(|s| match s {
@@ -411,6 +585,15 @@ fn run(file: &File, len: u64, mut plan: Vec<Planned>, cache: &DigestCache) -> io
         Ok(all)
     })?;
     for (bank, key, digest) in results {
+        if key == Key::Check {
+            if digest != [1] {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the UKI's .linux is not the kernel whose digests were computed before it was written (was it changed while building?)",
+                ));
+            }
+            continue;
+        }
         cache.put(bank, key, digest);
     }
     Ok(())
@@ -530,8 +713,8 @@ mod tests {
         ];
         let then = vec![Seg::File(CHUNK as u64 - 3, CHUNK as u64 + 9), Seg::Zeros(1)];
         let plan = vec![
-            Planned { bank: Bank::Sha384, key: Key::File, segs: segs.clone(), then: Some((Key::StubInitrd, then.clone())) },
-            Planned { bank: Bank::Sha1, key: Key::File, segs: vec![Seg::File(SLICE as u64 - 1, n)], then: None },
+            Planned { bank: Bank::Sha384, key: Key::File, segs: segs.clone(), then: Some((Key::StubInitrd, then.clone())), expect: None },
+            Planned { bank: Bank::Sha1, key: Key::File, segs: vec![Seg::File(SLICE as u64 - 1, n)], then: None, expect: None },
         ];
         let cache = DigestCache::new();
         run(&file, n, plan, &cache).unwrap();
