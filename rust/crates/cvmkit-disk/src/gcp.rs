@@ -9,7 +9,7 @@ pub const GCP_MEMBER_NAME: &str = "disk.raw";
 pub const GCP_GZIP_LEVEL: u32 = 6;
 /// Input bytes per gzip member: the archive is compressed in members of this size (the last
 /// shorter), each on a core of its own. Fixed, so the bytes do not depend on the core count.
-pub const GCP_GZIP_CHUNK: usize = 16 << 20;
+pub const GCP_GZIP_CHUNK: usize = 4 << 20;
 /// A tar block.
 const BLOCK: usize = 512;
 /// GNU tar's default record: 20 blocks. The archive is padded to it, as GNU tar does.
@@ -89,11 +89,15 @@ const GZIP_HEADER: [u8; 10] = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3];
 /// A gzip file (RFC 1952) of members of [`GCP_GZIP_CHUNK`] input bytes each, compressed with
 /// libdeflate (as the initrd is) at [`GCP_GZIP_LEVEL`], as many at once as there are cores.
 /// A gzip file may hold several members ("a series of members", RFC 1952 §2.2); gzip, GNU tar,
-/// Go's and Python's readers decompress them as one stream. Memory: two chunks per core.
+/// Go's and Python's readers decompress them as one stream. A full chunk goes to a thread of
+/// its own at once, so the disk keeps being read while earlier chunks compress; members are
+/// written in order. Memory: at most one chunk per core compressing, and the one being filled.
 pub(crate) struct GzWriter<W: Write> {
     out: W,
-    /// Full chunks waiting to be compressed, then the one being filled (last).
-    chunks: Vec<Vec<u8>>,
+    /// The chunk being filled.
+    chunk: Vec<u8>,
+    /// Chunks being compressed, oldest first.
+    running: std::collections::VecDeque<std::thread::JoinHandle<std::io::Result<Vec<u8>>>>,
     threads: usize,
     /// Members written so far.
     members: u64,
@@ -102,29 +106,38 @@ pub(crate) struct GzWriter<W: Write> {
 impl<W: Write> GzWriter<W> {
     pub(crate) fn new(out: W) -> std::io::Result<GzWriter<W>> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-        Ok(GzWriter { out, chunks: vec![Vec::with_capacity(GCP_GZIP_CHUNK)], threads, members: 0 })
+        Ok(GzWriter { out, chunk: Vec::with_capacity(GCP_GZIP_CHUNK), running: Default::default(), threads, members: 0 })
     }
 
-    /// Compresses every chunk held (in parallel) and writes the members in order.
-    fn drain(&mut self, all: bool) -> std::io::Result<()> {
-        let keep = if all { 0 } else { 1 };
-        let ready: Vec<Vec<u8>> = self.chunks.drain(..self.chunks.len() - keep).filter(|c| !c.is_empty()).collect();
-        let members: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = ready.iter().map(|c| scope.spawn(move || member(c))).collect();
-            handles.into_iter().map(|h| h.join().expect("compression does not panic")).collect()
-        });
-        for m in members {
-            self.out.write_all(&m?)?;
+    /// Writes the oldest member once it is compressed.
+    fn write_oldest(&mut self) -> std::io::Result<()> {
+        if let Some(h) = self.running.pop_front() {
+            let member = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+            self.out.write_all(&member)?;
             self.members += 1;
-        }
-        if self.chunks.is_empty() {
-            self.chunks.push(Vec::with_capacity(GCP_GZIP_CHUNK));
         }
         Ok(())
     }
 
+    /// Hands the filled chunk to a compressing thread (waiting for the oldest when every core
+    /// is busy).
+    fn submit(&mut self) -> std::io::Result<()> {
+        let chunk = std::mem::replace(&mut self.chunk, Vec::new());
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        while self.running.len() >= self.threads {
+            self.write_oldest()?;
+        }
+        self.running.push_back(std::thread::spawn(move || member(&chunk)));
+        Ok(())
+    }
+
     pub(crate) fn finish(mut self) -> std::io::Result<W> {
-        self.drain(true)?;
+        self.submit()?;
+        while !self.running.is_empty() {
+            self.write_oldest()?;
+        }
         if self.members == 0 {
             // An empty input is still one (empty) member.
             self.out.write_all(&member(&[])?)?;
@@ -133,9 +146,26 @@ impl<W: Write> GzWriter<W> {
     }
 }
 
+/// Whether deflate gains nothing on `data`, judged by a sample: the first 64 KiB of every MiB
+/// stays as large at level 1 (libdeflate falls back to stored blocks). Compressed kernels and
+/// initrds are, and most of a UKI is them: compressing them at level 6 costs ~15 ms per MB
+/// here to save nothing, so such a member is written as stored blocks (level 0), as zstd
+/// stores blocks it cannot shrink. Decided by the bytes alone: the same archive on any machine.
+fn incompressible(data: &[u8]) -> bool {
+    const SAMPLE: usize = 64 << 10;
+    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(1).expect("level 1 exists"));
+    let mut out = vec![0u8; c.deflate_compress_bound(SAMPLE)];
+    !data.is_empty()
+        && data.chunks(1 << 20).all(|region| {
+            let sample = &region[..region.len().min(SAMPLE)];
+            c.deflate_compress(sample, &mut out).map_or(false, |n| n >= sample.len())
+        })
+}
+
 /// One gzip member of `data`.
 fn member(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let lvl = libdeflater::CompressionLvl::new(GCP_GZIP_LEVEL as i32).expect("level 6 exists");
+    let level = if incompressible(data) { 0 } else { GCP_GZIP_LEVEL as i32 };
+    let lvl = libdeflater::CompressionLvl::new(level).expect("levels 0 and 6 exist");
     let mut c = libdeflater::Compressor::new(lvl);
     let mut out = vec![0u8; GZIP_HEADER.len() + c.deflate_compress_bound(data.len()) + 8];
     out[..GZIP_HEADER.len()].copy_from_slice(&GZIP_HEADER);
@@ -154,15 +184,14 @@ impl<W: Write> Write for GzWriter<W> {
     fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
         let n = buf.len();
         while !buf.is_empty() {
-            let last = self.chunks.last_mut().expect("a chunk being filled");
-            let take = (GCP_GZIP_CHUNK - last.len()).min(buf.len());
-            last.extend_from_slice(&buf[..take]);
+            if self.chunk.capacity() == 0 {
+                self.chunk.reserve_exact(GCP_GZIP_CHUNK);
+            }
+            let take = (GCP_GZIP_CHUNK - self.chunk.len()).min(buf.len());
+            self.chunk.extend_from_slice(&buf[..take]);
             buf = &buf[take..];
-            if last.len() == GCP_GZIP_CHUNK {
-                self.chunks.push(Vec::with_capacity(GCP_GZIP_CHUNK));
-                if self.chunks.len() > self.threads {
-                    self.drain(false)?;
-                }
+            if self.chunk.len() == GCP_GZIP_CHUNK {
+                self.submit()?;
             }
         }
         Ok(n)
@@ -187,6 +216,38 @@ pub(crate) fn end_padding(total_before_end: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Members deflate cannot shrink are stored; any compressible MiB (by its sample) keeps
+    /// level 6. Random bytes from a fixed xorshift, so the test is the same on every run.
+    #[test]
+    fn incompressible_members_are_stored() {
+        let mut state = 1u64;
+        let random: Vec<u8> = (0..(3 << 20) + 12345)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 32) as u8
+            })
+            .collect();
+        assert!(incompressible(&random));
+        let mut mixed = random.clone();
+        mixed[(2 << 20)..(2 << 20) + 4096].fill(b'a');
+        assert!(!incompressible(&mixed), "a compressible MiB must keep the member compressed");
+        assert!(!incompressible(&vec![0u8; 1 << 20]));
+        assert!(!incompressible(&[]));
+        // A stored member is the data plus 5 bytes per 64 KiB block and the gzip framing.
+        let stored = member(&random).unwrap();
+        assert!(stored.len() < random.len() + random.len() / 65535 * 5 + 64, "{}", stored.len());
+        let compressed = member(&mixed).unwrap();
+        assert!(compressed.len() < stored.len());
+        for (m, data) in [(&stored, &random), (&compressed, &mixed)] {
+            let mut d = libdeflater::Decompressor::new();
+            let mut out = vec![0u8; data.len()];
+            assert_eq!(d.gzip_decompress(m, &mut out).unwrap(), data.len());
+            assert_eq!(&out, data);
+        }
+    }
 
     #[test]
     fn numbers_octal_then_base256() {

@@ -121,7 +121,16 @@ fn parse_size(text: &str) -> Result<Size, String> {
 /// The file to boot must be an EFI application: firmware would refuse anything else at boot, so
 /// a disk around it is refused now, before anything is written.
 pub fn check_uki(path: &std::path::Path) -> Result<()> {
-    let data = crate::output::read_input(path, "UKI")?;
+    use std::io::Read;
+    // Only the headers are read: a buffer as long as the file, zero-filled (its untouched pages
+    // cost no memory), with the file's first MiB in it, which holds any PE header and section
+    // table (the disk writer reads the whole file once, later).
+    let cannot = || format!("cannot read UKI {}", path.display());
+    let file = std::fs::File::open(path).with_context(cannot)?;
+    let len = usize::try_from(file.metadata().with_context(cannot)?.len()).with_context(cannot)?;
+    let mut data = vec![0u8; len];
+    let head = len.min(1 << 20);
+    file.take(head as u64).read_exact(&mut data[..head]).with_context(cannot)?;
     let pe = cvmkit_pe::PeFile::parse(&data).with_context(|| format!("UKI {}: not a PE image", path.display()))?;
     let subsystem = pe.optional_header().subsystem;
     if subsystem != cvmkit_pe::pe::IMAGE_SUBSYSTEM_EFI_APPLICATION {
