@@ -122,7 +122,7 @@ impl<W: Write> GzWriter<W> {
     /// Hands the filled chunk to a compressing thread (waiting for the oldest when every core
     /// is busy).
     fn submit(&mut self) -> std::io::Result<()> {
-        let chunk = std::mem::replace(&mut self.chunk, Vec::new());
+        let chunk = std::mem::take(&mut self.chunk);
         if chunk.is_empty() {
             return Ok(());
         }
@@ -158,7 +158,7 @@ fn incompressible(data: &[u8]) -> bool {
     !data.is_empty()
         && data.chunks(1 << 20).all(|region| {
             let sample = &region[..region.len().min(SAMPLE)];
-            c.deflate_compress(sample, &mut out).map_or(false, |n| n >= sample.len())
+            c.deflate_compress(sample, &mut out).is_ok_and(|n| n >= sample.len())
         })
 }
 

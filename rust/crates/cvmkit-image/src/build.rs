@@ -59,7 +59,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             };
             let _ = kernel_tx.send(Ok(kernel.clone()));
             let known = (!all_banks.is_empty())
-                .then(|| cvmkit_uefi_boot::KnownLinux::compute(kernel.clone(), &all_banks));
+                .then(|| cvmkit_uefi_boot::KnownLinux::compute(kernel.clone(), all_banks));
             // For the SBOM: the kernel's and the firmware's SHA-256.
             let mut hashed = std::collections::BTreeMap::new();
             let sha256 = known
@@ -89,7 +89,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         });
 
         // 1. initrd
-        let (initrd_model, initrd_sha256, file_digests) = build_initrd(spec, &initrd_path)?;
+        let (initrd_model, initrd_sha256, file_digests) = build_initrd(spec, initrd_path)?;
         // 2. UKI, the initrds copied from their files into it (cvmkit_uki::write_uki).
         let kernel = kernel_rx
             .recv()
@@ -109,7 +109,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             uname: spec.uki.uname.as_deref(),
             ..Default::default()
         };
-        write_atomically(&uki_path, |w| {
+        write_atomically(uki_path, |w| {
             cvmkit_uki::write_uki(
                 &stub,
                 &parts,
@@ -132,7 +132,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             let format = cvmkit_disk::Format::from(d.format);
             let seed = d.seed.clone().unwrap_or_else(|| spec.name.clone());
             let mut ds =
-                cvmkit_disk::DiskSpec::new(&uki_path, seed, u64::from(spec.source_date_epoch));
+                cvmkit_disk::DiskSpec::new(uki_path, seed, u64::from(spec.source_date_epoch));
             ds.data_size = d.data_size.map(|s| s.0);
             ds.esp_size = d.esp_size.map(|s| s.0);
             ds.disk_size = d.disk_size.map(|s| s.0);
@@ -218,9 +218,9 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                             spec,
                             item,
                             uki,
-                            &uki_path,
+                            uki_path,
                             gpt_disk.as_deref(),
-                            &initrd_path,
+                            initrd_path,
                             digests.as_ref(),
                         )?,
                     };

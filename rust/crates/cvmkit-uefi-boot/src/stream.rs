@@ -407,6 +407,7 @@ type Done = (Bank, Key, Vec<u8>);
 
 /// Where a digest's input goes: a hash, or the comparison of [`Planned::expect`].
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // one per running digest, a handful at a time
 enum Sink {
     Hash(Hasher),
     Same { expected: Arc<Vec<u8>>, at: usize, same: bool },
