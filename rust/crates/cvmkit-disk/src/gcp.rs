@@ -9,7 +9,7 @@ pub const GCP_MEMBER_NAME: &str = "disk.raw";
 pub const GCP_GZIP_LEVEL: u32 = 6;
 /// Input bytes per gzip member: the archive is compressed in members of this size (the last
 /// shorter), each on a core of its own. Fixed, so the bytes do not depend on the core count.
-pub const GCP_GZIP_CHUNK: usize = 4 << 20;
+pub const GCP_GZIP_CHUNK: usize = 1 << 20;
 /// A tar block.
 const BLOCK: usize = 512;
 /// GNU tar's default record: 20 blocks. The archive is padded to it, as GNU tar does.

@@ -273,7 +273,7 @@ fn modules_image(path: &std::path::Path, len: usize) -> std::path::PathBuf {
     path.to_path_buf()
 }
 
-/// Past one member (4 MiB of tar stream each): the archive is several gzip members that gzip and
+/// Past one member (1 MiB of tar stream each): the archive is several gzip members that gzip and
 /// GNU tar read as one stream, and it is no larger than GNU `gzip -6` of the same tar stream,
 /// with compressible members (kernel modules) and members deflate cannot shrink (random bytes,
 /// as a compressed initrd is), which are stored. (That the bytes do not depend on the core
