@@ -163,19 +163,11 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                 bytes: Vec::new(),
                 digests: None,
             },
-            false => match cvmkit_uefi_boot::read_streamed_with(
-                uki_path,
-                &banks,
-                &initrd_banks,
-                None,
-                None,
-                known.as_ref(),
-            ) {
+            false => match crate::predict::read_uki_with(uki_path, &banks, &initrd_banks, None, known.as_ref()) {
                 Ok(s) => s,
                 Err(e) => {
                     disk_result()?;
-                    return Err(e)
-                        .with_context(|| format!("cannot read UKI {}", uki_path.display()));
+                    return Err(e);
                 }
             },
         };

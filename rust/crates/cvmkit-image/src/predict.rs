@@ -51,7 +51,19 @@ pub fn read_uki(
     initrd_banks: &[cvmkit_measure::Bank],
     stub_version: Option<u32>,
 ) -> Result<cvmkit_uefi_boot::StreamedUki> {
-    cvmkit_uefi_boot::read_streamed(path, banks, initrd_banks, stub_version, None)
+    read_uki_with(path, banks, initrd_banks, stub_version, None)
+}
+
+/// [`read_uki`] taking `.linux`'s digests from `known`, the kernel the UKI was built from
+/// ([`cvmkit_uefi_boot::read_streamed_with`]).
+pub fn read_uki_with(
+    path: &std::path::Path,
+    banks: &[cvmkit_measure::Bank],
+    initrd_banks: &[cvmkit_measure::Bank],
+    stub_version: Option<u32>,
+    known: Option<&cvmkit_uefi_boot::KnownLinux>,
+) -> Result<cvmkit_uefi_boot::StreamedUki> {
+    cvmkit_uefi_boot::read_streamed_with(path, banks, initrd_banks, stub_version, None, known)
         .with_context(|| format!("cannot read UKI {}", path.display()))
 }
 
