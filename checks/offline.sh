@@ -102,12 +102,18 @@ warn-dirty = false"
 unset NIX_PATH
 echo "offline: $(nix --version), sandbox on, no substituters; work directory $work"
 
-# A static cvmkit: the sandbox has no /lib, so a dynamically linked one could not run there.
+# A static cvmkit: the sandbox has no /lib, so a dynamically linked one could not run there. It is
+# built without the default `openssl` feature (libcrypto is linked dynamically): RustCrypto's
+# SHA-1/SHA-2 instead, the same digests (cvmkit-measure's test openssl_digests_are_rustcrypto_digests).
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 echo "offline: building a static cvmkit (cargo, $target_dir)"
-RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$target_dir \
-  cargo build -q --release --locked -p cvmkit -p cvmkit-runtime --target x86_64-unknown-linux-gnu >"$work/logs/cargo.log" 2>&1 ||
-  { tail -n 30 "$work/logs/cargo.log" >&2; die "cargo build of a static cvmkit and cvmkit-runtime failed"; }
+static_build() {
+  RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$target_dir \
+    cargo build -q --release --locked --target x86_64-unknown-linux-gnu "$@" >>"$work/logs/cargo.log" 2>&1 ||
+    { tail -n 30 "$work/logs/cargo.log" >&2; die "cargo build of a static $* failed"; }
+}
+static_build -p cvmkit --no-default-features
+static_build -p cvmkit-runtime
 cvmkit_bin=$target_dir/x86_64-unknown-linux-gnu/release/cvmkit
 runtime_bin=$target_dir/x86_64-unknown-linux-gnu/release/cvmkit-runtime
 version=$("$cvmkit_bin" --version | awk '{ print $2 }')

@@ -15,9 +15,10 @@ die() { echo "rust-tests-sandbox: error: $*" >&2; exit 2; }
 . .cache/inputs/inputs.env 2>/dev/null || die "run scripts/setup.sh first (busybox-static)"
 
 # nixpkgs stdenv's common path (pkgs/stdenv/generic/common-path.nix) and its C compiler, then the
-# check's nativeCheckInputs (nix/rust-tests.nix), as the Debian packages that ship them.
+# check's nativeBuildInputs and buildInputs (pkg-config, openssl: the CLI's `openssl` feature) and
+# nativeCheckInputs (nix/rust-tests.nix), as the Debian packages that ship them.
 stdenv_debs=(coreutils findutils diffutils sed grep gawk tar gzip bzip2 xz-utils make bash patch file
-  gcc-12 cpp-12 binutils binutils-x86-64-linux-gnu gcc)
+  gcc-12 cpp-12 binutils binutils-x86-64-linux-gnu gcc pkg-config libssl-dev)
 check_debs=(cpio dosfstools mtools util-linux fdisk gdisk nginx openssl curl swtpm swtpm-tools zstd pebble)
 missing=()
 for p in "${stdenv_debs[@]}" "${check_debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

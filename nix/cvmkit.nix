@@ -3,6 +3,8 @@
 {
   lib,
   rustPlatform,
+  pkg-config,
+  openssl,
   crate ? "cvmkit",
 }:
 rustPlatform.buildRustPackage {
@@ -21,6 +23,10 @@ rustPlatform.buildRustPackage {
     "-p"
     crate
   ];
+  # The CLI's default `openssl` feature: libcrypto's SHA-384 (cvmkit_measure::Hasher). The
+  # runtime does not use it.
+  nativeBuildInputs = lib.optionals (crate == "cvmkit") [ pkg-config ];
+  buildInputs = lib.optionals (crate == "cvmkit") [ openssl ];
   # The test suite needs Debian's kernel/stub/OVMF and QEMU: it runs through scripts/test.sh.
   doCheck = false;
   meta = {

@@ -17,6 +17,7 @@
   gptfdisk,
   nginx,
   openssl,
+  pkg-config,
   curl,
   swtpm,
   zstd,
@@ -43,6 +44,9 @@ rustPlatform.buildRustPackage {
     ];
   };
   cargoLock.lockFile = ../Cargo.lock;
+  # The workspace builds the CLI with its default `openssl` feature (libcrypto's SHA-384).
+  nativeBuildInputs = [ pkg-config ];
+  buildInputs = [ openssl ];
   # getBin: the output holding bin/ (openssl, curl and util-linux split theirs off). busybox is
   # not among them: stdenv puts every input's bin/ ahead of its own tools, and busybox's find,
   # sed and sort would shadow GNU's (the debloat tests use `find -printf`); it is passed by path.

@@ -529,15 +529,6 @@ impl Running {
     }
 }
 
-/// Relative cost of a byte per algorithm (SHA-1 and SHA-256 have CPU instructions; SHA-384
-/// and SHA-512 run in software), for spreading digests over threads.
-fn cost(bank: Bank) -> u64 {
-    match bank {
-        Bank::Sha1 | Bank::Sha256 => 1,
-        Bank::Sha384 | Bank::Sha512 => 3,
-    }
-}
-
 fn plan_bytes(p: &Planned) -> u64 {
     if p.expect.is_some() {
         return 0; // a comparison costs next to nothing
@@ -558,11 +549,11 @@ fn plan_bytes(p: &Planned) -> u64 {
 /// digest on one thread, the largest first onto the least loaded.
 fn run(file: &File, len: u64, mut plan: Vec<Planned>, cache: &DigestCache) -> io::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, plan.len().max(1));
-    plan.sort_by_key(|p| std::cmp::Reverse(plan_bytes(p) * cost(p.bank)));
+    plan.sort_by_key(|p| std::cmp::Reverse(plan_bytes(p) * p.bank.relative_cost()));
     let mut groups: Vec<(u64, Vec<Planned>)> = (0..threads).map(|_| (0, Vec::new())).collect();
     for p in plan {
         let g = groups.iter_mut().min_by_key(|g| g.0).expect("at least one thread");
-        g.0 += plan_bytes(&p) * cost(p.bank);
+        g.0 += plan_bytes(&p) * p.bank.relative_cost();
         g.1.push(p);
     }
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(BUFFERS);
