@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use cvmkit_measure::Measurements;
 
-use crate::error::{bail, read_input, Context as _, Result};
+use crate::error::{bail, read_input, Context as _, Error, Result};
 use crate::predict::{Snp, Tdx, TdxBoot, Tpm, Vcpu};
 use crate::spec::{defaults, MeasureSpec, Platform, Spec, Target, Tee};
 use cvmkit_tpm::{DigestCache, Firmware};
@@ -33,8 +33,10 @@ pub struct Artifacts {
 ///
 /// Work that does not wait on the initrd runs beside it: while one core compresses the
 /// initrd, another hashes the kernel for the measurements (`.linux`'s digests, taken instead of
-/// hashing `.linux` again once the UKI exists) and predicts what depends on firmware alone;
-/// the disk is written while the measurements read the UKI. Same bytes as one step after another.
+/// hashing `.linux` again once the UKI exists) and predicts what depends on firmware alone.
+/// The UKI is hashed on its way to the file (laid out and checksummed first, then written front
+/// to back into the hashing threads as well), not read back; the disk is written while the
+/// documents are predicted. Same bytes as one step after another.
 pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
@@ -54,7 +56,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                 Ok(k) => Arc::new(k),
                 Err(e) => {
                     let _ = kernel_tx.send(Err(e));
-                    return (None, Vec::new(), Default::default());
+                    return (None, Vec::new(), Vec::new(), Default::default());
                 }
             };
             let _ = kernel_tx.send(Ok(kernel.clone()));
@@ -82,15 +84,33 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                 .iter()
                 .map(|m| {
                     firmware_only(m)
-                        .then(|| predict(spec, m, &[], uki_path, None, initrd_path, None))
+                        .then(|| predict(spec, m, &[], uki_path, None, initrd_path, None, None))
                 })
                 .collect();
-            (known, early, hashed)
+            // TDX's MRTD and RTMR0 (the firmware's part); an error is left to the prediction.
+            let early_tdx: Vec<Option<cvmkit_tdx::FirmwareMeasurements>> = items
+                .iter()
+                .map(|m| {
+                    let qemu_tdx = m.platform == Platform::Tdx
+                        && m.target.unwrap_or_default() == Target::Qemu
+                        && m.tee.is_none()
+                        && !m.kernel_hashes;
+                    let no_boot = TdxBoot::Direct {
+                        kernel: PathBuf::new(),
+                        initrd: None,
+                        cmdline: String::new(),
+                    };
+                    qemu_tdx
+                        .then(|| tdx_request(spec, m, no_boot).and_then(|t| t.firmware_measurements()).ok())
+                        .flatten()
+                })
+                .collect();
+            (known, early, early_tdx, hashed)
         });
 
         // 1. initrd
         let (initrd_model, initrd_sha256, file_digests) = build_initrd(spec, initrd_path)?;
-        // 2. UKI, the initrds copied from their files into it (cvmkit_uki::write_uki).
+        // 2. UKI, the initrds copied from their files into it (cvmkit_uki::PreparedUki::write).
         let kernel = kernel_rx
             .recv()
             .expect("the kernel is sent before anything else")?;
@@ -109,22 +129,57 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             uname: spec.uki.uname.as_deref(),
             ..Default::default()
         };
-        write_atomically(uki_path, |w| {
-            cvmkit_uki::write_uki(
-                &stub,
-                &parts,
-                &initrd_files,
-                spec.source_date_epoch,
-                &cvmkit_uki::UkiOptions::default(),
-                w,
-            )
-            .with_context(|| what("UKI"))
-        })?;
-        let (known, mut early, hashed) = background
+        let (known, mut early, early_tdx, hashed) = background
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        // Laid out and summed first, so that every byte is final as it is written: 4.'s one pass
+        // over the UKI then hashes the bytes on their way to the file instead of reading it back.
+        let prepared = cvmkit_uki::prepare_uki(
+            &stub,
+            &parts,
+            &initrd_files,
+            spec.source_date_epoch,
+            &cvmkit_uki::UkiOptions::default(),
+        )
+        .with_context(|| what("UKI"))?;
+        let written = write_atomically(uki_path, |w| -> Result<Option<std::io::Result<_>>> {
+            let write = |out: &mut dyn std::io::Write| -> std::result::Result<(), TeeError> {
+                prepared
+                    .write(&mut &mut *out)
+                    .map(drop)
+                    .map_err(|e| TeeError::Write(Error::with_source(what("UKI"), e)))
+            };
+            let skeleton = match all_banks.is_empty() {
+                // No item reads the UKI (SNP, Azure's TDX): nothing to hash.
+                true => None,
+                false => prepared.skeleton(),
+            };
+            let Some(skeleton) = skeleton else {
+                write(w).map_err(TeeError::into_error)?;
+                return Ok(None);
+            };
+            let file = w
+                .get_ref()
+                .try_clone()
+                .with_context(|| format!("cannot write {}", uki_path.display()))?;
+            match cvmkit_uefi_boot::measure_written(
+                skeleton,
+                &file,
+                w,
+                &banks,
+                &initrd_banks,
+                None,
+                known.as_ref(),
+                write,
+            ) {
+                Ok(streamed) => Ok(streamed.map(Ok)),
+                // The file is whole: it is kept, and the error reported after the disk's.
+                Err(TeeError::Hash(e)) => Ok(Some(Err(e))),
+                Err(e) => Err(e.into_error()),
+            }
+        })?;
 
-        // 3. the disk, written while 4. reads the UKI and predicts.
+        // 3. the disk, written from the UKI's file while 4. predicts.
         let mut gpt_disk: Option<Vec<u8>> = None;
         let mut disk_path = None;
         let mut layout = None;
@@ -156,14 +211,19 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                 h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
             })
         };
-        // From the file in bounded memory, not the bytes built above (see `read_uki`).
-        let streamed = match all_banks.is_empty() {
-            // No item reads the UKI (SNP, Azure's TDX): nothing to hash.
-            true => cvmkit_uefi_boot::StreamedUki {
+        // Hashed as it was written, in bounded memory; read from the file when it did not open
+        // as a UKI (the prediction then says why) or nothing was hashed.
+        let streamed = match written {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                disk_result()?;
+                return Err(Error::with_source(format!("cannot read UKI {}", uki_path.display()), e));
+            }
+            None if all_banks.is_empty() => cvmkit_uefi_boot::StreamedUki {
                 bytes: Vec::new(),
                 digests: None,
             },
-            false => match crate::predict::read_uki_with(uki_path, &banks, &initrd_banks, None, known.as_ref()) {
+            None => match crate::predict::read_uki_with(uki_path, &banks, &initrd_banks, None, known.as_ref()) {
                 Ok(s) => s,
                 Err(e) => {
                     disk_result()?;
@@ -214,6 +274,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                             gpt_disk.as_deref(),
                             initrd_path,
                             digests.as_ref(),
+                            early_tdx.get(i).and_then(Option::as_ref),
                         )?,
                     };
                     doc.notes.extend(item.notes.iter().cloned());
@@ -253,6 +314,28 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             sbom: sbom_path,
         })
     })
+}
+
+/// How writing the UKI through [`cvmkit_uefi_boot::measure_written`] failed: writing it (no UKI),
+/// or hashing it (the UKI is whole).
+enum TeeError {
+    Write(Error),
+    Hash(std::io::Error),
+}
+
+impl From<std::io::Error> for TeeError {
+    fn from(e: std::io::Error) -> TeeError {
+        TeeError::Hash(e)
+    }
+}
+
+impl TeeError {
+    fn into_error(self) -> Error {
+        match self {
+            TeeError::Write(e) => e,
+            TeeError::Hash(e) => Error::with_source("cannot hash the UKI", e),
+        }
+    }
 }
 
 /// Writes the initrd of `spec` to `path` as it is built (an uncompressed one never sits in
@@ -342,6 +425,7 @@ fn digest_banks(items: &[MeasureSpec]) -> (Vec<cvmkit_measure::Bank>, Vec<cvmkit
 }
 
 /// The document of one `measure` item.
+#[allow(clippy::too_many_arguments)] // the build's state, passed as it is
 fn predict(
     spec: &Spec,
     m: &MeasureSpec,
@@ -350,6 +434,7 @@ fn predict(
     gpt_disk: Option<&[u8]>,
     initrd_path: &Path,
     digests: Option<&Arc<DigestCache>>,
+    firmware_measured: Option<&cvmkit_tdx::FirmwareMeasurements>,
 ) -> Result<Measurements> {
     let name = &spec.name;
     let ctx = || format!("image {name}: measure.{}", m.platform);
@@ -390,18 +475,8 @@ fn predict(
                 failed_boot_attempts: m.failed_boot_attempts.unwrap_or(0),
                 stub_version: None,
             };
-            let mut t = Tdx::new(firmware()?, boot);
-            if let Some(v) = &m.memory {
-                t.memory = v.clone();
-            }
-            if let Some(v) = &m.qemu_version {
-                t.qemu_version = v.clone();
-            }
-            t.ovmf_profile = m.ovmf_profile.unwrap_or_default();
-            t.kernel_measures = m.kernel_measures.unwrap_or_default();
-            if let Some(p) = &m.rtmr0_captured {
-                t.rtmr0 = crate::predict::Rtmr0::Captured(p.clone());
-            }
+            let mut t = tdx_request(spec, m, boot)?;
+            t.firmware_measured = firmware_measured.cloned();
             t.document_with(Some(uki), digests.cloned()).with_context(ctx)
         }
         Platform::Snp => {
@@ -436,6 +511,28 @@ fn predict(
             Ok(doc)
         }
     }
+}
+
+/// The TDX request of a `measure` item with target qemu, booting `boot`: one place, so that
+/// the MRTD and RTMR0 computed early ([`Tdx::firmware_measurements`], before the UKI exists)
+/// are those of the request that predicts the document.
+fn tdx_request(spec: &Spec, m: &MeasureSpec, boot: TdxBoot) -> Result<Tdx> {
+    let firmware = m.firmware.clone().with_context(|| {
+        format!("image {}: measure {} needs \"firmware\"", spec.name, m.platform)
+    })?;
+    let mut t = Tdx::new(firmware, boot);
+    if let Some(v) = &m.memory {
+        t.memory = v.clone();
+    }
+    if let Some(v) = &m.qemu_version {
+        t.qemu_version = v.clone();
+    }
+    t.ovmf_profile = m.ovmf_profile.unwrap_or_default();
+    t.kernel_measures = m.kernel_measures.unwrap_or_default();
+    if let Some(p) = &m.rtmr0_captured {
+        t.rtmr0 = crate::predict::Rtmr0::Captured(p.clone());
+    }
+    Ok(t)
 }
 
 /// The document of one `measure` item for a cloud: only what the image decides is predicted;

@@ -175,6 +175,9 @@ pub struct Tdx {
     pub kernel_measures: KernelMeasures,
     pub rtmr0: Rtmr0,
     pub boot: TdxBoot,
+    /// MRTD and RTMR0 from [`Tdx::firmware_measurements`] of a request with the same firmware
+    /// and settings (the boot aside), computed earlier; `None`: computed with the document.
+    pub firmware_measured: Option<cvmkit_tdx::FirmwareMeasurements>,
 }
 
 impl Tdx {
@@ -190,6 +193,7 @@ impl Tdx {
             kernel_measures: KernelMeasures::default(),
             rtmr0: Rtmr0::Unknown,
             boot,
+            firmware_measured: None,
         }
     }
 
@@ -198,13 +202,36 @@ impl Tdx {
         self.document_with(None, None)
     }
 
+    /// MRTD and RTMR0, which follow from the firmware and the settings alone (not the boot).
+    pub fn firmware_measurements(&self) -> Result<cvmkit_tdx::FirmwareMeasurements> {
+        self.with_config(|firmware, config, fw_name, _| {
+            cvmkit_tdx::measure_firmware(firmware, config)
+                .with_context(|| format!("cannot compute TDX measurements for {fw_name}"))
+        })
+    }
+
     /// [`Tdx::document`] with the UKI's bytes already read (`uki`, the file at the boot's
     /// `uki` path) and digests shared with other predictions from them (`digests`).
     pub fn document_with(&self, uki: Option<&[u8]>, digests: Option<Arc<DigestCache>>) -> Result<Measurements> {
+        self.with_config(|firmware, config, fw_name, qemu_version| {
+            self.document_from(firmware, config, fw_name, qemu_version, uki, digests)
+        })
+    }
+
+    /// Reads the firmware and turns the settings into `cvmkit_tdx`'s, for `f`.
+    fn with_config<T>(
+        &self,
+        f: impl FnOnce(
+            &cvmkit_tdx::cvmkit_ovmf::Firmware<'_>,
+            &cvmkit_tdx::TdxConfig<'_>,
+            &str,
+            cvmkit_tdx::QemuVersion,
+        ) -> Result<T>,
+    ) -> Result<T> {
         use cvmkit_tdx::cvmkit_ovmf::Firmware;
         use cvmkit_tdx::{
-            acpi_blobs, Boot, Captured, DirectBoot, LinuxStubMeasurement, OvmfProfile as Profile,
-            PageOrder as Order, QemuVersion, Rtmr0Inputs, Rtmr0Source, Sources, TdxConfig, UkiBoot,
+            acpi_blobs, Captured, LinuxStubMeasurement, OvmfProfile as Profile, PageOrder as Order,
+            QemuVersion, Rtmr0Inputs, Rtmr0Source, TdxConfig,
         };
         let fw_bytes = read_input(&self.firmware, "firmware")?;
         let fw_name = self.firmware.display().to_string();
@@ -264,7 +291,19 @@ impl Tdx {
             _ => Rtmr0Source::Unknown,
         };
         let config = TdxConfig { memory, qemu, ovmf, linux_stub, rtmr0 };
+        f(&firmware, &config, &fw_name, qemu_version)
+    }
 
+    fn document_from(
+        &self,
+        firmware: &cvmkit_tdx::cvmkit_ovmf::Firmware<'_>,
+        config: &cvmkit_tdx::TdxConfig<'_>,
+        fw_name: &str,
+        qemu_version: cvmkit_tdx::QemuVersion,
+        uki: Option<&[u8]>,
+        digests: Option<Arc<DigestCache>>,
+    ) -> Result<Measurements> {
+        use cvmkit_tdx::{Boot, DirectBoot, Sources, UkiBoot};
         let name = |p: &PathBuf| p.display().to_string();
         let (mut uki_name, mut disk_name, mut kernel_name, mut initrd_name) = (None, None, None, None);
         let (kernel, initrd, uki_bytes);
@@ -291,7 +330,7 @@ impl Tdx {
             }
         };
         let sources = Sources {
-            firmware: &fw_name,
+            firmware: fw_name,
             uki: uki_name.as_deref(),
             disk: disk_name.as_deref(),
             kernel: kernel_name.as_deref(),
@@ -299,7 +338,7 @@ impl Tdx {
             vcpus: self.vcpus,
             qemu_version,
         };
-        cvmkit_tdx::document(&firmware, &config, &boot, &sources).with_context(|| match &uki_name {
+        cvmkit_tdx::document_with(firmware, config, &boot, &sources, self.firmware_measured.as_ref()).with_context(|| match &uki_name {
             Some(u) => format!("cannot compute TDX measurements for {fw_name} and UKI {u}"),
             None => format!("cannot compute TDX measurements for {fw_name}"),
         })

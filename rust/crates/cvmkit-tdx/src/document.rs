@@ -5,7 +5,7 @@ use cvmkit_measure::{Bank, Measurements, Platform};
 use cvmkit_ovmf::Firmware;
 
 use crate::names::QemuVersion;
-use crate::{measure, Boot, Register, TdxConfig, TdxError};
+use crate::{Boot, Register, TdxConfig, TdxError};
 
 /// What the document records about where the inputs came from: the paths the user named and
 /// the parameters that are not part of [`TdxConfig`].
@@ -35,7 +35,7 @@ fn register(doc_name: &str, r: &Register) -> Result<cvmkit_measure::Register, Td
     Ok(reg)
 }
 
-/// Predicts the registers ([`measure`]) and returns them as a document: MRTD, RTMR0 (unless
+/// Predicts the registers ([`crate::measure`]) and returns them as a document: MRTD, RTMR0 (unless
 /// its source is [`crate::Rtmr0Source::Unknown`], said in a note instead — never zeros),
 /// RTMR1, RTMR2, with the inputs and the assumptions a verifier should know.
 pub fn document(
@@ -43,6 +43,18 @@ pub fn document(
     config: &TdxConfig<'_>,
     boot: &Boot<'_>,
     sources: &Sources<'_>,
+) -> Result<Measurements, TdxError> {
+    document_with(firmware, config, boot, sources, None)
+}
+
+/// [`document`] with MRTD and RTMR0 from [`crate::measure_firmware`] for the same `firmware`
+/// and `config` (see [`crate::measure_with`]).
+pub fn document_with(
+    firmware: &Firmware<'_>,
+    config: &TdxConfig<'_>,
+    boot: &Boot<'_>,
+    sources: &Sources<'_>,
+    known: Option<&crate::FirmwareMeasurements>,
 ) -> Result<Measurements, TdxError> {
     let mut doc = Measurements::new(Platform::Tdx);
     doc.inputs.insert("firmware".into(), cvmkit_measure::Input::file(sources.firmware, firmware.data()));
@@ -67,7 +79,7 @@ pub fn document(
             doc.add_value("cmdline", d.cmdline);
         }
     }
-    let m = measure(firmware, config, boot)?;
+    let m = crate::measure_with(firmware, config, boot, known)?;
     if let Boot::Uki(u) = boot {
         doc.notes.push(u.stub_note()?);
     }

@@ -81,7 +81,7 @@ use cvmkit_ovmf::Firmware;
 
 #[cfg(feature = "captured")]
 pub use captured::Captured;
-pub use document::{cloud_disk_boot_document, document, Sources};
+pub use document::{cloud_disk_boot_document, document, document_with, Sources};
 pub use names::{QemuVersion, UnknownName};
 pub use direct::{
     direct_boot_rtmr1, direct_boot_rtmr2, kernel_digest, load_options, patch_setup_header,
@@ -156,12 +156,21 @@ pub struct TdxMeasurements {
     pub rtmr2: Register,
 }
 
-/// Predicts MRTD and RTMR0–2 of a TD booted with `firmware`, `config` and `boot`.
-pub fn measure(
+/// What of a TD's measurements follows from the firmware and the configuration alone, before
+/// the boot payload exists: `cvmkit build` computes it while the initrd compresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirmwareMeasurements {
+    /// MRTD.
+    pub mrtd: Digest384,
+    /// RTMR0, as in [`TdxMeasurements::rtmr0`].
+    pub rtmr0: Option<Register>,
+}
+
+/// MRTD and RTMR0 of a TD launched with `firmware` and `config` (see [`measure`]).
+pub fn measure_firmware(
     firmware: &Firmware<'_>,
     config: &TdxConfig<'_>,
-    boot: &Boot<'_>,
-) -> Result<TdxMeasurements, TdxError> {
+) -> Result<FirmwareMeasurements, TdxError> {
     let metadata = firmware.require_tdx_metadata()?;
     let mrtd = mrtd_with_metadata(
         firmware.data(),
@@ -200,6 +209,31 @@ pub fn measure(
             &config.ovmf,
         )?)),
     };
+    Ok(FirmwareMeasurements { mrtd, rtmr0 })
+}
+
+/// Predicts MRTD and RTMR0–2 of a TD booted with `firmware`, `config` and `boot`.
+pub fn measure(
+    firmware: &Firmware<'_>,
+    config: &TdxConfig<'_>,
+    boot: &Boot<'_>,
+) -> Result<TdxMeasurements, TdxError> {
+    measure_with(firmware, config, boot, None)
+}
+
+/// [`measure`] with MRTD and RTMR0 already computed by [`measure_firmware`] for the same
+/// `firmware` and `config` (`None`: computed here).
+pub fn measure_with(
+    firmware: &Firmware<'_>,
+    config: &TdxConfig<'_>,
+    boot: &Boot<'_>,
+    known: Option<&FirmwareMeasurements>,
+) -> Result<TdxMeasurements, TdxError> {
+    let FirmwareMeasurements { mrtd, rtmr0 } = match known {
+        Some(k) => k.clone(),
+        None => measure_firmware(firmware, config)?,
+    };
+    let layout = MemoryLayout::q35(config.memory);
     let (rtmr1, rtmr2) = match boot {
         Boot::Direct(d) => {
             let rtmr1 = direct_boot_rtmr1(d, layout, &config.qemu, &config.ovmf)?;

@@ -16,7 +16,7 @@
 //! Which order the VMM issues these calls in changes MRTD ([`PageOrder`]).
 
 use cvmkit_ovmf::{Firmware, TdvfSection, TdvfSectionType, TdxMetadata};
-use sha2::{Digest, Sha384};
+use cvmkit_measure::{Bank, Hasher};
 
 use crate::error::{label, TdxError};
 use crate::event::Digest384;
@@ -133,7 +133,8 @@ pub fn mrtd_with_metadata(
         };
         sources.push(source);
     }
-    let mut h = Sha384::new();
+    // cvmkit_measure::Hasher: OpenSSL's SHA-384 when the CLI has it (see its docs).
+    let mut h = Hasher::new(Bank::Sha384);
     for (section, raw) in metadata.sections.iter().zip(sources) {
         if section.attributes.page_aug() {
             continue;
@@ -160,7 +161,7 @@ pub fn mrtd_with_metadata(
             }
         }
     }
-    Ok(h.finalize().into())
+    Ok(h.finalize().try_into().expect("a SHA-384 digest is 48 bytes"))
 }
 
 /// The 128-byte record `op` with `gpa` at byte 16.
@@ -176,16 +177,16 @@ fn gpa_of(section: &TdvfSection, page: u64) -> u64 {
     section.memory_address + page * PAGE_SIZE
 }
 
-fn page_add(h: &mut Sha384, section: &TdvfSection, page: u64) {
-    h.update(record(b"MEM.PAGE.ADD", gpa_of(section, page)));
+fn page_add(h: &mut Hasher, section: &TdvfSection, page: u64) {
+    h.update(&record(b"MEM.PAGE.ADD", gpa_of(section, page)));
 }
 
-fn page_extend(h: &mut Sha384, section: &TdvfSection, raw: &[u8], page: u64) {
+fn page_extend(h: &mut Hasher, section: &TdvfSection, raw: &[u8], page: u64) {
     let base = gpa_of(section, page);
     let start = usize::try_from(page * PAGE_SIZE).unwrap_or(usize::MAX);
     for chunk in 0..(PAGE_SIZE as usize / MR_EXTEND_CHUNK) {
         let offset = start.saturating_add(chunk * MR_EXTEND_CHUNK);
-        h.update(record(
+        h.update(&record(
             b"MR.EXTEND",
             base + (chunk * MR_EXTEND_CHUNK) as u64,
         ));
@@ -195,6 +196,6 @@ fn page_extend(h: &mut Sha384, section: &TdvfSection, raw: &[u8], page: u64) {
             let n = tail.len().min(MR_EXTEND_CHUNK);
             bytes[..n].copy_from_slice(&tail[..n]);
         }
-        h.update(bytes);
+        h.update(&bytes);
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cvmkit_tdx::{uefi_gpt_data, uki_rtmr1, uki_rtmr2, LinuxStubMeasurement, OvmfProfile, UkiBoot};
 use cvmkit_tpm::{predict, predict_with, Bank, DigestCache, Firmware, TpmOptions};
-use cvmkit_uefi_boot::{read_streamed_with, KnownLinux, Uki};
+use cvmkit_uefi_boot::{measure_written, read_streamed_with, KnownLinux, Uki};
 use cvmkit_uki::LinuxVirtualSize;
 use util::*;
 
@@ -102,6 +102,91 @@ fn check_streamed(stub: Stub, linux: LinuxVirtualSize, known: bool) {
         uki_rtmr2(&plain, LinuxStubMeasurement::CcMeasurement).unwrap()
     );
     assert_eq!(cache.misses(), 0, "{stub:?}: a prediction needed a digest the pass did not compute");
+}
+
+/// What `cvmkit build` does: the UKI laid out and checksummed first (`cvmkit_uki::prepare_uki`),
+/// then hashed on its way to the file (`measure_written`) rather than read back. The file is
+/// `build_uki`'s bytes, and the digests give the predictions of the whole UKI in memory.
+fn check_written(stub: Stub, linux: LinuxVirtualSize, known: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let initrd_path = dir.path().join("initrd.img");
+    std::fs::write(&initrd_path, build_initrd(dir.path())).unwrap();
+    let uki = build_uki(stub, &std::fs::read(&initrd_path).unwrap(), linux);
+    let stub_bytes = stub.read();
+    let kernel = Arc::new(std::fs::read(input("KERNEL")).unwrap());
+    let parts = cvmkit_uki::UkiParts {
+        linux: &kernel,
+        cmdline: Some(CMDLINE),
+        os_release: Some(OS_RELEASE.as_bytes()),
+        uname: Some("6.1.0-cvmkit"),
+        ..cvmkit_uki::UkiParts::default()
+    };
+    let opts = cvmkit_uki::UkiOptions::default().with_linux_virtual_size(linux);
+    let prepared = cvmkit_uki::prepare_uki(&stub_bytes, &parts, &[initrd_path.as_path()], 0, &opts).unwrap();
+    let banks = [Bank::Sha1, Bank::Sha256, Bank::Sha384];
+    let known = known.then(|| KnownLinux::compute(kernel.clone(), &banks));
+    let path = dir.path().join("uki.efi");
+    let create = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(p).unwrap();
+    let mut file = create(&path);
+    let reader = file.try_clone().unwrap();
+    let write = |out: &mut dyn std::io::Write| prepared.write(&mut &mut *out).map(drop).map_err(std::io::Error::other);
+    let skeleton = prepared.skeleton().unwrap();
+    let streamed = measure_written::<std::io::Error>(skeleton, &reader, &mut file, &banks, &[Bank::Sha384], None, known.as_ref(), write)
+        .unwrap()
+        .expect("the UKI opens");
+    drop(file);
+    assert_eq!(std::fs::read(&path).unwrap(), uki, "{stub:?}: the bytes written");
+    let cache = streamed.digests.clone().unwrap();
+    let sections = Uki::open(&uki, None, None).unwrap().sections.len();
+    assert_eq!(cache.computed(), 3 * (2 + sections) + 1 + 1, "{stub:?}");
+    assert_eq!(cache.whole_file_sha256(), Some(Bank::Sha256.hash(&uki)));
+    assert_ne!(streamed.bytes, uki, "{stub:?}: the kernel and the initrd were held in memory");
+
+    let opts = TpmOptions::default();
+    let gce = opts.clone().with_firmware(Firmware::GceTd).with_gpt_data(Some(gpt()));
+    assert_eq!(predict_with(&streamed.bytes, &opts, Some(cache.clone())).unwrap(), predict(&uki, &opts).unwrap(), "{stub:?}");
+    assert_eq!(predict_with(&streamed.bytes, &gce, Some(cache.clone())).unwrap(), predict(&uki, &gce).unwrap(), "{stub:?}");
+    let mut boot = UkiBoot::new(&streamed.bytes, gpt());
+    boot.digests = Some(cache.clone());
+    let plain = UkiBoot::new(&uki, gpt());
+    assert_eq!(uki_rtmr1(&boot, &OvmfProfile::EDK2_202411).unwrap(), uki_rtmr1(&plain, &OvmfProfile::EDK2_202411).unwrap());
+    assert_eq!(
+        uki_rtmr2(&boot, LinuxStubMeasurement::CcMeasurement).unwrap(),
+        uki_rtmr2(&plain, LinuxStubMeasurement::CcMeasurement).unwrap()
+    );
+    assert_eq!(cache.misses(), 0, "{stub:?}: a prediction needed a digest the pass did not compute");
+}
+
+#[test]
+fn written_while_hashed() {
+    check_written(Stub::V252, LinuxVirtualSize::FileSize, false);
+    check_written(Stub::V257, LinuxVirtualSize::SizeOfImage, false);
+    check_written(Stub::V252, LinuxVirtualSize::FileSize, true);
+    check_written(Stub::V257, LinuxVirtualSize::SizeOfImage, true);
+}
+
+/// A write that fails part-way is the caller's error, not a hash of part of a UKI; a write
+/// that stops short of the layout's length is refused.
+#[test]
+fn written_short_or_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let uki = build_uki(Stub::V257, &build_initrd(dir.path()), LinuxVirtualSize::FileSize);
+    let path = dir.path().join("uki.efi");
+    let banks = [Bank::Sha256];
+    let create = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(p).unwrap();
+    for stop in [0, 100, uki.len() / 2, uki.len() - 1] {
+        let mut file = create(&path);
+        let reader = file.try_clone().unwrap();
+        let failed = measure_written::<std::io::Error>(uki.clone(), &reader, &mut file, &banks, &[], None, None, |out| {
+            out.write_all(&uki[..stop])?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "disk full");
+        let mut file = create(&path);
+        let short = measure_written::<std::io::Error>(uki.clone(), &reader, &mut file, &banks, &[], None, None, |out| out.write_all(&uki[..stop]));
+        let err = short.unwrap_err().to_string();
+        assert!(err.contains(&format!("the UKI written is {stop} bytes, its layout {}", uki.len())), "{err}");
+    }
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub mod stub;
 pub use cache::DigestCache;
 pub use error::BootError;
 pub use sections::{Located, MAX_ZERO_FILL};
-pub use stream::{read_streamed, read_streamed_with, KnownLinux, StreamedUki, BUFFERS, CHUNK};
+pub use stream::{measure_written, read_streamed, read_streamed_with, KnownLinux, StreamedUki, BUFFERS, CHUNK};
 pub use stub::{mangle_stub_cmdline, pcr11_sections, StubBehaviour, StubInfo, MIN_STUB_VERSION};
 
 /// EDK2 `EFI_CALLING_EFI_APPLICATION`, measured without a NUL.

@@ -14,10 +14,10 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use cvmkit_measure::{Bank, Hasher};
@@ -30,6 +30,10 @@ use crate::{DigestCache, Image, Part, Uki};
 pub const CHUNK: usize = 4 << 20;
 /// Chunks in flight between the reader and the hashers: the memory bound is `BUFFERS * CHUNK`.
 pub const BUFFERS: usize = 4;
+/// The chunks of [`measure_written`]: smaller, so that the hashers start soon after the writer
+/// (the first digest waits for a whole chunk), in as much memory as the reader's.
+const TEE_CHUNK: usize = 1 << 20;
+const TEE_BUFFERS: usize = BUFFERS * CHUNK / TEE_CHUNK;
 /// Each hasher walks a chunk in slices of this size, every digest in turn, so that a slice is
 /// still in the core's cache when the next digest reads it.
 const SLICE: usize = 256 << 10;
@@ -197,6 +201,146 @@ pub fn read_streamed_with(
     }
     cache.set_complete();
     Ok(StreamedUki { bytes, digests: Some(cache) })
+}
+
+/// [`read_streamed_with`] for a UKI being written, instead of reading it back: `skeleton` is
+/// the file as it will be, but for the large contents not in memory (zero there), and `write`
+/// writes the file front to back into the writer it is given, which passes every byte on to
+/// `out` and, as each [`TEE_CHUNK`] fills, to the hashers. `file` is the file `out` ends in (read
+/// only for digests whose pieces come out of file order, after `out` is flushed). Every byte
+/// must be final as it is written (no seeking back) and `write` must write exactly
+/// `skeleton.len()` bytes. `Ok(None)`: the skeleton does not open as a UKI; the file was written
+/// and nothing hashed (read it with [`read_streamed`] for the prediction to say why).
+#[allow(clippy::too_many_arguments)]
+pub fn measure_written<E: From<io::Error>>(
+    skeleton: Vec<u8>,
+    file: &File,
+    out: &mut dyn Write,
+    banks: &[Bank],
+    initrd_banks: &[Bank],
+    stub_version: Option<u32>,
+    known: Option<&KnownLinux>,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> Result<Option<StreamedUki>, E> {
+    let cache = Arc::new(DigestCache::new());
+    let plan = match Uki::open(&skeleton, stub_version, None) {
+        Ok(uki) => {
+            let uki = uki.with_cache(Some(cache.clone()));
+            let mut plan = uki.stream_plan(banks, initrd_banks);
+            if let Some(known) = known {
+                uki.take_known(&mut plan, known, &cache);
+            }
+            plan
+        }
+        Err(_) => {
+            write(out)?;
+            return Ok(None);
+        }
+    };
+    let len = skeleton.len() as u64;
+    let mut failed = None;
+    let ran = run_from(file, plan, &cache, |senders, free| {
+        let mut tee = Tee { inner: out, senders, free, buf: Vec::new(), off: 0, allocated: 0, mine: Vec::new(), stopped: false };
+        if let Err(e) = write(&mut tee) {
+            failed = Some(e);
+            return Err(io::Error::other("the UKI was not written"));
+        }
+        // In the file before the hashers may read it again.
+        tee.inner.flush()?;
+        tee.send();
+        if tee.off != len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the UKI written is {} bytes, its layout {len}", tee.off),
+            ));
+        }
+        Ok(())
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    ran?;
+    cache.set_complete();
+    Ok(Some(StreamedUki { bytes: skeleton, digests: Some(cache) }))
+}
+
+/// The writer of [`measure_written`]: every byte to `inner` and, in [`TEE_CHUNK`]-byte buffers
+/// (at most [`TEE_BUFFERS`], recycled as [`read_chunks`] does), to every hasher.
+struct Tee<'a, 'b> {
+    inner: &'a mut dyn Write,
+    senders: &'b [SyncSender<Chunk>],
+    free: &'b Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    /// File offset of `buf`'s first byte.
+    off: u64,
+    allocated: usize,
+    mine: Vec<Vec<u8>>,
+    /// Every hasher stopped (it reports why): bytes are only written on.
+    stopped: bool,
+}
+
+impl Tee<'_, '_> {
+    fn buffer(&mut self) -> Vec<u8> {
+        let mut buf = match self.mine.pop().map_or_else(|| self.free.try_recv(), Ok) {
+            Ok(b) => b,
+            Err(_) if self.allocated < TEE_BUFFERS => {
+                self.allocated += 1;
+                Vec::with_capacity(TEE_CHUNK)
+            }
+            Err(_) => self.free.recv().unwrap_or_else(|_| {
+                self.stopped = true;
+                Vec::new()
+            }),
+        };
+        buf.clear();
+        buf
+    }
+
+    /// Hands the filled part of the buffer to the hashers.
+    fn send(&mut self) {
+        let full = std::mem::take(&mut self.buf);
+        let n = full.len() as u64;
+        if !self.stopped && n > 0 {
+            let chunk = Arc::new(full);
+            for s in self.senders {
+                if s.send((self.off, chunk.clone())).is_err() {
+                    self.stopped = true;
+                }
+            }
+            self.mine.extend(Arc::into_inner(chunk));
+        }
+        self.off += n;
+    }
+}
+
+impl Write for Tee<'_, '_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(data)?;
+        let mut rest = &data[..n];
+        while !rest.is_empty() {
+            if self.stopped {
+                self.off += rest.len() as u64;
+                break;
+            }
+            if self.buf.capacity() == 0 {
+                self.buf = self.buffer();
+                if self.stopped {
+                    continue;
+                }
+            }
+            let k = (TEE_CHUNK - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..k]);
+            rest = &rest[k..];
+            if self.buf.len() == TEE_CHUNK {
+                self.send();
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The whole file, for a UKI that does not open (its error is reported by the prediction).
@@ -547,7 +691,18 @@ fn plan_bytes(p: &Planned) -> u64 {
 
 /// Reads `file` (`len` bytes) once and computes `plan` on as many threads as cores, each
 /// digest on one thread, the largest first onto the least loaded.
-fn run(file: &File, len: u64, mut plan: Vec<Planned>, cache: &DigestCache) -> io::Result<()> {
+fn run(file: &File, len: u64, plan: Vec<Planned>, cache: &DigestCache) -> io::Result<()> {
+    run_from(file, plan, cache, |senders, free| read_chunks(file, len, senders, free))
+}
+
+/// [`run`] with the file's bytes, front to back, from `source` (which sends them to every
+/// hasher, recycling buffers from `free`); `file` serves digests that need bytes again.
+fn run_from(
+    file: &File,
+    mut plan: Vec<Planned>,
+    cache: &DigestCache,
+    source: impl FnOnce(&[SyncSender<Chunk>], &Receiver<Vec<u8>>) -> io::Result<()>,
+) -> io::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, plan.len().max(1));
     plan.sort_by_key(|p| std::cmp::Reverse(plan_bytes(p) * p.bank.relative_cost()));
     let mut groups: Vec<(u64, Vec<Planned>)> = (0..threads).map(|_| (0, Vec::new())).collect();
@@ -567,13 +722,16 @@ fn run(file: &File, len: u64, mut plan: Vec<Planned>, cache: &DigestCache) -> io
             handles.push(scope.spawn(move || hash_group(file, group, rx, free_tx)));
         }
         drop(free_tx);
-        let read = read_chunks(file, len, &senders, &free_rx);
+        let read = source(&senders, &free_rx);
         drop(senders);
-        let mut all = Vec::new();
-        for h in handles {
-            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?);
-        }
+        let done: Vec<io::Result<Vec<Done>>> =
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect();
+        // The source's error first: hashers that did not get every byte fail after it.
         read?;
+        let mut all = Vec::new();
+        for d in done {
+            all.extend(d?);
+        }
         Ok(all)
     })?;
     for (bank, key, digest) in results {

@@ -168,6 +168,10 @@ pub enum Error {
         /// What was read.
         now: String,
     },
+    /// An initrd file's bytes changed between [`crate::prepare_uki`] and
+    /// [`crate::PreparedUki::write`] (the PE checksum summed first no longer holds).
+    #[error("an initrd file changed between laying out the UKI and writing it: its PE checksum no longer holds")]
+    InitrdBytesChanged,
     /// The output of [`crate::write_uki`] cannot be written.
     #[error("cannot write the UKI: {error}")]
     Write {

@@ -376,7 +376,120 @@ pub fn write_uki<W: Write + Seek>(
     let write_err = |e: std::io::Error| Error::Write { error: e.to_string() };
     let start = out.stream_position().map_err(write_err)?;
     let mut w = ChecksumWriter { inner: &mut *out, sum: 0, at: 0 };
-    w.write_all(&plan.head).map_err(write_err)?;
+    write_body(&plan, &mut w)?;
+    let checksum = w.checksum();
+    out.seek(SeekFrom::Start(start + plan.checksum_at as u64)).map_err(write_err)?;
+    out.write_all(&checksum.to_le_bytes()).map_err(write_err)?;
+    out.seek(SeekFrom::Start(start + plan.total)).map_err(write_err)?;
+    Ok(plan.total)
+}
+
+/// A UKI laid out before any of it is written ([`prepare_uki`]): its length, its PE checksum
+/// (every initrd file read once to sum it), and a view of the bytes a reader needs before the
+/// rest passes by ([`PreparedUki::skeleton`]). [`PreparedUki::write`] then writes the file front
+/// to back, the checksum already in place, so that every byte is final when written: what
+/// `cvmkit build` needs to hash the UKI as it is written rather than read it back.
+pub struct PreparedUki<'a> {
+    plan: Plan<'a>,
+    checksum: u32,
+}
+
+/// Lays out the UKI [`write_uki`] writes for the same arguments and sums it (see [`PreparedUki`]).
+pub fn prepare_uki<'a>(
+    stub: &'a [u8],
+    parts: &UkiParts<'a>,
+    initrd_files: &[&'a Path],
+    timestamp: u32,
+    options: &UkiOptions,
+) -> Result<PreparedUki<'a>, Error> {
+    let mut files = Vec::with_capacity(initrd_files.len());
+    for p in initrd_files {
+        let len = std::fs::metadata(p).map_err(|e| read_error(p, e))?.len();
+        files.push((*p, len));
+    }
+    let plan = plan(stub, parts, &files, timestamp, options)?;
+    // The checksum of exactly what `write_body` will write, the same code summing it.
+    let mut sink = std::io::sink();
+    let mut w = ChecksumWriter { inner: &mut sink, sum: 0, at: 0 };
+    write_body(&plan, &mut w)?;
+    let checksum = w.checksum();
+    Ok(PreparedUki { plan, checksum })
+}
+
+impl PreparedUki<'_> {
+    /// The UKI's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.plan.total
+    }
+
+    /// Whether the UKI is empty (never: it has headers).
+    pub fn is_empty(&self) -> bool {
+        self.plan.total == 0
+    }
+
+    /// The UKI's bytes as far as a reader needs them before the rest passes by (zero elsewhere):
+    /// the headers with the checksum, every section held in memory, of `.linux` the kernel's PE
+    /// headers (at least 64 KiB), none of the initrd files. `None` when the length does not fit
+    /// in memory's address space.
+    pub fn skeleton(&self) -> Option<Vec<u8>> {
+        let total = usize::try_from(self.plan.total).ok()?;
+        // Zeroed: the pages under the initrd files are never touched, so never made resident.
+        let mut out = vec![0u8; total];
+        out[..self.plan.head.len()].copy_from_slice(&self.plan.head);
+        self.put_checksum(&mut out[..self.plan.head.len()]);
+        for (at, chunks) in &self.plan.sections {
+            let mut at = *at as usize;
+            for c in chunks {
+                match c {
+                    // The kernel's PE headers: what a reader of the UKI needs of `.linux`.
+                    Chunk::Bytes(b) if std::ptr::eq(*b, self.plan.linux.0) => {
+                        let n = self.plan.linux.1;
+                        out[at..at + n].copy_from_slice(&b[..n]);
+                    }
+                    Chunk::Bytes(b) => out[at..at + b.len()].copy_from_slice(b),
+                    Chunk::Owned(b) => out[at..at + b.len()].copy_from_slice(b),
+                    Chunk::File(..) => {}
+                }
+                at += c.len() as usize;
+            }
+        }
+        Some(out)
+    }
+
+    fn put_checksum(&self, head: &mut [u8]) {
+        let at = self.plan.checksum_at;
+        head[at..at + 4].copy_from_slice(&self.checksum.to_le_bytes());
+    }
+
+    /// Writes the UKI to `out` front to back (no seeking): the bytes of [`write_uki`]. Refuses an
+    /// initrd file that changed since [`prepare_uki`] summed it. Returns the UKI's length.
+    pub fn write<W: Write>(&self, out: &mut W) -> Result<u64, Error> {
+        let mut head = self.plan.head.clone();
+        self.put_checksum(&mut head);
+        let mut w = ChecksumWriter { inner: out, sum: 0, at: 0 };
+        w.write_all(&head).map_err(|e| Error::Write { error: e.to_string() })?;
+        // Summed as `prepare_uki` summed it: with the checksum field zero.
+        for (i, b) in self.checksum.to_le_bytes().into_iter().enumerate() {
+            let shift = if (self.plan.checksum_at + i) % 2 == 1 { 8 } else { 0 };
+            w.sum -= u64::from(b) << shift;
+        }
+        write_sections(&self.plan, &mut w)?;
+        if w.checksum() != self.checksum {
+            return Err(Error::InitrdBytesChanged);
+        }
+        Ok(self.plan.total)
+    }
+}
+
+/// The headers (checksum zero), then [`write_sections`].
+fn write_body<W: Write>(plan: &Plan<'_>, w: &mut ChecksumWriter<'_, W>) -> Result<(), Error> {
+    w.write_all(&plan.head).map_err(|e| Error::Write { error: e.to_string() })?;
+    write_sections(plan, w)
+}
+
+/// Every section at its offset, then zeros to the end of the file.
+fn write_sections<W: Write>(plan: &Plan<'_>, w: &mut ChecksumWriter<'_, W>) -> Result<(), Error> {
+    let write_err = |e: std::io::Error| Error::Write { error: e.to_string() };
     let mut buf = Vec::new();
     for (at, chunks) in &plan.sections {
         w.write_zeros(at - w.at).map_err(write_err)?;
@@ -384,16 +497,11 @@ pub fn write_uki<W: Write + Seek>(
             match c {
                 Chunk::Bytes(b) => w.write_all(b).map_err(write_err)?,
                 Chunk::Owned(b) => w.write_all(b).map_err(write_err)?,
-                Chunk::File(path, len) => copy_file(path, *len, &mut w, &mut buf)?,
+                Chunk::File(path, len) => copy_file(path, *len, w, &mut buf)?,
             }
         }
     }
-    w.write_zeros(plan.total - w.at).map_err(write_err)?;
-    let checksum = w.checksum();
-    out.seek(SeekFrom::Start(start + plan.checksum_at as u64)).map_err(write_err)?;
-    out.write_all(&checksum.to_le_bytes()).map_err(write_err)?;
-    out.seek(SeekFrom::Start(start + plan.total)).map_err(write_err)?;
-    Ok(plan.total)
+    w.write_zeros(plan.total - w.at).map_err(write_err)
 }
 
 fn read_error(path: &Path, e: std::io::Error) -> Error {
@@ -489,6 +597,8 @@ struct Plan<'a> {
     sections: Vec<(u64, Vec<Chunk<'a>>)>,
     total: u64,
     checksum_at: usize,
+    /// The kernel, and how many of its first bytes hold its PE headers and section table.
+    linux: (&'a [u8], usize),
 }
 
 fn plan<'a>(
@@ -501,6 +611,10 @@ fn plan<'a>(
     let pe = PeFile::parse(stub).map_err(Error::Stub)?;
     check_stub(&pe)?;
     let kernel = PeFile::parse(parts.linux).map_err(Error::LinuxNotPe)?;
+    let linux_headers = (kernel.optional_header().size_of_headers as usize)
+        .max(kernel.layout().section_table_end)
+        .max(64 << 10)
+        .min(parts.linux.len());
     let oh = pe.optional_header();
     let file_alignment = u64::from(oh.file_alignment);
     let section_alignment = u64::from(oh.section_alignment);
@@ -757,6 +871,7 @@ fn plan<'a>(
         sections: new.into_iter().map(|n| (n.pointer_to_raw_data, n.chunks)).collect(),
         total: file_offset,
         checksum_at: layout.checksum,
+        linux: (parts.linux, linux_headers),
     })
 }
 

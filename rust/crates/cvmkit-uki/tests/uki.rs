@@ -264,7 +264,7 @@ per_stub! {
     sbat::errors => sbat_errors,
     objcopy::same_layout_and_bytes_as_objcopy => same_layout_and_bytes_as_objcopy,
     streamed::same_bytes_as_in_memory => streamed_same_bytes_as_in_memory,
-    speed::sixty_megabytes => sixty_megabytes,
+    streamed::prepared_same_bytes => streamed_prepared_same_bytes,
 }
 
 /// The section table and header fields, read by objdump and pefile.
@@ -917,25 +917,6 @@ mod objcopy {
     }
 }
 
-/// A 60 MB UKI is assembled quickly (the budget is 0.2 s in release builds).
-mod speed {
-    use super::*;
-
-    pub fn sixty_megabytes(kind: StubKind) {
-        let i = inputs(kind);
-        let initrd: Vec<u8> = (0..52u32 << 20).map(|k| (k >> 9) as u8).collect();
-        let mut p = parts(&i);
-        p.initrds = vec![&initrd];
-        let start = std::time::Instant::now();
-        let uki = build_uki(&i.stub, &p, 0).unwrap();
-        let took = start.elapsed();
-        assert!(uki.len() > 60_000_000);
-        eprintln!("built a {} byte UKI in {took:?}", uki.len());
-        let budget = if cfg!(debug_assertions) { 3.0 } else { 0.5 };
-        assert!(took.as_secs_f64() < budget, "took {took:?}");
-    }
-}
-
 /// `write_uki`: initrds copied from their files into the output, the checksum summed on the
 /// way, gives the bytes `build_uki` gives in memory.
 mod streamed {
@@ -983,5 +964,50 @@ mod streamed {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with(&format!("cannot read initrd {}: ", missing.display())), "{err}");
+    }
+
+    /// `prepare_uki` + `PreparedUki::write` (the checksum summed first, written front to back)
+    /// gives `write_uki`'s bytes; its skeleton is those bytes with zeros where the files go;
+    /// an initrd file changed between the two is refused.
+    pub fn prepared_same_bytes(kind: StubKind) {
+        use cvmkit_uki::prepare_uki;
+        let i = inputs(kind);
+        let dir = tempfile::tempdir().unwrap();
+        let f1 = write(dir.path(), "i1", &i.initrd1);
+        let f2 = write(dir.path(), "i2", &i.initrd2);
+        let mut p = parts(&i);
+        p.initrds = vec![&i.initrd1];
+        p.sbat = Some("sbat,1\nuki,1,UKI,uki,1,x\n");
+        for files in [vec![f1.as_path(), f2.as_path()], vec![f2.as_path()], vec![]] {
+            let expect = streamed(&i.stub, &p, &files, b"");
+            let prepared = prepare_uki(&i.stub, &p, &files, 7, &UkiOptions::default()).unwrap();
+            assert_eq!(prepared.len(), expect.len() as u64);
+            let mut out = Vec::new();
+            assert_eq!(prepared.write(&mut out).unwrap(), expect.len() as u64);
+            assert_eq!(out, expect);
+            let skeleton = prepared.skeleton().unwrap();
+            assert_eq!(skeleton.len(), expect.len());
+            assert!((0..expect.len()).all(|k| skeleton[k] == expect[k] || skeleton[k] == 0), "the skeleton holds only true bytes");
+            // Whole: the headers and every section but `.initrd` (files) and `.linux` (its first
+            // 64 KiB, the kernel's PE headers).
+            let pe = PeFile::parse(&expect).unwrap();
+            let headers = pe.optional_header().size_of_headers as usize;
+            assert_eq!(skeleton[..headers], expect[..headers]);
+            for section in pe.sections() {
+                let at = section.header.pointer_to_raw_data as usize;
+                let n = match section.name().as_ref() {
+                    ".initrd" if !files.is_empty() => continue,
+                    ".linux" => 64 << 10,
+                    _ => section.header.size_of_raw_data as usize,
+                };
+                assert_eq!(skeleton[at..at + n], expect[at..at + n], "{}", section.name());
+            }
+        }
+        let prepared = prepare_uki(&i.stub, &p, &[&f1], 7, &UkiOptions::default()).unwrap();
+        let mut changed = i.initrd1.clone();
+        changed[0] ^= 1;
+        std::fs::write(&f1, &changed).unwrap();
+        let err = prepared.write(&mut Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("changed between laying out the UKI and writing it"), "{err}");
     }
 }

@@ -413,6 +413,7 @@ fn tdx(a: TdxArgs) -> Result<ExitCode> {
         kernel_measures: a.kernel_measures,
         rtmr0,
         boot,
+        firmware_measured: None,
     };
     let doc = match &request.boot {
         TdxBoot::Uki { uki, stub_version, .. } => {
