@@ -241,7 +241,7 @@ hyperfine -N -r "$vr" -w 2 --export-json "$work/v6.json" "$venv/bin/python $work
 v1=$(mean "$work/v1.json"); v2=$(mean "$work/v2.json"); v3=$(mean "$work/v3.json"); v4=$(mean "$work/v4.json"); v5=$(mean "$work/v5.json"); v6=$(mean "$work/v6.json")
 v7=$("$venv/bin/python" "$work/qvl.py" 50)
 cat <<EOF
-Inputs: $files files, $mb MB (modules of $(basename "$KERNEL")); UKI of $(( $(size "$work/cvm.efi") / 1000000 )) MB. Mean of $runs runs (hyperfine), $(nproc) cores.
+Inputs: $files files, $mb MB (modules of $(basename "$KERNEL")); UKI of $(( $(size "$work/cvm.efi") / 1000000 )) MB. Median of $runs runs (hyperfine); the ratios of issue 16 (one pass, example build, GCP archive) from the commands run in turn ($ratio_rounds rounds for the first two), medians; $(nproc) cores.
 
 | job | tool | time (s) | output bytes | speed-up |
 |---|---|---:|---:|---:|
