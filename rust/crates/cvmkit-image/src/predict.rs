@@ -233,7 +233,7 @@ impl Tdx {
             acpi_blobs, Captured, LinuxStubMeasurement, OvmfProfile as Profile, PageOrder as Order,
             QemuVersion, Rtmr0Inputs, Rtmr0Source, TdxConfig,
         };
-        let fw_bytes = read_input(&self.firmware, "firmware")?;
+        let fw_bytes = crate::error::read_firmware(&self.firmware)?;
         let fw_name = self.firmware.display().to_string();
         let firmware =
             Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
@@ -396,7 +396,7 @@ impl Snp {
         use cvmkit_snp::cvmkit_ovmf::Firmware;
         use cvmkit_snp::{SevMode as Mode, Vcpu as V, VmmType as Vmm};
 
-        let fw_bytes = read_input(&self.firmware, "firmware")?;
+        let fw_bytes = crate::error::read_firmware(&self.firmware)?;
         let fw_name = self.firmware.display().to_string();
         let firmware =
             Firmware::parse_named(&fw_bytes, fw_name.clone()).with_context(|| fw_name.clone())?;
