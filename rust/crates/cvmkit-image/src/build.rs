@@ -1,6 +1,6 @@
 //! [`build`]: the whole image from a [`Spec`]: initrd, UKI, disk, measurements.json.
 
-use crate::output::{write_atomically, write_bytes};
+use crate::output::{write_atomically, write_atomically_keep_old, write_bytes};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -142,7 +142,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             &cvmkit_uki::UkiOptions::default(),
         )
         .with_context(|| what("UKI"))?;
-        let written = write_atomically(uki_path, |w| -> Result<Option<std::io::Result<_>>> {
+        let (written, old_uki) = write_atomically_keep_old(uki_path, |w| -> Result<Option<std::io::Result<_>>> {
             let write = |out: &mut dyn std::io::Write| -> std::result::Result<(), TeeError> {
                 prepared
                     .write(&mut &mut *out)
@@ -179,6 +179,8 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             }
         })?;
 
+        // The UKI it replaced (a rebuild): its blocks freed on another core, not in the rename.
+        let retire = scope.spawn(move || old_uki.map(std::fs::remove_file));
         // 3. the disk, written from the UKI's file while 4. predicts.
         let mut gpt_disk: Option<Vec<u8>> = None;
         let mut disk_path = None;
@@ -201,13 +203,17 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         let disk = match (layout, &disk_path) {
             (Some(l), Some(p)) => {
                 let p = p.clone();
-                Some(scope.spawn(move || write_disk(&l, &p)))
+                Some(scope.spawn(move || {
+                    let old = write_disk(&l, &p)?;
+                    // The disk it replaced: its blocks freed on a thread of their own.
+                    Ok(old.map(|old| scope.spawn(move || std::fs::remove_file(old))))
+                }))
             }
             _ => None,
         };
         // Its errors come first, as when the steps ran one after another.
-        let disk_result = || -> Result<()> {
-            disk.map_or(Ok(()), |h| {
+        let disk_result = || {
+            disk.map_or(Ok(None), |h| {
                 h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
             })
         };
@@ -301,10 +307,17 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             }
             Ok(())
         })();
-        disk_result()?;
+        let retire_disk = disk_result()?;
         predicted?;
         sbom.join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        let retired = [
+            retire.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            retire_disk.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+        ];
+        if let Some(Err(e)) = retired.into_iter().flatten().find(|r| r.is_err()) {
+            return Err(Error::with_source(format!("cannot remove an output this build replaced in {}", out.display()), e));
+        }
         Ok(Artifacts {
             initrd: initrd_file.clone(),
             uki: uki_file.clone(),
@@ -381,8 +394,10 @@ fn build_initrd(
 }
 
 /// Writes the disk of `layout` to `path`, all or nothing.
-fn write_disk(layout: &cvmkit_disk::DiskLayout, path: &Path) -> Result<()> {
-    write_atomically(path, |w| {
+/// Writes the disk; returns the second name of the disk it replaced (see
+/// [`write_atomically_keep_old`]), for the caller to remove.
+fn write_disk(layout: &cvmkit_disk::DiskLayout, path: &Path) -> Result<Option<PathBuf>> {
+    let ((), old) = write_atomically_keep_old(path, |w| {
         let file = w.get_mut();
         let report = layout
             .write(&mut **file)
@@ -391,7 +406,8 @@ fn write_disk(layout: &cvmkit_disk::DiskLayout, path: &Path) -> Result<()> {
         file.set_len(report.output_size)
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(())
-    })
+    })?;
+    Ok(old)
 }
 
 /// Items whose document depends on firmware alone (SNP's launch digest without kernel hashes,

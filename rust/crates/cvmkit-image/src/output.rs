@@ -15,6 +15,21 @@ pub fn write_atomically<T, E: From<Error>>(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<&mut File>) -> Result<T, E>,
 ) -> Result<T, E> {
+    let (value, old) = write_atomically_keep_old(path, fill)?;
+    if let Some(old) = old {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(value)
+}
+
+/// [`write_atomically`], except that the file it replaces keeps a second name (returned) for
+/// the caller to remove, on another thread if it likes: the rename would otherwise free the
+/// old file's blocks itself (ext4, a file written back: ~6 ms for 9 MB), on the caller's path.
+/// `None` when nothing was replaced, or the filesystem has no hard links (then the rename frees).
+pub fn write_atomically_keep_old<T, E: From<Error>>(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<&mut File>) -> Result<T, E>,
+) -> Result<(T, Option<std::path::PathBuf>), E> {
     if path.is_dir() {
         return Err(Error::msg(format!("output {} is a directory; give a file name with -o", path.display())).into());
     }
@@ -37,10 +52,19 @@ pub fn write_atomically<T, E: From<Error>>(
             .set_permissions(std::fs::Permissions::from_mode(0o666 & !current_umask()))
             .with_context(|| format!("cannot set the mode of {}", path.display()))?;
     }
-    tmp.persist(path).map_err(|e| {
+    // The file replaced keeps a second name, next to the temporary's, until the caller drops it.
+    let old = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file()).and_then(|_| {
+        let old = tmp.path().with_extension("old");
+        std::fs::hard_link(path, &old).ok().map(|()| old)
+    });
+    let persisted = tmp.persist(path).map_err(|e| {
         Error::with_source(format!("cannot move the finished output into place at {}", path.display()), e.error)
-    })?;
-    Ok(value)
+    });
+    if let (Err(_), Some(old)) = (&persisted, &old) {
+        let _ = std::fs::remove_file(old);
+    }
+    persisted?;
+    Ok((value, old))
 }
 
 /// [`write_atomically`] of `bytes`.
@@ -56,4 +80,35 @@ fn current_umask() -> u32 {
             s.lines().find_map(|l| l.strip_prefix("Umask:")).and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
         })
         .unwrap_or(0o022)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        n.sort();
+        n
+    }
+
+    /// A rebuild: the file replaced keeps a second name holding its bytes until the caller
+    /// removes it; `write_atomically` removes it itself; a first build replaces nothing.
+    #[test]
+    fn replaced_file_keeps_a_second_name_until_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("uki.efi");
+        let write = |bytes: &'static [u8]| {
+            write_atomically_keep_old::<_, Error>(&path, |w| w.write_all(bytes).context("write")).unwrap().1
+        };
+        assert_eq!(write(b"first"), None);
+        let old = write(b"second").expect("the first file is kept");
+        assert_eq!(std::fs::read(&old).unwrap(), b"first");
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        assert_eq!(names(dir.path()).len(), 2);
+        std::fs::remove_file(old).unwrap();
+        write_bytes(&path, b"third").unwrap();
+        assert_eq!(names(dir.path()), ["uki.efi"]);
+        assert_eq!(std::fs::read(&path).unwrap(), b"third");
+    }
 }
