@@ -150,6 +150,9 @@ done
 # disk, TPM + TDX + SNP documents); with BENCH_OLD=<an older cvmkit binary>, that one too.
 ex=$work/ex; mkdir -p "$ex"; stage_root "$ex/root"
 image_spec "$ex/root" zstd raw "$measure_items" > "$ex/image.json"
+# Written back first: the GiBs the bounded-memory runs wrote would otherwise be flushed by the
+# kernel's threads on the two cores the builds compare on.
+sync
 b0=""
 if [ -n "${BENCH_OLD:-}" ]; then
   pair=$(interleaved "$ratio_rounds" "$cvmkit build --spec $ex/image.json -o $ex/out" \

@@ -257,47 +257,53 @@ impl FromStr for Bank {
 #[derive(Clone)]
 pub struct Hasher(backend::State);
 
+/// A backend: an enum over its four hash types, `$finish` naming their final call.
+macro_rules! backend {
+    ($sha1:ty, $sha256:ty, $sha384:ty, $sha512:ty, $finish:ident) => {
+        #[derive(Clone)]
+        pub enum State {
+            Sha1($sha1),
+            Sha256($sha256),
+            Sha384($sha384),
+            Sha512($sha512),
+        }
+
+        impl State {
+            pub fn new(bank: super::Bank) -> State {
+                use super::Bank;
+                match bank {
+                    Bank::Sha1 => State::Sha1(<$sha1>::new()),
+                    Bank::Sha256 => State::Sha256(<$sha256>::new()),
+                    Bank::Sha384 => State::Sha384(<$sha384>::new()),
+                    Bank::Sha512 => State::Sha512(<$sha512>::new()),
+                }
+            }
+
+            pub fn update(&mut self, data: &[u8]) {
+                match self {
+                    State::Sha1(h) => h.update(data),
+                    State::Sha256(h) => h.update(data),
+                    State::Sha384(h) => h.update(data),
+                    State::Sha512(h) => h.update(data),
+                }
+            }
+
+            pub fn finalize(self) -> Vec<u8> {
+                match self {
+                    State::Sha1(h) => h.$finish().to_vec(),
+                    State::Sha256(h) => h.$finish().to_vec(),
+                    State::Sha384(h) => h.$finish().to_vec(),
+                    State::Sha512(h) => h.$finish().to_vec(),
+                }
+            }
+        }
+    };
+}
+
 #[cfg(not(feature = "openssl"))]
 mod backend {
     use sha2::Digest as _;
-
-    #[derive(Clone)]
-    pub enum State {
-        Sha1(sha1::Sha1),
-        Sha256(sha2::Sha256),
-        Sha384(sha2::Sha384),
-        Sha512(sha2::Sha512),
-    }
-
-    impl State {
-        pub fn new(bank: super::Bank) -> State {
-            use super::Bank;
-            match bank {
-                Bank::Sha1 => State::Sha1(sha1::Sha1::new()),
-                Bank::Sha256 => State::Sha256(sha2::Sha256::new()),
-                Bank::Sha384 => State::Sha384(sha2::Sha384::new()),
-                Bank::Sha512 => State::Sha512(sha2::Sha512::new()),
-            }
-        }
-
-        pub fn update(&mut self, data: &[u8]) {
-            match self {
-                State::Sha1(h) => h.update(data),
-                State::Sha256(h) => h.update(data),
-                State::Sha384(h) => h.update(data),
-                State::Sha512(h) => h.update(data),
-            }
-        }
-
-        pub fn finalize(self) -> Vec<u8> {
-            match self {
-                State::Sha1(h) => h.finalize().to_vec(),
-                State::Sha256(h) => h.finalize().to_vec(),
-                State::Sha384(h) => h.finalize().to_vec(),
-                State::Sha512(h) => h.finalize().to_vec(),
-            }
-        }
-    }
+    backend!(sha1::Sha1, sha2::Sha256, sha2::Sha384, sha2::Sha512, finalize);
 }
 
 #[cfg(feature = "openssl")]
@@ -305,44 +311,7 @@ mod backend {
     // The one-shot-context API (SHA384_Init/Update/Final): no allocation, no error path, and a
     // context that copies by value (a hash state forked mid-stream, see `Hasher: Clone`).
     use openssl::sha;
-
-    #[derive(Clone)]
-    pub enum State {
-        Sha1(sha::Sha1),
-        Sha256(sha::Sha256),
-        Sha384(sha::Sha384),
-        Sha512(sha::Sha512),
-    }
-
-    impl State {
-        pub fn new(bank: super::Bank) -> State {
-            use super::Bank;
-            match bank {
-                Bank::Sha1 => State::Sha1(sha::Sha1::new()),
-                Bank::Sha256 => State::Sha256(sha::Sha256::new()),
-                Bank::Sha384 => State::Sha384(sha::Sha384::new()),
-                Bank::Sha512 => State::Sha512(sha::Sha512::new()),
-            }
-        }
-
-        pub fn update(&mut self, data: &[u8]) {
-            match self {
-                State::Sha1(h) => h.update(data),
-                State::Sha256(h) => h.update(data),
-                State::Sha384(h) => h.update(data),
-                State::Sha512(h) => h.update(data),
-            }
-        }
-
-        pub fn finalize(self) -> Vec<u8> {
-            match self {
-                State::Sha1(h) => h.finish().to_vec(),
-                State::Sha256(h) => h.finish().to_vec(),
-                State::Sha384(h) => h.finish().to_vec(),
-                State::Sha512(h) => h.finish().to_vec(),
-            }
-        }
-    }
+    backend!(sha::Sha1, sha::Sha256, sha::Sha384, sha::Sha512, finish);
 }
 
 impl Hasher {

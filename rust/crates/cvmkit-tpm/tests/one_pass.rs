@@ -69,6 +69,25 @@ fn check(stub: Stub) {
     assert_eq!(cache.computed(), after_prefetch);
 }
 
+/// The predictions from `bytes` (what a pass read of the UKI) and the pass's digests are those of
+/// the whole UKI in memory: TPM (OVMF, and GCE's TD firmware with the disk), RTMR1, RTMR2; and
+/// none asked for a digest the pass did not compute.
+fn same_predictions(stub: Stub, bytes: &[u8], cache: &Arc<DigestCache>, uki: &[u8]) {
+    let opts = TpmOptions::default();
+    let gce = opts.clone().with_firmware(Firmware::GceTd).with_gpt_data(Some(gpt()));
+    assert_eq!(predict_with(bytes, &opts, Some(cache.clone())).unwrap(), predict(uki, &opts).unwrap(), "{stub:?}");
+    assert_eq!(predict_with(bytes, &gce, Some(cache.clone())).unwrap(), predict(uki, &gce).unwrap(), "{stub:?}");
+    let mut boot = UkiBoot::new(bytes, gpt());
+    boot.digests = Some(cache.clone());
+    let plain = UkiBoot::new(uki, gpt());
+    assert_eq!(uki_rtmr1(&boot, &OvmfProfile::EDK2_202411).unwrap(), uki_rtmr1(&plain, &OvmfProfile::EDK2_202411).unwrap());
+    assert_eq!(
+        uki_rtmr2(&boot, LinuxStubMeasurement::CcMeasurement).unwrap(),
+        uki_rtmr2(&plain, LinuxStubMeasurement::CcMeasurement).unwrap()
+    );
+    assert_eq!(cache.misses(), 0, "{stub:?}: a prediction needed a digest the pass did not compute");
+}
+
 /// The same digests from the file in one sequential pass, in bounded memory
 /// (`cvmkit_uefi_boot::read_streamed`): the same count, the same predictions, although the
 /// buffer the predictions see does not hold the kernel or the initrd.
@@ -89,19 +108,7 @@ fn check_streamed(stub: Stub, linux: LinuxVirtualSize, known: bool) {
     assert_eq!(streamed.bytes.len(), uki.len());
     assert_ne!(streamed.bytes, uki, "{stub:?}: the large sections were read into memory");
 
-    let opts = TpmOptions::default();
-    let gce = opts.clone().with_firmware(Firmware::GceTd).with_gpt_data(Some(gpt()));
-    assert_eq!(predict_with(&streamed.bytes, &opts, Some(cache.clone())).unwrap(), predict(&uki, &opts).unwrap(), "{stub:?}");
-    assert_eq!(predict_with(&streamed.bytes, &gce, Some(cache.clone())).unwrap(), predict(&uki, &gce).unwrap(), "{stub:?}");
-    let mut boot = UkiBoot::new(&streamed.bytes, gpt());
-    boot.digests = Some(cache.clone());
-    let plain = UkiBoot::new(&uki, gpt());
-    assert_eq!(uki_rtmr1(&boot, &OvmfProfile::EDK2_202411).unwrap(), uki_rtmr1(&plain, &OvmfProfile::EDK2_202411).unwrap());
-    assert_eq!(
-        uki_rtmr2(&boot, LinuxStubMeasurement::CcMeasurement).unwrap(),
-        uki_rtmr2(&plain, LinuxStubMeasurement::CcMeasurement).unwrap()
-    );
-    assert_eq!(cache.misses(), 0, "{stub:?}: a prediction needed a digest the pass did not compute");
+    same_predictions(stub, &streamed.bytes, &cache, &uki);
 }
 
 /// What `cvmkit build` does: the UKI laid out and checksummed first (`cvmkit_uki::prepare_uki`),
@@ -142,19 +149,7 @@ fn check_written(stub: Stub, linux: LinuxVirtualSize, known: bool) {
     assert_eq!(cache.whole_file_sha256(), Some(Bank::Sha256.hash(&uki)));
     assert_ne!(streamed.bytes, uki, "{stub:?}: the kernel and the initrd were held in memory");
 
-    let opts = TpmOptions::default();
-    let gce = opts.clone().with_firmware(Firmware::GceTd).with_gpt_data(Some(gpt()));
-    assert_eq!(predict_with(&streamed.bytes, &opts, Some(cache.clone())).unwrap(), predict(&uki, &opts).unwrap(), "{stub:?}");
-    assert_eq!(predict_with(&streamed.bytes, &gce, Some(cache.clone())).unwrap(), predict(&uki, &gce).unwrap(), "{stub:?}");
-    let mut boot = UkiBoot::new(&streamed.bytes, gpt());
-    boot.digests = Some(cache.clone());
-    let plain = UkiBoot::new(&uki, gpt());
-    assert_eq!(uki_rtmr1(&boot, &OvmfProfile::EDK2_202411).unwrap(), uki_rtmr1(&plain, &OvmfProfile::EDK2_202411).unwrap());
-    assert_eq!(
-        uki_rtmr2(&boot, LinuxStubMeasurement::CcMeasurement).unwrap(),
-        uki_rtmr2(&plain, LinuxStubMeasurement::CcMeasurement).unwrap()
-    );
-    assert_eq!(cache.misses(), 0, "{stub:?}: a prediction needed a digest the pass did not compute");
+    same_predictions(stub, &streamed.bytes, &cache, &uki);
 }
 
 #[test]
