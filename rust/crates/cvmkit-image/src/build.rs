@@ -143,11 +143,15 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         )
         .with_context(|| what("UKI"))?;
         let (written, old_uki) = write_atomically_keep_old(uki_path, |w| -> Result<Option<std::io::Result<_>>> {
+            // Flushed here: a failure to get the bytes into the file is the write's (no UKI),
+            // not the hashing's (the UKI is whole and kept).
             let write = |out: &mut dyn std::io::Write| -> std::result::Result<(), TeeError> {
                 prepared
                     .write(&mut &mut *out)
                     .map(drop)
-                    .map_err(|e| TeeError::Write(Error::with_source(what("UKI"), e)))
+                    .map_err(|e| TeeError::Write(Error::with_source(what("UKI"), e)))?;
+                out.flush()
+                    .map_err(|e| TeeError::Write(Error::with_source(format!("cannot write {}", uki_path.display()), e)))
             };
             let skeleton = match all_banks.is_empty() {
                 // No item reads the UKI (SNP, Azure's TDX): nothing to hash.
