@@ -18,10 +18,12 @@ die() { echo "rust-tests-sandbox: error: $*" >&2; exit 2; }
 # check's nativeBuildInputs and buildInputs (pkg-config, openssl: the CLI's `openssl` feature) and
 # nativeCheckInputs (nix/rust-tests.nix), as the Debian packages that ship them.
 stdenv_debs=(coreutils findutils diffutils sed grep gawk tar gzip bzip2 xz-utils make bash patch file
-  gcc-12 cpp-12 binutils binutils-x86-64-linux-gnu gcc pkg-config libssl-dev)
+  gcc-12 cpp-12 binutils binutils-x86-64-linux-gnu gcc pkgconf pkgconf-bin)
 check_debs=(cpio dosfstools mtools util-linux fdisk gdisk nginx openssl curl swtpm swtpm-tools zstd pebble)
+# Headers and libraries only (openssl's buildInputs): installed, nothing to put on PATH.
+lib_debs=(libssl-dev)
 missing=()
-for p in "${stdenv_debs[@]}" "${check_debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+for p in "${stdenv_debs[@]}" "${check_debs[@]}" "${lib_debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} = 0 ] || die "missing Debian packages: ${missing[*]} (apt-get install them)"
 
 farm=$(mktemp -d /tmp/cvmkit-rust-tests-path.XXXXXX)

@@ -11,7 +11,7 @@ sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
 
 debs=(
   ca-certificates
-  build-essential pkg-config    # a C toolchain: ring, zstd-sys and libdeflate-sys compile C
+  build-essential pkg-config    # a C toolchain: ring, zstd-sys and libdeflate-sys compile C (pkg-config: pkgconf)
   libssl-dev                    # libcrypto for cvmkit's SHA-384 (the `openssl` feature, on by default)
   ovmf                          # boot test under TCG (QEMU itself: see below)
   mtools dosfstools             # the boot test's FAT ESP, written by standard tools
