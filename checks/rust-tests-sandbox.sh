@@ -30,9 +30,11 @@ farm=$(mktemp -d /tmp/cvmkit-rust-tests-path.XXXXXX)
 home=$(mktemp -d /tmp/cvmkit-rust-tests-home.XXXXXX)
 trap 'rm -rf "$farm" "$home"' EXIT
 for p in "${stdenv_debs[@]}" "${check_debs[@]}"; do
-  dpkg -L "$p" | grep -E '^/(usr/)?s?bin/[^/]+$' | while read -r f; do
+  # Under pipefail a package with nothing in bin/ would end the script without a word: named.
+  bins=$(dpkg -L "$p" | grep -E '^/(usr/)?s?bin/[^/]+$') || die "$p puts nothing in bin/: list it in lib_debs"
+  while read -r f; do
     [ -e "$farm/$(basename "$f")" ] || ln -s "$f" "$farm/$(basename "$f")"
-  done
+  done <<< "$bins"
 done
 for t in cargo rustc; do ln -s "$(command -v $t)" "$farm/$t"; done
 ln -sf gcc "$farm/cc"
