@@ -111,6 +111,11 @@ fn check_streamed(stub: Stub, linux: LinuxVirtualSize, known: bool) {
     same_predictions(stub, &streamed.bytes, &cache, &uki);
 }
 
+/// A new file open for writing and reading (the hashers read pieces out of file order back).
+fn create(path: &std::path::Path) -> std::fs::File {
+    std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).unwrap()
+}
+
 /// What `cvmkit build` does: the UKI laid out and checksummed first (`cvmkit_uki::prepare_uki`),
 /// then hashed on its way to the file (`measure_written`) rather than read back. The file is
 /// `build_uki`'s bytes, and the digests give the predictions of the whole UKI in memory.
@@ -133,7 +138,6 @@ fn check_written(stub: Stub, linux: LinuxVirtualSize, known: bool) {
     let banks = [Bank::Sha1, Bank::Sha256, Bank::Sha384];
     let known = known.then(|| KnownLinux::compute(kernel.clone(), &banks));
     let path = dir.path().join("uki.efi");
-    let create = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(p).unwrap();
     let mut file = create(&path);
     let reader = file.try_clone().unwrap();
     let write = |out: &mut dyn std::io::Write| prepared.write(&mut &mut *out).map(drop).map_err(std::io::Error::other);
@@ -168,7 +172,6 @@ fn written_short_or_failed() {
     let uki = build_uki(Stub::V257, &build_initrd(dir.path()), LinuxVirtualSize::FileSize);
     let path = dir.path().join("uki.efi");
     let banks = [Bank::Sha256];
-    let create = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(p).unwrap();
     for stop in [0, 100, uki.len() / 2, uki.len() - 1] {
         let mut file = create(&path);
         let reader = file.try_clone().unwrap();
