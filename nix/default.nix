@@ -134,7 +134,7 @@ let
       # Examples
 
       ```nix
-      (lib.evalModules { modules = [ lib.modules.qemu ]; }).cmdline => [ "console=ttyS0" ]
+      (lib.evalModules { modules = [ lib.modules.qemu ]; }).cmdline => [ "console=ttyS0" "no_timer_check" ]
       ```
     */
     evalModules =

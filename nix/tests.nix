@@ -638,7 +638,10 @@ let
       ])
       [
         {
-          cmdline = [ "console=ttyS0" ];
+          cmdline = [
+            "console=ttyS0"
+            "no_timer_check"
+          ];
           disk.format = "raw";
         }
         {
@@ -659,7 +662,7 @@ let
         { cmdline = [ "quiet" ]; }
         L.modules.azure
       ];
-    }).spec.uki.cmdline "console=ttyS0 quiet console=ttyS0 earlyprintk=ttyS0")
+    }).spec.uki.cmdline "console=ttyS0 no_timer_check quiet console=ttyS0 earlyprintk=ttyS0")
     (eq "a text file with store references is passed with passAsFile by the image derivation"
       (
         let

@@ -2,6 +2,11 @@ use std::process::Command;
 
 use crate::util::*;
 
+/// The example's command line (examples/minimal/cmdline), which the step-by-step build reads too.
+fn example_cmdline() -> String {
+    std::fs::read_to_string(example_file("cmdline")).unwrap()
+}
+
 fn write_spec(dir: &std::path::Path, root: &std::path::Path, inputs: &Inputs, extra: &str) -> std::path::PathBuf {
     let spec = serde_json::json!({
         "schema": "cvmkit.image/v1",
@@ -9,7 +14,7 @@ fn write_spec(dir: &std::path::Path, root: &std::path::Path, inputs: &Inputs, ex
         "source_date_epoch": 0,
         "initrd": { "trees": [root], "spec_files": [example_file("initrd.spec")], "compress": "zstd" },
         "uki": {
-            "stub": inputs.stub, "kernel": inputs.kernel, "cmdline": "console=ttyS0 panic=-1\n",
+            "stub": inputs.stub, "kernel": inputs.kernel, "cmdline": example_cmdline(),
             "os_release": example_file("os-release"), "uname": "6.1.0-example"
         }
     });
@@ -150,7 +155,8 @@ fn build_spec_snp_kernel_hashes_equals_sev_snp_measure() {
     run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "out"]), true);
     let docs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/measurements.json")).unwrap()).unwrap();
     let doc = &docs[0];
-    let cmdline = "console=ttyS0 panic=-1\n";
+    let cmdline = example_cmdline();
+    let cmdline = cmdline.as_str();
     assert_eq!(doc["inputs"]["initrd"]["path"], "initrd.img");
     assert_eq!(doc["inputs"]["kernel"]["path"], inputs.kernel.to_str().unwrap());
     assert_eq!(doc["inputs"]["append"]["value"], cmdline, "{}", doc["inputs"]);

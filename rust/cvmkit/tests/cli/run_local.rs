@@ -159,7 +159,7 @@ fn build_image_with(
             .arg(&inputs.kernel)
             .arg("--initrd")
             .arg(&initrd)
-            .arg("--cmdline=console=ttyS0 panic=-1 loglevel=4")
+            .arg("--cmdline=console=ttyS0 panic=-1 loglevel=4 no_timer_check")
             .args(["--uname", &version, "-o"])
             .arg(image.join("uki.efi")),
         true,

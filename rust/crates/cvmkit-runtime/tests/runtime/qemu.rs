@@ -138,7 +138,7 @@ fn build_uki(dir: &Path, runtime: &Path) -> PathBuf {
     let parts = cvmkit_uki::UkiParts {
         linux: &linux,
         initrds: vec![&initrd],
-        cmdline: Some("console=ttyS0 panic=-1 loglevel=4"),
+        cmdline: Some("console=ttyS0 panic=-1 loglevel=4 no_timer_check"),
         uname: Some(&version),
         ..Default::default()
     };

@@ -52,7 +52,8 @@ pub fn build_initrd(dir: &Path) -> Vec<u8> {
 /// The command line the boot test's UKI carries. The trailing newline (as in the example image
 /// specs) is in `.cmdline`, and so in PCR 11; systemd-stub 257 drops it from the `LoadOptions` it
 /// passes the kernel (`mangle_stub_cmdline()`), which the kernel measures into PCR 9.
-pub const CMDLINE: &str = "console=ttyS0 panic=-1\n";
+/// `no_timer_check` keeps the TCG boot from panicking in the kernel's timer probe on a busy host.
+pub const CMDLINE: &str = "console=ttyS0 panic=-1 no_timer_check\n";
 
 /// os-release for the UKI's `.osrel`.
 pub const OS_RELEASE: &str = "ID=cvmkit-test\nNAME=\"cvmkit TPM test\"\nVERSION_ID=1\n";
