@@ -314,26 +314,23 @@ impl Tee<'_, '_> {
 }
 
 impl Write for Tee<'_, '_> {
+    /// At most the rest of the current chunk per call: a large section (the kernel, one slice)
+    /// then reaches the hashers chunk by chunk as it goes into the file, instead of after one
+    /// long write of all of it, during which they would wait.
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(data)?;
-        let mut rest = &data[..n];
-        while !rest.is_empty() {
-            if self.stopped {
-                self.off += rest.len() as u64;
-                break;
-            }
-            if self.buf.capacity() == 0 {
-                self.buf = self.buffer();
-                if self.stopped {
-                    continue;
-                }
-            }
-            let k = (TEE_CHUNK - self.buf.len()).min(rest.len());
-            self.buf.extend_from_slice(&rest[..k]);
-            rest = &rest[k..];
-            if self.buf.len() == TEE_CHUNK {
-                self.send();
-            }
+        if !self.stopped && self.buf.capacity() == 0 {
+            self.buf = self.buffer();
+        }
+        if self.stopped {
+            let n = self.inner.write(data)?;
+            self.off += n as u64;
+            return Ok(n);
+        }
+        let k = (TEE_CHUNK - self.buf.len()).min(data.len());
+        let n = self.inner.write(&data[..k])?;
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == TEE_CHUNK {
+            self.send();
         }
         Ok(n)
     }
