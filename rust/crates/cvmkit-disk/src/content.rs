@@ -20,12 +20,17 @@ pub(crate) fn is_zero(b: &[u8]) -> bool {
             .all(|c| u128::from_ne_bytes(c.try_into().expect("16 bytes")) == 0)
 }
 
+/// Opens the UKI's bytes from their start, instead of the file at the planned path: see
+/// [`DiskLayout::write_with_uki`].
+pub type OpenUki<'a> = dyn Fn() -> std::io::Result<Box<dyn Read + 'a>> + 'a;
+
 impl DiskLayout {
     /// Calls `f(disk_offset, bytes)` for every extent's bytes in disk order, input files in
     /// chunks of at most 1 MiB that end on 4 KiB disk boundaries. Each input is read once and
     /// must still have the size it had when planned.
     pub(crate) fn visit(
         &self,
+        uki: Option<&OpenUki<'_>>,
         mut f: impl FnMut(u64, &[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let mut buf = vec![0u8; CHUNK];
@@ -39,7 +44,10 @@ impl DiskLayout {
                         path: input.path.clone(),
                         source,
                     };
-                    let mut file = File::open(&input.path).map_err(unreadable)?;
+                    let mut file: Box<dyn Read + '_> = match uki.filter(|_| *i == 0) {
+                        Some(open) => open().map_err(unreadable)?,
+                        None => Box::new(File::open(&input.path).map_err(unreadable)?),
+                    };
                     let mut done = 0u64;
                     while done < input.len {
                         let at = e.offset + done;
@@ -72,9 +80,10 @@ impl DiskLayout {
     /// (clipped to the extents) within each chunk.
     pub(crate) fn visit_nonzero(
         &self,
+        uki: Option<&OpenUki<'_>>,
         mut f: impl FnMut(u64, &[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        self.visit(|offset, data| {
+        self.visit(uki, |offset, data| {
             let mut i = 0usize;
             let mut run: Option<usize> = None;
             while i < data.len() {
@@ -101,9 +110,9 @@ impl DiskLayout {
     /// The sparse map: sorted, merged (offset, length) ranges of the disk that hold non-zero
     /// 4 KiB blocks, widened to 512-byte boundaries (GNU tar reads each range's data in whole
     /// 512-byte blocks). Reads every input once.
-    pub(crate) fn data_map(&self) -> Result<Vec<(u64, u64)>, Error> {
+    pub(crate) fn data_map(&self, uki: Option<&OpenUki<'_>>) -> Result<Vec<(u64, u64)>, Error> {
         let mut map: Vec<(u64, u64)> = Vec::new();
-        self.visit_nonzero(|offset, data| {
+        self.visit_nonzero(uki, |offset, data| {
             let start = offset / 512 * 512;
             let end = (offset + data.len() as u64).div_ceil(512) * 512;
             match map.last_mut() {
@@ -200,7 +209,7 @@ impl<'m> MapFeeder<'m> {
 }
 
 /// Reads until `buf` is full or the end of the file; returns the bytes read.
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_full(file: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match file.read(&mut buf[n..]) {

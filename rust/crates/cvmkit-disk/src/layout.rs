@@ -49,6 +49,9 @@ pub struct DiskSpec {
     /// enough: the partitions plus 1 MiB at each end. Space after the last partition is left
     /// unpartitioned.
     pub disk_size: Option<u64>,
+    /// The UKI's length, for a disk planned while the UKI is still being written (see
+    /// [`DiskLayout::write_with_uki`]); `None`: the length of the file at `uki`.
+    pub uki_len: Option<u64>,
 }
 
 impl DiskSpec {
@@ -275,7 +278,11 @@ impl DiskLayout {
         } else {
             "cvmkit supports"
         };
-        let uki_len = input_len("UKI", &spec.uki)?;
+        let uki_len = match spec.uki_len {
+            Some(0) => return Err(Error::EmptyInput { what: "UKI", path: spec.uki.clone() }),
+            Some(len) => len,
+            None => input_len("UKI", &spec.uki)?,
+        };
         if uki_len > u64::from(u32::MAX) {
             return Err(Error::UkiTooLargeForFat {
                 path: spec.uki.clone(),

@@ -68,6 +68,7 @@ mod qcow2;
 mod vhd;
 mod write;
 
+pub use content::OpenUki;
 pub use error::Error;
 pub use gcp::{GCP_GZIP_LEVEL, GCP_MEMBER_NAME};
 pub use layout::{

@@ -4,7 +4,7 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 
-use crate::content::MapFeeder;
+use crate::content::{MapFeeder, OpenUki};
 use crate::gcp::{data_padding, end_padding, sparse_headers, GzWriter, GCP_MEMBER_NAME};
 use crate::layout::{DiskLayout, DiskReport, DiskSpec, Format};
 use crate::qcow2::Qcow2Plan;
@@ -47,6 +47,19 @@ impl DiskLayout {
     /// survive. The output's length is exact when this returns: the last bytes of every format
     /// are written, never seeked over.
     pub fn write<W: Write + Seek>(&self, out: &mut W) -> Result<DiskReport, Error> {
+        self.write_from(out, None)
+    }
+
+    /// [`DiskLayout::write`], reading the UKI's bytes from what `open_uki` opens (at their
+    /// start; once for raw and VHD, twice for GCP and qcow2, which first map the zero blocks)
+    /// instead of from the file at the planned path. The reader must give exactly the planned
+    /// length, then end: `cvmkit build` plans the disk from the UKI's length and writes it
+    /// while the UKI is still being written, from a reader that follows the UKI's writer.
+    pub fn write_with_uki<W: Write + Seek>(&self, out: &mut W, open_uki: &OpenUki<'_>) -> Result<DiskReport, Error> {
+        self.write_from(out, Some(open_uki))
+    }
+
+    fn write_from<W: Write + Seek>(&self, out: &mut W, uki: Option<&OpenUki<'_>>) -> Result<DiskReport, Error> {
         let len = out.seek(SeekFrom::End(0)).map_err(Error::io(WRITING))?;
         if len != 0 {
             return Err(Error::OutputNotEmpty { len });
@@ -57,7 +70,7 @@ impl DiskLayout {
                 let mut w = BufWriter::with_capacity(1 << 20, &mut *out);
                 let mut pos = 0u64;
                 let mut data = 0u64;
-                self.visit_nonzero(|offset, bytes| {
+                self.visit_nonzero(uki, |offset, bytes| {
                     if offset != pos {
                         w.seek(SeekFrom::Start(offset))
                             .map_err(Error::io(WRITING))?;
@@ -86,7 +99,7 @@ impl DiskLayout {
                 report.output_size = end;
             }
             Format::Gcp => {
-                let map = self.data_map()?;
+                let map = self.data_map(uki)?;
                 let stored: u64 = map.iter().map(|e| e.1).sum();
                 let counter = Counter {
                     inner: BufWriter::with_capacity(1 << 20, &mut *out),
@@ -99,7 +112,7 @@ impl DiskLayout {
                 // The data of each mapped range, in order.
                 let mut feeder = MapFeeder::new(&map);
                 let mut emit = |b: &[u8]| gz.write_all(b).map_err(Error::io(WRITING));
-                self.visit(|offset, bytes| feeder.feed(offset, bytes, &mut emit))?;
+                self.visit(uki, |offset, bytes| feeder.feed(offset, bytes, &mut emit))?;
                 feeder.finish(&mut emit)?;
                 let written = feeder.emitted;
                 debug_assert_eq!(written, stored);
@@ -112,7 +125,7 @@ impl DiskLayout {
                 report.output_size = counter.count;
             }
             Format::Qcow2 => {
-                let map = self.data_map()?;
+                let map = self.data_map(uki)?;
                 let plan = Qcow2Plan::new(self.disk_size(), &map);
                 let cs = plan.cluster_size();
                 let mut w = BufWriter::with_capacity(1 << 20, &mut *out);
@@ -138,7 +151,7 @@ impl DiskLayout {
                     }
                     Ok::<(), Error>(())
                 };
-                self.visit(|offset, bytes| {
+                self.visit(uki, |offset, bytes| {
                     let mut pos = 0usize;
                     while pos < bytes.len() {
                         let abs = offset + pos as u64;

@@ -87,3 +87,49 @@ fn timestamp_changes_only_times_and_seed_changes_only_ids() {
         assert!(in_gpt || in_serial, "seed changed byte {i}");
     }
 }
+
+/// A disk planned from the UKI's length and written from a reader of the UKI's bytes (as `cvmkit
+/// build` writes it while the UKI is still being written) is the disk written from the file, in
+/// every format; a reader that gives fewer or more bytes than planned is an error, not a disk.
+#[test]
+fn uki_from_a_reader_gives_the_files_bytes() {
+    use std::cell::Cell;
+    use std::io::{Cursor, Read};
+
+    let dir = tempfile::tempdir().unwrap();
+    let uki = std::fs::read(example_uki()).unwrap();
+    let spec = DiskSpec {
+        data_size: Some(8 << 20),
+        ..DiskSpec::new(example_uki(), "stream", 1_700_000_000)
+    };
+    // Planned from the length alone: the path names a file that does not exist.
+    let planned = DiskSpec {
+        uki: dir.path().join("not-written-yet.efi"),
+        uki_len: Some(uki.len() as u64),
+        ..spec.clone()
+    };
+    for format in Format::ALL {
+        let (from_file, report) = build(&spec, format, dir.path(), &format!("file.{}", format.extension()));
+        let layout = cvmkit_disk::DiskLayout::plan(&planned, format).unwrap();
+        let opens = Cell::new(0);
+        let open = || -> std::io::Result<Box<dyn Read + '_>> {
+            opens.set(opens.get() + 1);
+            Ok(Box::new(Cursor::new(&uki[..])))
+        };
+        let mut out = Cursor::new(Vec::new());
+        let streamed = layout.write_with_uki(&mut out, &open).unwrap_or_else(|e| panic!("{format}: {e}"));
+        let mut bytes = out.into_inner();
+        bytes.resize(streamed.output_size as usize, 0); // the file's trailing hole
+        assert_eq!(bytes, std::fs::read(&from_file).unwrap(), "{format}");
+        assert_eq!(streamed.output_size, report.output_size, "{format}");
+        // Raw and VHD read the UKI once; GCP and qcow2 map its zero blocks first.
+        let want = if matches!(format, Format::Raw | Format::Vhd) { 1 } else { 2 };
+        assert_eq!(opens.get(), want, "{format}");
+
+        for wrong in [&uki[..uki.len() - 1], &[&uki[..], &[0u8][..]].concat()[..]] {
+            let open = || -> std::io::Result<Box<dyn Read + '_>> { Ok(Box::new(Cursor::new(wrong))) };
+            let err = layout.write_with_uki(&mut Cursor::new(Vec::new()), &open).unwrap_err().to_string();
+            assert!(err.contains("changed"), "{format}, {} bytes: {err}", wrong.len());
+        }
+    }
+}
