@@ -35,7 +35,8 @@ pub struct Artifacts {
 /// initrd, another hashes the kernel for the measurements (`.linux`'s digests, taken instead of
 /// hashing `.linux` again once the UKI exists) and predicts what depends on firmware alone.
 /// The UKI is hashed on its way to the file (laid out and checksummed first, then written front
-/// to back into the hashing threads as well), not read back; the disk is written while the
+/// to back into the hashing threads as well), not read back; the disk is planned from the UKI's
+/// length and written beside it, from its bytes as they reach the file, and finished while the
 /// documents are predicted. Same bytes as one step after another.
 pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
     std::fs::create_dir_all(out)
@@ -142,7 +143,58 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
             &cvmkit_uki::UkiOptions::default(),
         )
         .with_context(|| what("UKI"))?;
+        // 3. the disk: planned from the UKI's length, and written beside the UKI from its bytes
+        // as they reach the file (crate::follow) rather than read back once it is whole; it is
+        // finished while 4. predicts.
+        let mut gpt_disk: Option<Vec<u8>> = None;
+        let mut disk_path = None;
+        let mut layout = None;
+        if let Some(d) = &spec.disk {
+            let format = cvmkit_disk::Format::from(d.format);
+            let seed = d.seed.clone().unwrap_or_else(|| spec.name.clone());
+            let mut ds =
+                cvmkit_disk::DiskSpec::new(uki_path, seed, u64::from(spec.source_date_epoch));
+            ds.data_size = d.data_size.map(|s| s.0);
+            ds.esp_size = d.esp_size.map(|s| s.0);
+            ds.disk_size = d.disk_size.map(|s| s.0);
+            ds.uki_len = Some(prepared.len());
+            let l = cvmkit_disk::DiskLayout::plan(&ds, format).with_context(|| what("disk"))?;
+            // The GPT as firmware reads it (protective MBR, header, entries): what TDX's
+            // EV_EFI_GPT_EVENT measures, the same whatever container the disk ships in.
+            gpt_disk = Some(l.gpt().primary_bytes());
+            disk_path = Some(out.join(format!("disk.{}", format.extension())));
+            layout = Some(l);
+        }
+        let follow = Arc::new(crate::follow::Follow::default());
+        let disk = match (layout, &disk_path) {
+            (Some(l), Some(p)) => {
+                let (p, follow) = (p.clone(), follow.clone());
+                Some(scope.spawn(move || {
+                    let open = || -> std::io::Result<Box<dyn std::io::Read>> { Ok(Box::new(follow.reader())) };
+                    let old = write_disk(&l, &p, &open)?;
+                    // The disk it replaced: its blocks freed on a thread of their own.
+                    Ok(old.map(|old| scope.spawn(move || std::fs::remove_file(old))))
+                }))
+            }
+            _ => None,
+        };
+        // Until the UKI is whole and in place the disk's reader waits; if it never is (an error, a
+        // panic), the reader fails and the disk is not written.
+        let finish = crate::follow::Finish(&follow);
         let (written, old_uki) = write_atomically_keep_old(uki_path, |w| -> Result<Option<std::io::Result<_>>> {
+            let file = w
+                .get_ref()
+                .try_clone()
+                .and_then(|f| Ok((f.try_clone()?, f)))
+                .with_context(|| format!("cannot write {}", uki_path.display()))?;
+            let (file, for_disk) = file;
+            follow.start(for_disk);
+            // Into the file through a counter, so that the disk's reader knows what it may read.
+            let mut counted = std::io::BufWriter::with_capacity(
+                1 << 20,
+                crate::follow::Counted { inner: &mut **w.get_mut(), follow: &follow },
+            );
+            let w = &mut counted;
             // Flushed here: a failure to get the bytes into the file is the write's (no UKI),
             // not the hashing's (the UKI is whole and kept).
             let write = |out: &mut dyn std::io::Write| -> std::result::Result<(), TeeError> {
@@ -162,10 +214,6 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                 write(w).map_err(TeeError::into_error)?;
                 return Ok(None);
             };
-            let file = w
-                .get_ref()
-                .try_clone()
-                .with_context(|| format!("cannot write {}", uki_path.display()))?;
             match cvmkit_uefi_boot::measure_written(
                 skeleton,
                 &file,
@@ -182,39 +230,11 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                 Err(e) => Err(e.into_error()),
             }
         })?;
+        follow.finish(true);
+        drop(finish);
 
         // The UKI it replaced (a rebuild): its blocks freed on another core, not in the rename.
         let retire = scope.spawn(move || old_uki.map(std::fs::remove_file));
-        // 3. the disk, written from the UKI's file while 4. predicts.
-        let mut gpt_disk: Option<Vec<u8>> = None;
-        let mut disk_path = None;
-        let mut layout = None;
-        if let Some(d) = &spec.disk {
-            let format = cvmkit_disk::Format::from(d.format);
-            let seed = d.seed.clone().unwrap_or_else(|| spec.name.clone());
-            let mut ds =
-                cvmkit_disk::DiskSpec::new(uki_path, seed, u64::from(spec.source_date_epoch));
-            ds.data_size = d.data_size.map(|s| s.0);
-            ds.esp_size = d.esp_size.map(|s| s.0);
-            ds.disk_size = d.disk_size.map(|s| s.0);
-            let l = cvmkit_disk::DiskLayout::plan(&ds, format).with_context(|| what("disk"))?;
-            // The GPT as firmware reads it (protective MBR, header, entries): what TDX's
-            // EV_EFI_GPT_EVENT measures, the same whatever container the disk ships in.
-            gpt_disk = Some(l.gpt().primary_bytes());
-            disk_path = Some(out.join(format!("disk.{}", format.extension())));
-            layout = Some(l);
-        }
-        let disk = match (layout, &disk_path) {
-            (Some(l), Some(p)) => {
-                let p = p.clone();
-                Some(scope.spawn(move || {
-                    let old = write_disk(&l, &p)?;
-                    // The disk it replaced: its blocks freed on a thread of their own.
-                    Ok(old.map(|old| scope.spawn(move || std::fs::remove_file(old))))
-                }))
-            }
-            _ => None,
-        };
         // Its errors come first, as when the steps ran one after another.
         let disk_result = || {
             disk.map_or(Ok(None), |h| {
@@ -400,11 +420,15 @@ fn build_initrd(
 /// Writes the disk of `layout` to `path`, all or nothing.
 /// Writes the disk; returns the second name of the disk it replaced (see
 /// [`write_atomically_keep_old`]), for the caller to remove.
-fn write_disk(layout: &cvmkit_disk::DiskLayout, path: &Path) -> Result<Option<PathBuf>> {
+fn write_disk(
+    layout: &cvmkit_disk::DiskLayout,
+    path: &Path,
+    open_uki: &cvmkit_disk::OpenUki<'_>,
+) -> Result<Option<PathBuf>> {
     let ((), old) = write_atomically_keep_old(path, |w| {
         let file = w.get_mut();
         let report = layout
-            .write(&mut **file)
+            .write_with_uki(&mut **file, open_uki)
             .with_context(|| format!("cannot write {}", path.display()))?;
         // Sparse formats seek over zeros; the length makes the trailing hole part of the file.
         file.set_len(report.output_size)

@@ -15,6 +15,7 @@
 
 mod build;
 mod error;
+mod follow;
 pub mod output;
 pub mod predict;
 mod sbom;
