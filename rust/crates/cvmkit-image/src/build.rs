@@ -1,6 +1,7 @@
 //! [`build`]: the whole image from a [`Spec`]: initrd, UKI, disk, measurements.json.
 
-use crate::output::{write_atomically, write_atomically_keep_old, write_bytes};
+use crate::output::{write_atomically_keep_old, write_bytes};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -110,7 +111,10 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         });
 
         // 1. initrd
-        let (initrd_model, initrd_sha256, file_digests) = build_initrd(spec, initrd_path)?;
+        let (initrd_model, initrd_sha256, file_digests, old_initrd) = build_initrd(spec, initrd_path)?;
+        // Every output a rebuild replaces is removed on a thread of its own, beside the work: on
+        // a file system mounted with `discard` freeing its blocks waits for the disk.
+        let retire_initrd = scope.spawn(move || old_initrd.map(std::fs::remove_file));
         // 2. UKI, the initrds copied from their files into it (cvmkit_uki::PreparedUki::write).
         let kernel = kernel_rx
             .recv()
@@ -290,6 +294,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         // 4. measurements.json: one document per platform, in the order given.
         let mut documents = Vec::new();
         let mut measurements = None;
+        let mut retire_measurements = None;
         let predicted = (|| -> Result<()> {
             if spec.measure.is_some() {
                 let (uki, digests) = (&streamed.bytes, streamed.digests.clone());
@@ -326,7 +331,10 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                 let mut text = serde_json::to_string_pretty(&documents)
                     .context("cannot serialize measurements")?;
                 text.push('\n');
-                write_bytes(&path, text.as_bytes())?;
+                let ((), old) = write_atomically_keep_old(&path, |w| {
+                    w.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+                })?;
+                retire_measurements = old.map(|old| scope.spawn(move || std::fs::remove_file(old)));
                 measurements = Some(path);
             }
             Ok(())
@@ -335,9 +343,14 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         predicted?;
         sbom.join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+        }
         let retired = [
-            retire.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            retire_disk.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+            joined(retire_initrd),
+            joined(retire),
+            retire_disk.map(joined),
+            retire_measurements.map(joined),
         ];
         if let Some(Err(e)) = retired.into_iter().flatten().find(|r| r.is_err()) {
             return Err(Error::with_source(format!("cannot remove an output this build replaced in {}", out.display()), e));
@@ -378,10 +391,11 @@ impl TeeError {
 /// Writes the initrd of `spec` to `path` as it is built (an uncompressed one never sits in
 /// memory; a compressed one is compressed whole, as the compressors' bytes depend on it), taking
 /// the SBOM's per-file and whole-initrd SHA-256 on the way rather than reading again.
+/// Returns also the second name of the initrd it replaced (see [`write_atomically_keep_old`]).
 fn build_initrd(
     spec: &Spec,
     path: &Path,
-) -> Result<(cvmkit_initrd::Initrd, [u8; 32], crate::sbom::FileDigests)> {
+) -> Result<(cvmkit_initrd::Initrd, [u8; 32], crate::sbom::FileDigests, Option<PathBuf>)> {
     let what = |step: &str| format!("image {}: {step}", spec.name);
     let opts = cvmkit_initrd::Options {
         mtime: spec.source_date_epoch,
@@ -398,7 +412,7 @@ fn build_initrd(
     let trees: Vec<&Path> = spec.initrd.trees.iter().map(PathBuf::as_path).collect();
     let spec_refs: Vec<&cvmkit_initrd::Spec> = specs.iter().collect();
     let mut file_digests = crate::sbom::FileDigests::default();
-    let (model, sha256) = write_atomically(path, |w| {
+    let ((model, sha256), old) = write_atomically_keep_old(path, |w| {
         let mut hashing = crate::sbom::HashingWriter {
             inner: w,
             hash: Default::default(),
@@ -414,7 +428,7 @@ fn build_initrd(
         .with_context(|| what("initrd"))?;
         Ok((model, sha2::Digest::finalize(hashing.hash).into()))
     })?;
-    Ok((model, sha256, file_digests))
+    Ok((model, sha256, file_digests, old))
 }
 
 /// Writes the disk of `layout` to `path`, all or nothing.

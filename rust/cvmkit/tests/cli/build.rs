@@ -132,6 +132,25 @@ fn build_spec_with_disk_and_measurements() {
         std::fs::read(out.join("measurements.json")).unwrap(),
         std::fs::read(tmp.path().join("elsewhere/out2/measurements.json")).unwrap()
     );
+    // Built again into the same directory: every output replaced by the same bytes, and nothing
+    // else left there (the files replaced are removed on threads of their own).
+    let names = |dir: &std::path::Path| {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = names(&out);
+    run(cvmkit(tmp.path()).arg("build").arg("--spec").arg(&spec).args(["--out", "out"]), true);
+    let after = names(&out);
+    assert_eq!(
+        after.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        ["disk.raw", "initrd.img", "measurements.json", "sbom.cdx.json", "uki.efi"]
+    );
+    assert!(before == after, "a rebuild changed an output");
 }
 
 /// `"kernel_hashes": true` on the snp item predicts QEMU's direct boot of the image's own kernel,
