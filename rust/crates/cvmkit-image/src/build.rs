@@ -114,7 +114,8 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         let (initrd_model, initrd_sha256, file_digests, old_initrd) = build_initrd(spec, initrd_path)?;
         // Every output a rebuild replaces is removed on a thread of its own, beside the work: on
         // a file system mounted with `discard` freeing its blocks waits for the disk.
-        let retire_initrd = scope.spawn(move || old_initrd.map(std::fs::remove_file));
+        let retire = |old: Option<PathBuf>| scope.spawn(move || old.map(std::fs::remove_file));
+        let retire_initrd = retire(old_initrd);
         // 2. UKI, the initrds copied from their files into it (cvmkit_uki::PreparedUki::write).
         let kernel = kernel_rx
             .recv()
@@ -176,8 +177,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                 Some(scope.spawn(move || {
                     let open = || -> std::io::Result<Box<dyn std::io::Read>> { Ok(Box::new(follow.reader())) };
                     let old = write_disk(&l, &p, &open)?;
-                    // The disk it replaced: its blocks freed on a thread of their own.
-                    Ok(old.map(|old| scope.spawn(move || std::fs::remove_file(old))))
+                    Ok(retire(old))
                 }))
             }
             _ => None,
@@ -186,13 +186,9 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         // panic), the reader fails and the disk is not written.
         let finish = crate::follow::Finish(&follow);
         let (written, old_uki) = write_atomically_keep_old(uki_path, |w| -> Result<Option<std::io::Result<_>>> {
-            let file = w
-                .get_ref()
-                .try_clone()
-                .and_then(|f| Ok((f.try_clone()?, f)))
-                .with_context(|| format!("cannot write {}", uki_path.display()))?;
-            let (file, for_disk) = file;
-            follow.start(for_disk);
+            let clone = |f: &std::fs::File| f.try_clone().with_context(|| format!("cannot write {}", uki_path.display()));
+            let file = clone(w.get_ref())?;
+            follow.start(clone(&file)?);
             // Into the file through a counter, so that the disk's reader knows what it may read.
             let mut counted = std::io::BufWriter::with_capacity(
                 1 << 20,
@@ -237,12 +233,11 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         follow.finish(true);
         drop(finish);
 
-        // The UKI it replaced (a rebuild): its blocks freed on another core, not in the rename.
-        let retire = scope.spawn(move || old_uki.map(std::fs::remove_file));
+        let retire_uki = retire(old_uki);
         // Its errors come first, as when the steps ran one after another.
         let disk_result = || {
             disk.map_or(Ok(None), |h| {
-                h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+                h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)).map(Some)
             })
         };
         // Hashed as it was written, in bounded memory; read from the file when it did not open
@@ -334,7 +329,7 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
                 let ((), old) = write_atomically_keep_old(&path, |w| {
                     w.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
                 })?;
-                retire_measurements = old.map(|old| scope.spawn(move || std::fs::remove_file(old)));
+                retire_measurements = Some(retire(old));
                 measurements = Some(path);
             }
             Ok(())
@@ -348,9 +343,9 @@ pub fn build(spec: &Spec, out: &Path) -> Result<Artifacts> {
         }
         let retired = [
             joined(retire_initrd),
-            joined(retire),
-            retire_disk.map(joined),
-            retire_measurements.map(joined),
+            joined(retire_uki),
+            retire_disk.and_then(joined),
+            retire_measurements.and_then(joined),
         ];
         if let Some(Err(e)) = retired.into_iter().flatten().find(|r| r.is_err()) {
             return Err(Error::with_source(format!("cannot remove an output this build replaced in {}", out.display()), e));

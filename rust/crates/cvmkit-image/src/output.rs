@@ -75,10 +75,12 @@ pub fn write_atomically_keep_old<T, E: From<Error>>(
         }
     }
     // The file replaced keeps a second name, next to the temporary's, until the caller drops it.
-    let old = replaces.then_some(()).and_then(|_| {
-        let old = tmp.path().with_extension("old");
-        std::fs::hard_link(path, &old).ok().map(|()| old)
-    });
+    let old = replaces
+        .then(|| {
+            let old = tmp.path().with_extension("old");
+            std::fs::hard_link(path, &old).ok().map(|()| old)
+        })
+        .flatten();
     let persisted = tmp.persist(path).map_err(|e| {
         Error::with_source(format!("cannot move the finished output into place at {}", path.display()), e.error)
     });
