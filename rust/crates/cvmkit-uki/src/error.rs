@@ -178,6 +178,19 @@ pub enum Error {
         /// The I/O error, as text.
         error: String,
     },
+    /// The image would span more than the 4 GiB a PE image's 32-bit sizes and addresses describe.
+    #[error(
+        "the UKI is too large: it would span {size} bytes in memory, and a PE image holds at most 4 GiB; \
+         its largest section, {section}, is {section_size} bytes: compress the initrd (zstd) or keep large files out of it"
+    )]
+    ImageTooLarge {
+        /// The image's size in memory (`SizeOfImage`).
+        size: u64,
+        /// The largest section's name.
+        section: String,
+        /// Its size in memory.
+        section_size: u64,
+    },
     /// An address, size or offset of the result does not fit 32 bits.
     #[error("the UKI is too large: {what} does not fit in 32 bits")]
     TooLarge {

@@ -807,6 +807,17 @@ fn plan<'a>(
         size_of_initialized_data += n.virtual_size;
     }
     let size_of_image = virtual_address;
+    // The usual way to get here is a huge initrd: say which section and what to do, rather than
+    // which 32-bit field overflowed.
+    if size_of_image > u64::from(u32::MAX) {
+        if let Some(big) = new.iter().max_by_key(|n| n.virtual_size) {
+            return Err(Error::ImageTooLarge {
+                size: size_of_image,
+                section: big.name.clone(),
+                section_size: big.virtual_size,
+            });
+        }
+    }
 
     let mut headers = Vec::with_capacity(new.len());
     for n in &new {

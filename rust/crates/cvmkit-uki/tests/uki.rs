@@ -1011,3 +1011,19 @@ mod streamed {
         assert!(err.contains("changed between laying out the UKI and writing it"), "{err}");
     }
 }
+
+/// An initrd that would take the image past 4 GiB is refused before anything is read or
+/// written, with the section to blame and what to do, not the 32-bit field that overflowed.
+/// The file is sparse: 4 GiB of size, no data.
+#[test]
+fn image_past_4_gib_names_the_section() {
+    let i = inputs(StubKind::V257);
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.cpio");
+    std::fs::File::create(&big).unwrap().set_len(1 << 32).unwrap();
+    let mut p = parts(&i);
+    p.initrds = vec![];
+    let err = cvmkit_uki::prepare_uki(&i.stub, &p, &[&big], 7, &UkiOptions::default()).err().expect("refused").to_string();
+    assert!(err.starts_with("the UKI is too large: it would span "), "{err}");
+    assert!(err.contains("its largest section, .initrd, is 4294967296 bytes: compress the initrd"), "{err}");
+}
