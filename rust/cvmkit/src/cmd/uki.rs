@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use cvmkit_uki::{build_uki, UkiParts};
+use cvmkit_uki::{prepare_uki, UkiOptions, UkiParts};
+use sha2::{Digest, Sha256};
 
 use crate::output::{read_input, source_date_epoch, write_atomically};
 
@@ -42,11 +43,9 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let stub = read_input(&args.stub, "stub")?;
     let linux = read_input(&args.linux, "kernel")?;
-    let initrds = args
-        .initrd
-        .iter()
-        .map(|p| read_input(p, "initrd"))
-        .collect::<Result<Vec<_>>>()?;
+    // Initrds are streamed from their files (read twice: once to sum the PE checksum, once into
+    // the output), never held in memory: they are the part of a UKI that grows to GiBs.
+    let initrds: Vec<&std::path::Path> = args.initrd.iter().map(PathBuf::as_path).collect();
     let cmdline = match &args.cmdline {
         Some(c) => Some(match c.strip_prefix('@') {
             Some(path) => std::fs::read_to_string(path)
@@ -72,39 +71,62 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let parts = UkiParts {
         linux: &linux,
-        initrds: initrds.iter().map(Vec::as_slice).collect(),
+        initrds: Vec::new(),
         cmdline: cmdline.as_deref(),
         os_release: os_release.as_deref(),
         uname: args.uname.as_deref(),
         sbat: sbat.as_deref(),
         extra: extra.iter().map(|(n, d)| (n.clone(), d.as_slice())).collect(),
     };
-    let image = build_uki(&stub, &parts, source_date_epoch()?).map_err(|e| {
-        // Name the input the library complains about, so the user knows which file to fix.
+    // Name the input the library complains about, so the user knows which file to fix.
+    let named = |e: cvmkit_uki::Error| {
+        use cvmkit_uki::Error as E;
         let input = match &e {
-            cvmkit_uki::Error::LinuxNotPe(_) => format!("kernel {}", args.linux.display()),
+            E::LinuxNotPe(_) => format!("kernel {}", args.linux.display()),
             e if e.to_string().starts_with("the stub") => format!("stub {}", args.stub.display()),
+            // These name the initrd already.
+            E::ReadInitrd { .. } | E::InitrdChanged { .. } | E::InitrdBytesChanged => return anyhow::Error::new(e),
+            E::Write { .. } => format!("cannot write {}", args.output.display()),
             _ => "cannot build the UKI".to_string(),
         };
         anyhow::Error::new(e).context(input)
+    };
+    let prepared = prepare_uki(&stub, &parts, &initrds, source_date_epoch()?, &UkiOptions::default()).map_err(named)?;
+    let sha256 = write_atomically(&args.output, |w| {
+        let mut hashed = Sha256Writer { inner: w, sha: Sha256::new() };
+        prepared.write(&mut hashed).map_err(named)?;
+        Ok(hashed.sha.finalize())
     })?;
-    write_atomically(&args.output, |w| {
-        use std::io::Write;
-        w.write_all(&image)?;
-        Ok(())
-    })?;
-    // A short summary: the layout and one digest. `cvmkit inspect` gives every section's digests
-    // and the Authenticode hashes; computing them here would triple the time of a build.
-    print_summary(&args.output, &image)?;
+    // The headers and small sections, zeros where the initrds go (never touched, so never
+    // resident): all the summary reads.
+    let skeleton = prepared.skeleton().context("the UKI does not fit in this machine's address space")?;
+    print_summary(&args.output, &skeleton, &sha256)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_summary(path: &std::path::Path, image: &[u8]) -> Result<()> {
-    use sha2::{Digest, Sha256};
+/// Hashes what passes through to the output.
+struct Sha256Writer<W> {
+    inner: W,
+    sha: Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for Sha256Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn print_summary(path: &std::path::Path, image: &[u8], sha256: &[u8]) -> Result<()> {
     use std::io::Write;
     let pe = cvmkit_pe::PeFile::parse(image)?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}: {} bytes, sha256 {}", path.display(), image.len(), crate::output::hex(&Sha256::digest(image)))?;
+    writeln!(out, "{}: {} bytes, sha256 {}", path.display(), image.len(), crate::output::hex(sha256))?;
     writeln!(out, "  {:<8} {:>10} {:>10} {:>10} {:>10}", "section", "vaddr", "vsize", "offset", "fsize")?;
     for s in pe.sections() {
         let h = &s.header;

@@ -45,6 +45,7 @@ fn package_of(tool: &str) -> &'static str {
         "nginx" => "nginx",
         "openssl" => "openssl",
         "curl" => "curl",
+        "time" => "time",
         _ => "the package that has it",
     }
 }
