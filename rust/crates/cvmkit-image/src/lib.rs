@@ -23,6 +23,7 @@ mod spec;
 
 pub use build::{build, Artifacts};
 pub use error::{Context, Error, Result};
+pub use sbom::HashingWriter;
 pub use spec::{
     defaults, parse_memory, ComponentSpec, SourceSpec, parse_size, schema_json, Compress, DiskFormat, DiskSpec, InitrdSpec,
     KernelMeasures, MeasureSpec, OneOrMany, OvmfProfile, PageOrder, Platform, SevMode, Size, Spec,

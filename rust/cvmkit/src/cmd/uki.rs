@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use cvmkit_uki::{prepare_uki, UkiOptions, UkiParts};
+use cvmkit_image::HashingWriter;
 use sha2::{Digest, Sha256};
 
 use crate::output::{read_input, source_date_epoch, write_atomically};
@@ -93,33 +94,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let prepared = prepare_uki(&stub, &parts, &initrds, source_date_epoch()?, &UkiOptions::default()).map_err(named)?;
     let sha256 = write_atomically(&args.output, |w| {
-        let mut hashed = Sha256Writer { inner: w, sha: Sha256::new() };
+        let mut hashed = HashingWriter { inner: w, hash: Sha256::new() };
         prepared.write(&mut hashed).map_err(named)?;
-        Ok(hashed.sha.finalize())
+        Ok(hashed.hash.finalize())
     })?;
     // The headers and small sections, zeros where the initrds go (never touched, so never
     // resident): all the summary reads.
     let skeleton = prepared.skeleton().context("the UKI does not fit in this machine's address space")?;
     print_summary(&args.output, &skeleton, &sha256)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Hashes what passes through to the output.
-struct Sha256Writer<W> {
-    inner: W,
-    sha: Sha256,
-}
-
-impl<W: std::io::Write> std::io::Write for Sha256Writer<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 fn print_summary(path: &std::path::Path, image: &[u8], sha256: &[u8]) -> Result<()> {
